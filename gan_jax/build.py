@@ -1,0 +1,74 @@
+"""Where a run is assembled: models, optimisers and objective from a Config."""
+
+import jax
+import optax
+
+from gan_jax import models
+from gan_jax.config import Config
+from gan_jax.errors import UserError
+from gan_jax.losses import D_LOSSES, G_LOSSES
+from gan_jax.models.dcgan import SUPPORTED_SIZES
+from gan_jax.models.layers import NORMS
+from gan_jax.state import GANObjective, GANState, create_state
+
+__all__ = ["data_shape", "build_models", "build_optimizers", "build_objective", "init_state"]
+
+_TOY_DIMS = {"gaussian1d": 1, "ring8": 2, "grid25": 2}
+
+
+def data_shape(config: Config) -> tuple:
+    """Shape of one real sample: ``(dim,)`` for the toys, else ``(H, W, C)``."""
+    if config.data in _TOY_DIMS:
+        return (_TOY_DIMS[config.data],)
+    return (config.image_size, config.image_size, config.channels)
+
+
+def build_models(config: Config):
+    """(generator, discriminator) Flax modules for ``config``."""
+    if config.norm not in NORMS:
+        raise UserError(f"unknown norm {config.norm!r}; expected one of {', '.join(NORMS)}")
+    if config.model == "dcgan":
+        if config.data in _TOY_DIMS:
+            raise UserError(f"data {config.data!r} is not images: use model=mlp")
+        if config.image_size not in SUPPORTED_SIZES:
+            raise UserError(f"DCGAN supports image_size {SUPPORTED_SIZES}, got {config.image_size}")
+        gen = models.DCGANGenerator(config.image_size, config.channels, config.g_width, config.norm)
+        disc = models.DCGANDiscriminator(config.image_size, config.d_width, config.norm)
+        return gen, disc
+    if config.model == "mlp":
+        gen = models.MLPGenerator(data_shape(config), config.mlp_hidden, config.mlp_depth,
+                                  config.output_activation)
+        disc = models.MLPDiscriminator(config.mlp_hidden, config.mlp_depth)
+        return gen, disc
+    raise UserError(f"unknown model {config.model!r}; expected dcgan or mlp")
+
+
+def build_optimizers(config: Config):
+    """Adam for G and D with the config's learning rates and betas."""
+    return (optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2),
+            optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2))
+
+
+def build_objective(config: Config) -> GANObjective:
+    if config.d_loss not in D_LOSSES:
+        raise UserError(f"unknown d_loss {config.d_loss!r}; expected one of {', '.join(sorted(D_LOSSES))}")
+    if config.g_loss not in G_LOSSES:
+        raise UserError(f"unknown g_loss {config.g_loss!r}; expected one of {', '.join(sorted(G_LOSSES))}")
+    if config.label_smoothing and config.d_loss != "bce":
+        raise UserError("label_smoothing works with d_loss=bce only")
+    return GANObjective(config.d_loss, config.g_loss, config.gp_weight,
+                        config.label_smoothing, config.feature_matching)
+
+
+def init_state(config: Config, key: jax.Array = None) -> GANState:
+    """The initial GANState of a run (key defaults to PRNGKey(config.seed))."""
+    if config.d_steps < 1:
+        raise UserError(f"d_steps must be at least 1, got {config.d_steps}")
+    if config.latent_dist not in ("normal", "uniform"):
+        raise UserError(f"unknown latent_dist {config.latent_dist!r}; expected normal or uniform")
+    key = jax.random.PRNGKey(config.seed) if key is None else key
+    gen, disc = build_models(config)
+    g_tx, d_tx = build_optimizers(config)
+    return create_state(key, gen, disc, g_tx, d_tx, latent_dim=config.latent_dim,
+                        data_shape=data_shape(config), objective=build_objective(config),
+                        latent_dist=config.latent_dist)

@@ -1,0 +1,49 @@
+"""The ``gan-jax`` command.
+
+Each subcommand lives in its own module under :mod:`gan_jax.commands` with a
+``register(subparsers)`` function that adds its parser and sets
+``func=<callable taking the parsed args>``. A :class:`UserError` becomes one
+line on stderr and exit status 2; so does a usage error from argparse.
+"""
+
+import argparse
+import importlib
+import sys
+
+from gan_jax.errors import UserError
+
+__all__ = ["main", "COMMAND_MODULES"]
+
+# One module per subcommand family; each registers its own parsers.
+COMMAND_MODULES = (
+    "gan_jax.commands.train",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gan-jax", description="GANs in JAX/Flax.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except UserError as e:
+        print(f"gan-jax {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gan-jax {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0 if result is None else int(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

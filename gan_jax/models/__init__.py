@@ -1,0 +1,15 @@
+"""Pure Flax generators and discriminators.
+
+Every generator is called as ``G.apply(variables, z, train=...)`` and every
+discriminator as ``D.apply(variables, x, train=..., return_features=...)``;
+conditional models take ``labels=`` as well.
+"""
+
+from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_jax.models.layers import DownConv, Normalization, UpConv
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+
+__all__ = [
+    "DCGANGenerator", "DCGANDiscriminator", "MLPGenerator", "MLPDiscriminator",
+    "Normalization", "DownConv", "UpConv",
+]

@@ -1,0 +1,310 @@
+"""The train state and the pure, jit-compiled GAN steps.
+
+``GANState`` is one immutable pytree. A step takes a state and returns a new
+one plus a dict of scalar metrics; nothing else is read or written. The two
+optax transformations, the two Flax modules and the objective are static
+fields: they are part of the pytree's structure, so ``jax.jit`` compiles once
+per model and objective.
+
+Batches are float32 NHWC images (or ``(B, dim)`` vectors for toys) and the
+steps never look at the device: the same code runs on CPU, GPU and TPU.
+"""
+
+import dataclasses
+import functools
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from gan_jax import losses
+
+__all__ = [
+    "GANObjective", "GANState", "create_state", "sample_latent", "generate",
+    "d_step", "g_step", "train_step", "naive_train_step",
+]
+
+Params = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class GANObjective:
+    """Which losses a GAN minimises (hashable, so it can be a static field).
+
+    Attributes:
+      d_loss: key of :data:`gan_jax.losses.D_LOSSES`.
+      g_loss: key of :data:`gan_jax.losses.G_LOSSES`.
+      gp_weight: weight lambda of the WGAN-GP gradient penalty (0 = none).
+      label_smoothing: one-sided smoothing s of the real targets (bce only).
+      feature_matching: the generator minimises feature matching on D's last
+        hidden layer instead of ``g_loss``.
+    """
+    d_loss: str = "bce"
+    g_loss: str = "nonsaturating"
+    gp_weight: float = 0.0
+    label_smoothing: float = 0.0
+    feature_matching: bool = False
+
+    def __post_init__(self):
+        if self.d_loss not in losses.D_LOSSES:
+            raise ValueError(f"unknown d_loss {self.d_loss!r}; expected one of {sorted(losses.D_LOSSES)}")
+        if self.g_loss not in losses.G_LOSSES:
+            raise ValueError(f"unknown g_loss {self.g_loss!r}; expected one of {sorted(losses.G_LOSSES)}")
+        if self.label_smoothing and self.d_loss != "bce":
+            raise ValueError("label_smoothing applies to d_loss='bce' only")
+
+
+class GANState(struct.PyTreeNode):
+    """Generator and discriminator parameters, batch statistics, optimiser states and step.
+
+    ``g_batch_stats``/``d_batch_stats`` are empty dicts for models without
+    batch norm. ``latent_dim`` and ``latent_dist`` say how z is drawn.
+    """
+    step: jax.Array
+    g_params: Params
+    d_params: Params
+    g_batch_stats: Params
+    d_batch_stats: Params
+    g_opt_state: optax.OptState
+    d_opt_state: optax.OptState
+    generator: nn.Module = struct.field(pytree_node=False)
+    discriminator: nn.Module = struct.field(pytree_node=False)
+    g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    objective: GANObjective = struct.field(pytree_node=False, default=GANObjective())
+    latent_dim: int = struct.field(pytree_node=False, default=100)
+    latent_dist: str = struct.field(pytree_node=False, default="normal")
+
+
+def sample_latent(key: jax.Array, n: int, latent_dim: int, dist: str = "normal") -> jax.Array:
+    """z ~ N(0, I) (``"normal"``) or U[-1, 1] (``"uniform"``): ``(n, latent_dim)``."""
+    if dist == "normal":
+        return jax.random.normal(key, (n, latent_dim))
+    if dist == "uniform":
+        return jax.random.uniform(key, (n, latent_dim), minval=-1.0, maxval=1.0)
+    raise ValueError(f"unknown latent_dist {dist!r}; expected 'normal' or 'uniform'")
+
+
+def create_state(key: jax.Array, generator: nn.Module, discriminator: nn.Module,
+                 g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
+                 *, latent_dim: int, data_shape, objective: GANObjective = GANObjective(),
+                 latent_dist: str = "normal", labels: Optional[jax.Array] = None) -> GANState:
+    """Initialise both networks from ``key`` and attach their optimisers.
+
+    Args:
+      key: PRNG key.
+      generator, discriminator: Flax modules (see :mod:`gan_jax.models`).
+      g_tx, d_tx: optax transformations for G and D.
+      latent_dim: size of z.
+      data_shape: shape of one real sample, e.g. ``(8, 8, 1)`` or ``(2,)``.
+      objective: the losses.
+      latent_dist: ``"normal"`` or ``"uniform"``.
+      labels: example labels ``(2,)`` for conditional models, else None.
+    """
+    g_key, d_key = jax.random.split(key)
+    z = jnp.zeros((2, latent_dim), jnp.float32)
+    x = jnp.zeros((2,) + tuple(data_shape), jnp.float32)
+    cond = {} if labels is None else {"labels": labels}
+    g_vars = generator.init(g_key, z, train=False, **cond)
+    d_vars = discriminator.init(d_key, x, train=False, **cond)
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        g_params=g_vars["params"], d_params=d_vars["params"],
+        g_batch_stats=g_vars.get("batch_stats", {}), d_batch_stats=d_vars.get("batch_stats", {}),
+        g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
+        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+        objective=objective, latent_dim=latent_dim, latent_dist=latent_dist)
+
+
+def _cond(labels):
+    return {} if labels is None else {"labels": labels}
+
+
+def apply_generator(state: GANState, g_params, z, labels=None, train: bool = True):
+    """G(z) in train mode (batch statistics from the batch, updated stats returned)
+    or eval mode (running averages). Returns ``(samples, new_g_batch_stats)``."""
+    variables = {"params": g_params}
+    if state.g_batch_stats:
+        variables["batch_stats"] = state.g_batch_stats
+    if train and state.g_batch_stats:
+        x, mutated = state.generator.apply(variables, z, train=True, mutable=["batch_stats"], **_cond(labels))
+        return x, mutated["batch_stats"]
+    return state.generator.apply(variables, z, train=train, **_cond(labels)), state.g_batch_stats
+
+
+def apply_discriminator(state: GANState, d_params, d_batch_stats, x, labels=None,
+                        train: bool = True, return_features: bool = False):
+    """D(x) -> ``(outputs, new_d_batch_stats)``; outputs are logits ``(B,)``
+    (or ``(logits, features)`` with ``return_features``)."""
+    variables = {"params": d_params}
+    if d_batch_stats:
+        variables["batch_stats"] = d_batch_stats
+    kwargs = dict(train=train, return_features=return_features, **_cond(labels))
+    if train and d_batch_stats:
+        out, mutated = state.discriminator.apply(variables, x, mutable=["batch_stats"], **kwargs)
+        return out, mutated["batch_stats"]
+    return state.discriminator.apply(variables, x, **kwargs), d_batch_stats
+
+
+def _d_loss(state: GANState, d_params, real, fake, labels, gp_key):
+    """Discriminator loss on one real and one (fixed) fake batch."""
+    obj = state.objective
+    real_logits, stats = apply_discriminator(state, d_params, state.d_batch_stats, real, labels)
+    fake_logits, stats = apply_discriminator(state, d_params, stats, fake, labels)
+    if obj.d_loss == "bce":
+        loss = losses.discriminator_bce(real_logits, fake_logits, obj.label_smoothing)
+    else:
+        loss = losses.D_LOSSES[obj.d_loss](real_logits, fake_logits)
+    if obj.gp_weight:
+        critic = lambda x: apply_discriminator(state, d_params, stats, x, labels)[0]
+        loss = loss + obj.gp_weight * losses.gradient_penalty(critic, real, fake, gp_key)
+    return loss, (stats, real_logits, fake_logits)
+
+
+def _d_step(state: GANState, real_batch, key, labels=None):
+    z_key, gp_key = jax.random.split(key)
+    z = sample_latent(z_key, real_batch.shape[0], state.latent_dim, state.latent_dist)
+    fake, g_stats = apply_generator(state, state.g_params, z, labels)
+    fake = jax.lax.stop_gradient(fake)
+    (loss, (d_stats, real_logits, fake_logits)), grads = jax.value_and_grad(
+        _d_loss, argnums=1, has_aux=True)(state, state.d_params, real_batch, fake, labels, gp_key)
+    updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+    new_state = state.replace(d_params=optax.apply_updates(state.d_params, updates),
+                              d_opt_state=d_opt_state, d_batch_stats=d_stats, g_batch_stats=g_stats)
+    metrics = {"d_loss": loss,
+               "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
+               "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
+    return new_state, metrics
+
+
+@jax.jit
+def d_step(state: GANState, real_batch: jax.Array, key: jax.Array, labels=None):
+    """One discriminator update on a real batch and a fresh fake batch.
+
+    Args:
+      state: the GAN state.
+      real_batch: ``(B, ...)`` real samples.
+      key: PRNG key (z and, for WGAN-GP, the interpolation weights).
+      labels: ``(B,)`` int labels for conditional models, else None.
+
+    Returns:
+      ``(new_state, metrics)``; metrics hold ``d_loss``, ``d_real`` = mean
+      D(x) and ``d_fake`` = mean D(G(z)) (D = sigmoid of the output).
+    """
+    return _d_step(state, real_batch, key, labels)
+
+
+def _g_loss(state: GANState, g_params, z, labels, real_batch):
+    fake, g_stats = apply_generator(state, g_params, z, labels)
+    obj = state.objective
+    if obj.feature_matching:
+        (fake_logits, fake_feat), _ = apply_discriminator(
+            state, state.d_params, state.d_batch_stats, fake, labels, return_features=True)
+        (_, real_feat), _ = apply_discriminator(
+            state, state.d_params, state.d_batch_stats, real_batch, labels, return_features=True)
+        loss = losses.feature_matching(jax.lax.stop_gradient(real_feat), fake_feat)
+    else:
+        fake_logits, _ = apply_discriminator(state, state.d_params, state.d_batch_stats, fake, labels)
+        loss = losses.G_LOSSES[obj.g_loss](fake_logits)
+    return loss, (g_stats, fake_logits)
+
+
+def _g_step(state: GANState, key, labels=None, real_batch=None, batch_size=None):
+    if batch_size is None:
+        sized = real_batch if real_batch is not None else labels
+        if sized is None:
+            raise ValueError("g_step needs batch_size, real_batch or labels to know the batch size")
+        batch_size = sized.shape[0]
+    if state.objective.feature_matching and real_batch is None:
+        raise ValueError("feature matching needs real_batch in g_step")
+    z = sample_latent(key, batch_size, state.latent_dim, state.latent_dist)
+    (loss, (g_stats, fake_logits)), grads = jax.value_and_grad(
+        _g_loss, argnums=1, has_aux=True)(state, state.g_params, z, labels, real_batch)
+    updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
+    new_state = state.replace(g_params=optax.apply_updates(state.g_params, updates),
+                              g_opt_state=g_opt_state, g_batch_stats=g_stats, step=state.step + 1)
+    return new_state, {"g_loss": loss, "d_fake_g": jnp.mean(jax.nn.sigmoid(fake_logits))}
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size",))
+def g_step(state: GANState, key: jax.Array, labels=None, real_batch=None, batch_size=None):
+    """One generator update; the discriminator is held fixed.
+
+    The batch size comes from ``batch_size``, else ``real_batch``, else
+    ``labels``. ``real_batch`` ``(B, ...)`` is needed only by feature matching.
+
+    Returns:
+      ``(new_state, metrics)`` with ``g_loss`` and ``d_fake_g`` = mean D(G(z))
+      before the update. ``state.step`` counts generator updates.
+    """
+    return _g_step(state, key, labels, real_batch, batch_size)
+
+
+def _select(labels, i):
+    return None if labels is None else labels[i]
+
+
+@jax.jit
+def train_step(state: GANState, real_batches: jax.Array, key: jax.Array, labels=None):
+    """k discriminator steps, then one generator step, in one compiled function.
+
+    Args:
+      real_batches: ``(k, B, ...)``: one real batch per discriminator step
+        (k = ``real_batches.shape[0]``; Goodfellow et al. 2014 use k=1, and
+        k <= 2 is the usual advice).
+      key: PRNG key.
+      labels: ``(k, B)`` labels for conditional models, else None.
+
+    Returns:
+      ``(new_state, metrics)``: the last D step's metrics and the G step's.
+    """
+    k = real_batches.shape[0]
+    d_keys = jax.random.split(jax.random.fold_in(key, 0), k)
+    g_key = jax.random.fold_in(key, 1)
+
+    def body(s, inputs):
+        batch, lab, dk = inputs
+        return _d_step(s, batch, dk, lab)
+
+    state, d_metrics = jax.lax.scan(body, state, (real_batches, labels, d_keys))
+    d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
+    state, g_metrics = _g_step(state, g_key, _select(labels, -1), real_batches[-1])
+    return state, {**d_metrics, **g_metrics}
+
+
+@functools.partial(jax.jit, static_argnames=("tol", "max_d_steps"))
+def naive_train_step(state: GANState, real_batch: jax.Array, key: jax.Array, labels=None,
+                     *, tol: float = 1e-3, max_d_steps: int = 100):
+    """The naive algorithm: train D to convergence, then one G step.
+
+    D steps repeat on ``real_batch`` (with fresh fakes each time) until the
+    discriminator loss changes by less than ``tol`` between two steps or
+    ``max_d_steps`` steps were taken. Metrics add ``d_steps_taken``.
+    """
+    d_key, g_key = jax.random.split(key)
+    _, metrics0 = jax.eval_shape(_d_step, state, real_batch, d_key, labels)
+    init_metrics = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics0)
+
+    def cond(carry):
+        _, metrics, prev_loss, i = carry
+        return (i < max_d_steps) & ((i < 2) | (jnp.abs(metrics["d_loss"] - prev_loss) >= tol))
+
+    def body(carry):
+        s, metrics, _, i = carry
+        s, new_metrics = _d_step(s, real_batch, jax.random.fold_in(d_key, i), labels)
+        return s, new_metrics, metrics["d_loss"], i + 1
+
+    state, d_metrics, _, taken = jax.lax.while_loop(
+        cond, body, (state, init_metrics, jnp.asarray(jnp.inf, jnp.float32), jnp.asarray(0)))
+    state, g_metrics = _g_step(state, g_key, labels, real_batch)
+    return state, {**d_metrics, **g_metrics, "d_steps_taken": taken}
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def generate(state: GANState, key: jax.Array, n: int, labels=None) -> jax.Array:
+    """n samples G(z) in eval mode (batch norm uses running averages): ``(n, ...)``."""
+    z = sample_latent(key, n, state.latent_dim, state.latent_dist)
+    return apply_generator(state, state.g_params, z, labels, train=False)[0]
