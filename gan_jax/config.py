@@ -22,6 +22,7 @@ class Config:
     name: str = "digits_dcgan"
     # Data: digits | gaussian1d | ring8 | grid25 | npz:PATH | folder:PATH | tfds:NAME
     data: str = "digits"
+    tfds_data_dir: str = ""       # tensorflow-datasets data_dir ("" = $TFDS_DATA_DIR or ~/tensorflow_datasets)
     image_size: int = 8           # side of square images (folder/tfds sources resize to it)
     channels: int = 1
     # Model family: dcgan | mlp

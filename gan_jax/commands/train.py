@@ -1,0 +1,146 @@
+"""``gan-jax train``, ``gan-jax resume`` and ``gan-jax sample``."""
+
+import argparse
+import os
+import shutil
+
+import jax
+import numpy as np
+
+from gan_jax.errors import UserError
+
+__all__ = ["register", "run_train", "run_resume", "run_sample", "sample_from_run", "parse_labels"]
+
+# Keys a resumed run may change: how long it runs and how it logs, not what it trains.
+RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a GAN from a named config or a .json file",
+                              description="Train a GAN. Example: gan-jax train --config digits_dcgan steps=500")
+    p.add_argument("--config", default="digits_dcgan", help="named config or path to a .json config")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    p.add_argument("--name", help="run name (default: the config name, made unique)")
+    p.add_argument("--runs-dir", default="runs", help="parent directory of runs (default: runs)")
+    p.add_argument("--resume", action="store_true", help="continue the run --name if it exists")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run of the same name first")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser("resume", help="continue a run from its latest checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help=f"only {', '.join(RESUMABLE_KEYS)} may change")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_resume)
+
+    p = subparsers.add_parser("sample", help="draw samples from a trained run")
+    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("--out", required=True, help="output .png (grid) or .npz (key 'samples', plus 'labels')")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", help="conditional runs: comma-separated classes (default: all classes evenly)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=run_sample)
+
+
+def _unique_run_dir(runs_dir: str, name: str) -> str:
+    path, i = os.path.join(runs_dir, name), 2
+    while os.path.exists(path):
+        path, i = os.path.join(runs_dir, f"{name}-{i}"), i + 1
+    return path
+
+
+def run_train(args) -> None:
+    from gan_jax.build import init_state
+    from gan_jax.config import get_config
+    from gan_jax.loop import train
+    config = get_config(args.config, args.overrides)
+    if args.resume and args.overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pick one")
+    init_state(config)  # validates the config before anything touches the disk
+    if args.name:
+        run_dir = os.path.join(args.runs_dir, args.name)
+        if os.path.exists(run_dir) and not (args.resume or args.overwrite):
+            raise UserError(f"run directory {run_dir} exists; pass --resume to continue it, "
+                            "--overwrite to replace it, or another --name")
+        if args.overwrite and os.path.exists(run_dir):
+            shutil.rmtree(run_dir)
+    elif args.resume:
+        raise UserError("--resume needs --name (or use: gan-jax resume RUN_DIR)")
+    else:
+        run_dir = _unique_run_dir(args.runs_dir, config.name)
+    os.makedirs(run_dir, exist_ok=True)
+    print(f"training {config.name} on {config.data} for {config.steps} steps on "
+          f"{jax.default_backend()} ({jax.device_count()} device(s)); writing {run_dir}")
+    train(config, run_dir, resume=args.resume, progress=not args.no_progress)
+
+
+def run_resume(args) -> None:
+    import dataclasses
+    from gan_jax.checkpoint import read_run_config
+    from gan_jax.config import apply_overrides
+    from gan_jax.loop import train
+    config = read_run_config(args.run_dir)
+    changed = apply_overrides(config, args.overrides)
+    fixed = [k for k in dataclasses.asdict(config)
+             if k not in RESUMABLE_KEYS and getattr(config, k) != getattr(changed, k)]
+    if fixed:
+        raise UserError(f"a resumed run cannot change {', '.join(fixed)}; only {', '.join(RESUMABLE_KEYS)}")
+    train(changed, args.run_dir, resume=True, progress=not args.no_progress)
+
+
+def parse_labels(text, n: int, num_classes: int) -> np.ndarray:
+    """``n`` labels: the comma-separated classes in ``text`` cycled, or all classes evenly."""
+    if text:
+        try:
+            classes = [int(t) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise UserError(f"--labels wants comma-separated integers, got {text!r}") from None
+        bad = [c for c in classes if not 0 <= c < num_classes]
+        if bad or not classes:
+            raise UserError(f"label {bad[0] if bad else text!r} is outside the model's classes 0..{num_classes - 1}")
+    else:
+        classes = list(range(num_classes))
+    return np.resize(np.asarray(classes, np.int32), n)
+
+
+def sample_from_run(run_dir: str, n: int, seed: int = 0, labels_text=None, chunk: int = 1000):
+    """``(samples (n, ...), labels (n,) or None)`` from the latest checkpoint of a run."""
+    from gan_jax.checkpoint import restore_run
+    from gan_jax.loop import uses_labels
+    from gan_jax.state import generate
+    if n < 1:
+        raise UserError(f"-n must be at least 1, got {n}")
+    config, state = restore_run(run_dir)
+    labels = None
+    if uses_labels(config):
+        labels = parse_labels(labels_text, n, config.num_classes)
+    elif labels_text:
+        raise UserError(f"{run_dir} is an unconditional model; it cannot be asked for classes (drop --labels)")
+    key = jax.random.PRNGKey(seed)
+    size = min(n, chunk)
+    parts = []
+    for i, start in enumerate(range(0, n, size)):
+        lab = None if labels is None else np.resize(labels[start:start + size], size)
+        parts.append(np.asarray(generate(state, jax.random.fold_in(key, i), size, lab)))
+    return np.concatenate(parts)[:n], labels
+
+
+def run_sample(args) -> None:
+    from gan_jax import viz
+    out = args.out
+    if not out.endswith((".png", ".npz")):
+        raise UserError(f"--out must end in .png or .npz, got {out}")
+    if os.path.exists(out) and not args.overwrite:
+        raise UserError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    samples, labels = sample_from_run(args.checkpoint, args.n, args.seed, args.labels)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if out.endswith(".npz"):
+        arrays = {"samples": samples} if labels is None else {"samples": samples, "labels": labels}
+        np.savez(out, **arrays)
+    elif samples.ndim == 4:
+        viz.save_image_grid(samples, out)
+    else:
+        viz.save_points(samples, out, f"{args.n} samples from {args.checkpoint}")
+    print(f"wrote {len(samples)} samples to {out}")

@@ -1,0 +1,158 @@
+"""The training loop: the one place that prints, logs and writes.
+
+``train(config, run_dir)`` assembles a run (``gan_jax.build.init_state``),
+feeds host batches to the jit-compiled ``train_step`` (or
+``naive_train_step``), and every few steps logs scalars (``metrics.jsonl``
+and TensorBoard), draws a sample grid from a fixed latent batch, and saves an
+orbax checkpoint. Step ``t`` uses the key ``fold_in(PRNGKey(seed), t)`` and
+the data position is saved with the state, so a resumed run repeats exactly
+what an uninterrupted run would have done.
+"""
+
+import json
+import math
+import os
+import time
+from typing import Optional
+
+import jax
+import numpy as np
+
+from gan_jax import data as data_lib
+from gan_jax import viz
+from gan_jax.build import init_state
+from gan_jax.checkpoint import Checkpointer, write_run_config
+from gan_jax.config import Config
+from gan_jax.errors import UserError
+from gan_jax.state import GANState, generate, naive_train_step, train_step
+
+__all__ = ["train", "TrainingDiverged", "uses_labels"]
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or inf; the last good checkpoint is kept."""
+
+
+def uses_labels(config: Config) -> bool:
+    """Whether the models are conditional and the steps take labels."""
+    return getattr(config, "conditional", "none") != "none"
+
+
+def _batches_per_step(config: Config) -> int:
+    return 1 if config.naive else config.d_steps
+
+
+def _make_step(config: Config):
+    """The compiled step for this config: ``(state, batches, labels, key) -> (state, metrics)``."""
+    if config.naive:
+        def step(state, batches, labels, key):
+            return naive_train_step(state, batches[0], key, None if labels is None else labels[0],
+                                    tol=config.naive_tol, max_d_steps=config.naive_max_d_steps)
+        return step
+    return lambda state, batches, labels, key: train_step(state, batches, key, labels)
+
+
+def _write_samples(state: GANState, config: Config, key, path: str, reference=None) -> str:
+    if config.data in data_lib.TOY_DATA:
+        points = np.asarray(generate(state, key, 2000))
+        return viz.save_points(points, path, f"{config.name}: step {int(state.step)}", reference)
+    images = np.asarray(generate(state, key, config.grid_samples))
+    return viz.save_image_grid(images, path)
+
+
+class _Logger:
+    """metrics.jsonl plus TensorBoard scalars."""
+
+    def __init__(self, run_dir: str, append: bool):
+        from tensorboardX import SummaryWriter
+        self.path = os.path.join(run_dir, "metrics.jsonl")
+        self.file = open(self.path, "a" if append else "w")
+        self.writer = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+
+    def log(self, step: int, scalars: dict):
+        self.file.write(json.dumps({"step": step, **scalars}) + "\n")
+        self.file.flush()
+        for key, value in scalars.items():
+            self.writer.add_scalar(key, value, step)
+
+    def close(self):
+        self.file.close()
+        self.writer.close()
+
+
+def train(config: Config, run_dir: str, resume: bool = False, progress: bool = True,
+          echo=print) -> GANState:
+    """Train (or resume) a run in ``run_dir`` until ``config.steps`` generator steps.
+
+    Writes ``config.json``, ``metrics.jsonl``, ``tensorboard/``,
+    ``samples/step_*.png``, ``samples/final.png``, ``curves.png`` and
+    ``checkpoints/``. Returns the final state. Raises :class:`TrainingDiverged`
+    when a logged loss is not finite (the last good checkpoint stays).
+    """
+    from tqdm.auto import tqdm
+    source = data_lib.make_source(config)
+    os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
+    checkpointer = Checkpointer(run_dir, config.keep_checkpoints)
+    state = init_state(config)
+    position = 0
+    if resume and checkpointer.latest_step() is not None:
+        state, meta = checkpointer.restore(state)
+        position = meta["data_position"]
+        echo(f"resumed {run_dir} at step {int(state.step)}")
+    write_run_config(run_dir, config)
+    logger = _Logger(run_dir, append=resume)
+    base_key = jax.random.PRNGKey(config.seed)
+    sample_key = jax.random.PRNGKey(config.seed + 1)
+    reference = (data_lib.sample_toy(config.data, np.random.default_rng(config.seed + 2), 2000)[0]
+                 if config.data in data_lib.TOY_DATA else None)
+    step_fn = _make_step(config)
+    k = _batches_per_step(config)
+    labelled = uses_labels(config)
+    batches = source.iterate(position)
+    start_step = int(state.step)
+    last_good = checkpointer.latest_step()
+    bar = tqdm(total=config.steps, initial=start_step, disable=not progress, unit="step",
+               dynamic_ncols=True)
+    start_time = time.time()
+    try:
+        for step in range(start_step, config.steps):
+            drawn = [next(batches) for _ in range(k)]
+            images = np.stack([b[0] for b in drawn])
+            labels = np.stack([b[1] for b in drawn]) if labelled else None
+            position += k
+            state, metrics = step_fn(state, images, labels, jax.random.fold_in(base_key, step))
+            done = step + 1
+            bar.update(1)
+            if done % config.log_every == 0 or done == config.steps:
+                scalars = {key: float(v) for key, v in jax.device_get(metrics).items()}
+                bad = [key for key, v in scalars.items() if not math.isfinite(v)]
+                if bad:
+                    kept = f"the last good checkpoint (step {last_good})" if last_good is not None else "no checkpoint"
+                    raise TrainingDiverged(f"{', '.join(bad)} became non-finite at step {done}; stopped, "
+                                           f"{kept} is kept in {checkpointer.directory}; try a lower "
+                                           "learning rate or another loss")
+                scalars["images_per_sec"] = (done - start_step) * config.batch_size * k / max(time.time() - start_time, 1e-9)
+                logger.log(done, scalars)
+                bar.set_postfix({"d_loss": f"{scalars['d_loss']:.3f}", "g_loss": f"{scalars['g_loss']:.3f}",
+                                 "D(x)": f"{scalars['d_real']:.2f}", "D(G(z))": f"{scalars['d_fake']:.2f}"})
+            if done % config.sample_every == 0:
+                _write_samples(state, config, sample_key,
+                               os.path.join(run_dir, "samples", f"step_{done:07d}.png"), reference)
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                if not all(math.isfinite(float(v)) for v in jax.device_get(metrics).values()):
+                    raise TrainingDiverged(f"losses became non-finite at step {done}; stopped, the last good "
+                                           f"checkpoint (step {last_good}) is kept in {checkpointer.directory}")
+                last_good = checkpointer.save(state, config, position)
+    finally:
+        bar.close()
+        logger.close()
+        checkpointer.close()
+    final = _write_samples(state, config, sample_key, os.path.join(run_dir, "samples", "final.png"), reference)
+    curves = viz.plot_training_curves(logger.path, os.path.join(run_dir, "curves.png"))
+    echo(f"run directory: {run_dir}\n"
+         f"  final samples: {final}\n"
+         f"  samples over training: {os.path.join(run_dir, 'samples')}\n"
+         f"  metrics: {logger.path} (curves: {curves})\n"
+         f"  TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'tensorboard')}\n"
+         f"  checkpoints: {checkpointer.directory} (step {last_good})")
+    return state

@@ -1,0 +1,94 @@
+"""Figures: sample grids, point clouds, training curves (matplotlib, Agg)."""
+
+import json
+import math
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+
+__all__ = ["image_grid", "save_image_grid", "save_points", "plot_training_curves"]
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def image_grid(images: np.ndarray, ncols: Optional[int] = None, pad: int = 1) -> np.ndarray:
+    """Tile ``(N, H, W, C)`` images in [-1, 1] into one uint8 ``(rows*(H+pad)+pad, ..., C)`` image."""
+    images = np.asarray(images, np.float32)
+    n, h, w, c = images.shape
+    ncols = ncols or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncols))
+    grid = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.float32)
+    for i, image in enumerate(images):
+        r, col = divmod(i, ncols)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = image
+    return np.clip((grid + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+
+
+def save_image_grid(images: np.ndarray, path: str, ncols: Optional[int] = None, scale: int = 0) -> str:
+    """Write a PNG grid of ``(N, H, W, C)`` images in [-1, 1]; small images are
+    enlarged (nearest neighbour) so that the grid is at least ~256 pixels wide."""
+    from PIL import Image
+    grid = image_grid(images, ncols)
+    scale = scale or max(1, 256 // grid.shape[1])
+    if scale > 1:
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    mode = "L" if grid.shape[-1] == 1 else "RGB"
+    Image.fromarray(grid[..., 0] if mode == "L" else grid, mode).save(path)
+    return path
+
+
+def save_points(points: np.ndarray, path: str, title: str, reference: Optional[np.ndarray] = None) -> str:
+    """Scatter 2-D samples (or a histogram of 1-D ones) over optional reference samples."""
+    plt = _pyplot()
+    points = np.asarray(points)
+    fig, ax = plt.subplots(figsize=(5, 5) if points.shape[1] == 2 else (6, 4))
+    if points.shape[1] == 1:
+        bins = 60
+        if reference is not None:
+            ax.hist(reference[:, 0], bins=bins, density=True, alpha=0.5, label="data")
+        ax.hist(points[:, 0], bins=bins, density=True, alpha=0.5, label="generated")
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+    else:
+        if reference is not None:
+            ax.scatter(reference[:, 0], reference[:, 1], s=2, alpha=0.3, label="data")
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, label="generated")
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+        ax.set_aspect("equal")
+    ax.legend(loc="upper right")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_training_curves(metrics_path: str, path: str,
+                         keys: Sequence[str] = ("d_loss", "g_loss", "d_real", "d_fake")) -> str:
+    """Plot the losses and mean D outputs logged in ``metrics.jsonl`` against step."""
+    plt = _pyplot()
+    with open(metrics_path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(10, 4))
+    steps = [r["step"] for r in rows]
+    for key, ax in zip(keys, (ax_loss, ax_loss, ax_d, ax_d)):
+        if rows and key in rows[0]:
+            ax.plot(steps, [r[key] for r in rows], label=key)
+    ax_loss.set_title("losses")
+    ax_d.set_title("mean D(x) and D(G(z))")
+    for ax in (ax_loss, ax_d):
+        ax.set_xlabel("generator step")
+        ax.legend()
+    ax_d.set_ylim(0, 1)
+    fig.suptitle(os.path.basename(os.path.dirname(os.path.abspath(metrics_path))))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
