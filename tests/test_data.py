@@ -1,0 +1,133 @@
+"""Data sources: ranges, shapes, determinism by position, and clear errors."""
+
+import os
+
+import numpy as np
+import pytest
+
+from gan_jax import data
+from gan_jax.config import get_config
+from gan_jax.errors import UserError
+
+
+def test_digits_are_1797_images_in_unit_range_with_a_disjoint_split():
+    images, labels = data.load_digits()
+    assert images.shape == (1797, 8, 8, 1) and images.dtype == np.float32
+    assert images.min() == -1.0 and images.max() == 1.0
+    assert set(np.unique(labels)) == set(range(10))
+    train, _ = data.load_digits("train")
+    test, _ = data.load_digits("test")
+    assert len(train) + len(test) == 1797 and abs(len(test) - 359.4) < 1
+    # disjoint: no test image appears in the training split
+    train_rows = {row.tobytes() for row in train}
+    assert sum(row.tobytes() in train_rows for row in test) < 5  # the data set has a few exact duplicates
+
+
+def test_array_source_is_a_function_of_position_and_covers_each_epoch():
+    images = np.arange(10, dtype=np.float32).reshape(10, 1)
+    source = data.ArraySource(images, None, batch_size=5, seed=3)
+    first = [source.batch(p)[0] for p in range(2)]
+    assert sorted(np.concatenate(first)[:, 0].tolist()) == list(range(10))  # one epoch = a permutation
+    resumed = next(source.iterate(start_position=1))[0]
+    np.testing.assert_array_equal(resumed, first[1])
+    assert not np.array_equal(source.batch(2)[0], source.batch(0)[0])  # reshuffled next epoch
+
+
+@pytest.mark.parametrize("name", data.TOY_DATA)
+def test_toy_mixtures_match_their_definition(name):
+    x, modes = data.sample_toy(name, np.random.default_rng(0), 20000)
+    if name == "gaussian1d":
+        assert abs(x.mean() - data.GAUSSIAN1D_MEAN) < 0.02 and abs(x.std() - data.GAUSSIAN1D_STD) < 0.02
+        return
+    centers = data.mixture_centers(name)
+    std = data.RING_STD if name == "ring8" else data.GRID_STD
+    residual = x - centers[modes]
+    np.testing.assert_allclose(residual.std(axis=0), [std, std], rtol=0.05)
+    counts = np.bincount(modes, minlength=len(centers))
+    assert len(centers) == (8 if name == "ring8" else 25) and counts.min() > 0.8 * counts.mean()
+
+
+def test_npz_source_accepts_uint8_and_rejects_bad_arrays(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez(good, images=np.full((4, 8, 8), 255, np.uint8), labels=np.arange(4))
+    images, labels = data.load_array(f"npz:{good}", 8, 1)
+    assert images.shape == (4, 8, 8, 1) and images.max() == 1.0 and labels.tolist() == [0, 1, 2, 3]
+
+    cases = {
+        "nan": (np.full((4, 8, 8, 1), np.nan, np.float32), "NaN"),
+        "range": (np.full((4, 8, 8, 1), 3.0, np.float32), "scale them to [-1, 1]"),
+        "shape": (np.zeros((4, 16, 16, 1), np.float32), "set image_size=16 channels=1"),
+        "dtype": (np.zeros((4, 8, 8, 1), np.int64), "dtype int64"),
+    }
+    for name, (array, message) in cases.items():
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, images=array)
+        with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            data.load_array(f"npz:{path}", 8, 1)
+
+
+def test_folder_source_resizes_center_crops_and_reports_bad_files(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, 10:30] = 255  # a white centre square 20x20 in a 20x40 image
+    Image.fromarray(wide).save(folder / "a.png")
+    images, labels = data.load_array(f"folder:{folder}", 8, 3)
+    assert images.shape == (1, 8, 8, 3) and labels is None
+    assert images.mean() > 0.8  # the centre crop keeps the white square (a squash would be half black)
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(UserError, match="broken.jpg"):
+        data.load_array(f"folder:{folder}", 8, 3)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="has no images"):
+        data.load_array(f"folder:{empty}", 8, 3)
+    with pytest.raises(UserError, match="does not exist"):
+        data.load_array(f"folder:{tmp_path / 'missing'}", 8, 3)
+
+
+def test_unknown_data_and_small_data_sets_are_clear_errors():
+    with pytest.raises(UserError, match="unknown data"):
+        data.load_array("imagenet")
+    with pytest.raises(UserError, match="fewer than batch_size"):
+        data.ArraySource(np.zeros((3, 2), np.float32), None, 4, 0)
+
+
+def _build_tiny_tfds(data_dir):
+    tf = pytest.importorskip("tensorflow")
+    tfds = pytest.importorskip("tensorflow_datasets")
+    images = np.random.default_rng(0).integers(0, 256, (12, 10, 10, 1)).astype(np.uint8)
+    labels = np.arange(12) % 3
+    ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+    builder = tfds.dataset_builders.TfDataBuilder(
+        name="gan_jax_tiny", version="1.0.0", data_dir=str(data_dir), split_datasets={"train": ds},
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(10, 10, 1)),
+            "label": tfds.features.ClassLabel(num_classes=3)}))
+    builder.download_and_prepare()
+    return images, labels
+
+
+def test_tfds_source_reads_a_locally_built_data_set(tmp_path):
+    images, _ = _build_tiny_tfds(tmp_path)
+    config = get_config("digits_dcgan", ["data=tfds:gan_jax_tiny", f"tfds_data_dir={tmp_path}",
+                                         "batch_size=4"])
+    source = data.make_source(config)
+    assert source.num_classes == 3
+    batches = source.iterate(0)
+    batch, labels = next(batches)
+    assert batch.shape == (4, 8, 8, 1) and batch.dtype == np.float32
+    assert -1.0 <= batch.min() and batch.max() <= 1.0
+    assert labels.shape == (4,) and set(labels.tolist()) <= {0, 1, 2}
+    # one epoch of three batches holds every image once: the mean pixel matches the data's
+    epoch = np.concatenate([batch] + [next(batches)[0] for _ in range(2)])
+    want = images.astype(np.float64).mean() / 127.5 - 1.0
+    assert abs(epoch.mean() - want) < 0.05
+
+
+def test_tfds_missing_data_set_is_one_clear_sentence(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    config = get_config("mnist_dcgan", [f"tfds_data_dir={tmp_path}"])
+    with pytest.raises(UserError, match="tfds build mnist"):
+        data.make_source(config)
