@@ -1,15 +1,19 @@
 """Where a run is assembled: models, optimisers and objective from a Config."""
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from gan_jax import models
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.losses import D_LOSSES, G_LOSSES
+from gan_jax.models.conditional import (D_CONDITIONINGS, LABEL_EMBEDDINGS, ConditionalDiscriminator,
+                                      ConditionalGenerator)
 from gan_jax.models.dcgan import SUPPORTED_SIZES
 from gan_jax.models.layers import NORMS
 from gan_jax.state import GANObjective, GANState, create_state
+from gan_jax.unrolled import available_memory_bytes, check_unroll, unroll_memory_bytes
 
 __all__ = ["data_shape", "build_models", "build_optimizers", "build_objective", "init_state"]
 
@@ -23,6 +27,22 @@ def data_shape(config: Config) -> tuple:
     return (config.image_size, config.image_size, config.channels)
 
 
+def _condition(config: Config, gen, disc):
+    """Wrap (gen, disc) in the class-conditional modules that ``config.conditional`` names."""
+    if config.conditional == "none":
+        return gen, disc
+    if config.conditional not in D_CONDITIONINGS:
+        raise UserError(f"unknown conditional {config.conditional!r}; expected none or one of "
+                        f"{', '.join(D_CONDITIONINGS)}")
+    if config.label_embedding not in LABEL_EMBEDDINGS:
+        raise UserError(f"unknown label_embedding {config.label_embedding!r}; expected one of "
+                        f"{', '.join(LABEL_EMBEDDINGS)}")
+    if config.num_classes < 2:
+        raise UserError(f"a conditional model needs num_classes >= 2, got {config.num_classes}")
+    return (ConditionalGenerator(gen, config.num_classes, config.label_embedding),
+            ConditionalDiscriminator(disc, config.num_classes, config.conditional))
+
+
 def build_models(config: Config):
     """(generator, discriminator) Flax modules for ``config``."""
     if config.norm not in NORMS:
@@ -34,12 +54,12 @@ def build_models(config: Config):
             raise UserError(f"DCGAN supports image_size {SUPPORTED_SIZES}, got {config.image_size}")
         gen = models.DCGANGenerator(config.image_size, config.channels, config.g_width, config.norm)
         disc = models.DCGANDiscriminator(config.image_size, config.d_width, config.norm)
-        return gen, disc
+        return _condition(config, gen, disc)
     if config.model == "mlp":
         gen = models.MLPGenerator(data_shape(config), config.mlp_hidden, config.mlp_depth,
                                   config.output_activation)
         disc = models.MLPDiscriminator(config.mlp_hidden, config.mlp_depth)
-        return gen, disc
+        return _condition(config, gen, disc)
     raise UserError(f"unknown model {config.model!r}; expected dcgan or mlp")
 
 
@@ -56,8 +76,13 @@ def build_objective(config: Config) -> GANObjective:
         raise UserError(f"unknown g_loss {config.g_loss!r}; expected one of {', '.join(sorted(G_LOSSES))}")
     if config.label_smoothing and config.d_loss != "bce":
         raise UserError("label_smoothing works with d_loss=bce only")
+    if config.unroll_steps < 0:
+        raise UserError(f"unroll_steps must be 0 (ordinary GAN) or positive, got {config.unroll_steps}")
     return GANObjective(config.d_loss, config.g_loss, config.gp_weight,
-                        config.label_smoothing, config.feature_matching)
+                        config.label_smoothing, config.feature_matching,
+                        unroll_steps=config.unroll_steps,
+                        unroll_stop_gradient=config.unroll_stop_gradient,
+                        aux_class_weight=config.aux_class_weight)
 
 
 def init_state(config: Config, key: jax.Array = None) -> GANState:
@@ -69,6 +94,13 @@ def init_state(config: Config, key: jax.Array = None) -> GANState:
     key = jax.random.PRNGKey(config.seed) if key is None else key
     gen, disc = build_models(config)
     g_tx, d_tx = build_optimizers(config)
-    return create_state(key, gen, disc, g_tx, d_tx, latent_dim=config.latent_dim,
-                        data_shape=data_shape(config), objective=build_objective(config),
-                        latent_dist=config.latent_dist)
+    state = create_state(key, gen, disc, g_tx, d_tx, latent_dim=config.latent_dim,
+                         data_shape=data_shape(config), objective=build_objective(config),
+                         latent_dist=config.latent_dist,
+                         labels=None if config.conditional == "none" else jnp.zeros((2,), jnp.int32))
+    if config.unroll_steps and not config.unroll_stop_gradient:
+        # Refuse an unroll whose backward pass cannot fit, before XLA compiles it.
+        needed = unroll_memory_bytes(disc, state.d_params, (config.batch_size,) + data_shape(config),
+                                     config.unroll_steps, state.d_batch_stats)
+        check_unroll(config.unroll_steps, needed, available_memory_bytes())
+    return state

@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "gan_jax.commands.train",
     "gan_jax.commands.mode_coverage",
     "gan_jax.commands.evaluate",
+    "gan_jax.commands.demo",
+    "gan_jax.commands.latent",
 )
 
 

@@ -41,6 +41,13 @@ class Config:
     gp_weight: float = 0.0
     label_smoothing: float = 0.0
     feature_matching: bool = False
+    unroll_steps: int = 0         # unrolled GAN: G trains against D after k steps (0 = off)
+    unroll_stop_gradient: bool = False   # cheap variant: no gradient through the unroll
+    # Class conditioning (issue 6): none | concat | projection | acgan.
+    conditional: str = "none"
+    num_classes: int = 10
+    label_embedding: str = "onehot"   # how G sees the label: onehot | embed
+    aux_class_weight: float = 1.0     # AC-GAN: weight of the class cross-entropy
     # Schedule: k D steps per G step, or the naive algorithm.
     d_steps: int = 1
     naive: bool = False
@@ -75,10 +82,25 @@ PRESETS = {
                        batch_size=128),
     "ring8": dict(_TOY, data="ring8", latent_dim=256, steps=5000),
     "grid25": dict(_TOY, data="grid25", latent_dim=256, steps=5000),
+    # Unrolled GAN (Metz et al. 2016) with k=5 as in VEEGAN's comparison; the
+    # candidates for the best configs of experiments/mode_collapse_2d.py (issue 5).
+    "ring8_best": dict(_TOY, data="ring8", latent_dim=256, steps=5000, unroll_steps=5),
+    "grid25_best": dict(_TOY, data="grid25", latent_dim=256, steps=5000, unroll_steps=5),
+    # The seeds' image comparison: the same DCGAN with a 20-step unrolled D.
+    "digits_unrolled": dict(unroll_steps=20),
+    "mnist_unrolled": dict(_IMAGE_TFDS, data="tfds:mnist", image_size=28, channels=1,
+                           g_width=64, d_width=64, steps=10000, unroll_steps=20),
     "mnist_dcgan": dict(_IMAGE_TFDS, data="tfds:mnist", image_size=28, channels=1,
                         g_width=64, d_width=64, steps=10000),
     "cifar10_dcgan": dict(_IMAGE_TFDS, data="tfds:cifar10", image_size=32, channels=3,
                           g_width=64, d_width=64, steps=50000),
+    # Conditional GANs (Mirza & Osindero 2014; AC-GAN, Odena et al. 2017).
+    "digits_cgan": dict(conditional="concat"),
+    "digits_acgan": dict(conditional="acgan"),
+    "mnist_cgan": dict(_IMAGE_TFDS, data="tfds:mnist", image_size=28, channels=1,
+                       g_width=64, d_width=64, steps=10000, conditional="concat"),
+    "cifar10_cgan": dict(_IMAGE_TFDS, data="tfds:cifar10", image_size=32, channels=3,
+                         g_width=64, d_width=64, steps=50000, conditional="projection"),
     "celeba64_dcgan": dict(_IMAGE_TFDS, data="tfds:celeb_a", image_size=64, channels=3,
                            g_width=64, d_width=64, steps=50000),
     "lsun_bedroom64_dcgan": dict(_IMAGE_TFDS, data="tfds:lsun/bedroom", image_size=64,

@@ -27,9 +27,11 @@ Batch = Tuple[np.ndarray, Optional[np.ndarray]]
 
 # The 1-D target N(2, 0.5^2).
 GAUSSIAN1D_MEAN, GAUSSIAN1D_STD = 2.0, 0.5
-# 2-D mixtures as in the unrolled-GAN/VEEGAN/PacGAN benchmarks: 8 modes on a
-# circle of radius 2 with std 0.02; 25 modes on the grid {-4,-2,0,2,4}^2 with std 0.05.
-RING_RADIUS, RING_STD = 2.0, 0.02
+# 2-D mixtures as in the VEEGAN/PacGAN tables (PacGAN's released code,
+# fjxmlzn/PacGAN synthetic_data_experiments/*/config.py): 8 modes on a circle of
+# radius 1 with std 0.01; 25 modes on the grid {-4,-2,0,2,4}^2 with std 0.05.
+# (Metz et al.'s unrolled-GAN ring had radius 2, std 0.02.)
+RING_RADIUS, RING_STD = 1.0, 0.01
 GRID_SPACING, GRID_STD = 2.0, 0.05
 TOY_DATA = ("gaussian1d", "ring8", "grid25")
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")

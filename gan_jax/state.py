@@ -21,6 +21,7 @@ import optax
 from flax import struct
 
 from gan_jax import losses
+from gan_jax.unrolled import unroll_updates
 
 __all__ = [
     "GANObjective", "GANState", "create_state", "sample_latent", "generate",
@@ -41,12 +42,22 @@ class GANObjective:
       label_smoothing: one-sided smoothing s of the real targets (bce only).
       feature_matching: the generator minimises feature matching on D's last
         hidden layer instead of ``g_loss``.
+      unroll_steps: k >= 0; the generator's loss uses D after k unrolled
+        optimiser steps (Metz et al. 2016; 0 = ordinary GAN).
+      unroll_stop_gradient: treat the unrolled D as a constant (the cheap
+        first-order variant) instead of differentiating through its updates.
+      aux_class_weight: AC-GAN (a D returning ``(logits, class_logits)``):
+        weight of the class cross-entropy that both D (real and fake) and G
+        (fake) minimise (Odena et al. 2017, L_C).
     """
     d_loss: str = "bce"
     g_loss: str = "nonsaturating"
     gp_weight: float = 0.0
     label_smoothing: float = 0.0
     feature_matching: bool = False
+    unroll_steps: int = 0
+    unroll_stop_gradient: bool = False
+    aux_class_weight: float = 1.0
 
     def __post_init__(self):
         if self.d_loss not in losses.D_LOSSES:
@@ -55,6 +66,8 @@ class GANObjective:
             raise ValueError(f"unknown g_loss {self.g_loss!r}; expected one of {sorted(losses.G_LOSSES)}")
         if self.label_smoothing and self.d_loss != "bce":
             raise ValueError("label_smoothing applies to d_loss='bce' only")
+        if self.unroll_steps < 0:
+            raise ValueError(f"unroll_steps must be >= 0, got {self.unroll_steps}")
 
 
 class GANState(struct.PyTreeNode):
@@ -149,11 +162,23 @@ def apply_discriminator(state: GANState, d_params, d_batch_stats, x, labels=None
     return state.discriminator.apply(variables, x, **kwargs), d_batch_stats
 
 
+def _split_aux(logits, labels, weight):
+    """AC-GAN D outputs ``(logits (B,), class_logits (B, K))`` -> (logits,
+    weight * mean CE(class_logits, labels)); other Ds -> (logits, 0)."""
+    if not isinstance(logits, tuple):
+        return logits, 0.0
+    logits, class_logits = logits
+    ce = optax.softmax_cross_entropy_with_integer_labels(class_logits, labels)
+    return logits, weight * jnp.mean(ce)
+
+
 def _d_loss(state: GANState, d_params, real, fake, labels, gp_key):
     """Discriminator loss on one real and one (fixed) fake batch."""
     obj = state.objective
     real_logits, stats = apply_discriminator(state, d_params, state.d_batch_stats, real, labels)
     fake_logits, stats = apply_discriminator(state, d_params, stats, fake, labels)
+    real_logits, real_aux = _split_aux(real_logits, labels, obj.aux_class_weight)
+    fake_logits, fake_aux = _split_aux(fake_logits, labels, obj.aux_class_weight)
     if obj.d_loss == "bce":
         loss = losses.discriminator_bce(real_logits, fake_logits, obj.label_smoothing)
     else:
@@ -161,7 +186,7 @@ def _d_loss(state: GANState, d_params, real, fake, labels, gp_key):
     if obj.gp_weight:
         critic = lambda x: apply_discriminator(state, d_params, stats, x, labels)[0]
         loss = loss + obj.gp_weight * losses.gradient_penalty(critic, real, fake, gp_key)
-    return loss, (stats, real_logits, fake_logits)
+    return loss + real_aux + fake_aux, (stats, real_logits, fake_logits)
 
 
 def _d_step(state: GANState, real_batch, key, labels=None):
@@ -197,18 +222,37 @@ def d_step(state: GANState, real_batch: jax.Array, key: jax.Array, labels=None):
     return _d_step(state, real_batch, key, labels)
 
 
-def _g_loss(state: GANState, g_params, z, labels, real_batch):
+def _unrolled_d_params(state: GANState, g_params, real_batch, labels, key):
+    """theta_D^k(theta_G): k real ``d_tx`` updates of D on ``real_batch`` and
+    fresh fakes G(z_t; g_params), differentiable in ``g_params`` (Metz et al.
+    2016, eqs. 4-6); see :func:`gan_jax.unrolled.unroll_updates`."""
+    def d_loss(d_params, step_key):
+        z_key, gp_key = jax.random.split(step_key)
+        z = sample_latent(z_key, real_batch.shape[0], state.latent_dim, state.latent_dist)
+        fake, _ = apply_generator(state, g_params, z, labels)
+        return _d_loss(state, d_params, real_batch, fake, labels, gp_key)[0]
+
+    keys = jax.random.split(key, state.objective.unroll_steps)
+    return unroll_updates(d_loss, state.d_params, state.d_opt_state, state.d_tx, keys,
+                          stop_gradient=state.objective.unroll_stop_gradient)
+
+
+def _g_loss(state: GANState, g_params, z, labels, real_batch, unroll_key=None):
     fake, g_stats = apply_generator(state, g_params, z, labels)
     obj = state.objective
+    # The unrolled GAN scores G against D as it will be k steps ahead.
+    d_params = (_unrolled_d_params(state, g_params, real_batch, labels, unroll_key)
+                if obj.unroll_steps else state.d_params)
     if obj.feature_matching:
         (fake_logits, fake_feat), _ = apply_discriminator(
-            state, state.d_params, state.d_batch_stats, fake, labels, return_features=True)
+            state, d_params, state.d_batch_stats, fake, labels, return_features=True)
         (_, real_feat), _ = apply_discriminator(
-            state, state.d_params, state.d_batch_stats, real_batch, labels, return_features=True)
+            state, d_params, state.d_batch_stats, real_batch, labels, return_features=True)
         loss = losses.feature_matching(jax.lax.stop_gradient(real_feat), fake_feat)
     else:
-        fake_logits, _ = apply_discriminator(state, state.d_params, state.d_batch_stats, fake, labels)
-        loss = losses.G_LOSSES[obj.g_loss](fake_logits)
+        fake_logits, _ = apply_discriminator(state, d_params, state.d_batch_stats, fake, labels)
+        fake_logits, aux = _split_aux(fake_logits, labels, obj.aux_class_weight)
+        loss = losses.G_LOSSES[obj.g_loss](fake_logits) + aux
     return loss, (g_stats, fake_logits)
 
 
@@ -220,9 +264,14 @@ def _g_step(state: GANState, key, labels=None, real_batch=None, batch_size=None)
         batch_size = sized.shape[0]
     if state.objective.feature_matching and real_batch is None:
         raise ValueError("feature matching needs real_batch in g_step")
+    if state.objective.unroll_steps and real_batch is None:
+        raise ValueError("the unrolled discriminator needs real_batch in g_step")
+    unroll_key = None
+    if state.objective.unroll_steps:
+        key, unroll_key = jax.random.split(key)
     z = sample_latent(key, batch_size, state.latent_dim, state.latent_dist)
     (loss, (g_stats, fake_logits)), grads = jax.value_and_grad(
-        _g_loss, argnums=1, has_aux=True)(state, state.g_params, z, labels, real_batch)
+        _g_loss, argnums=1, has_aux=True)(state, state.g_params, z, labels, real_batch, unroll_key)
     updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
     new_state = state.replace(g_params=optax.apply_updates(state.g_params, updates),
                               g_opt_state=g_opt_state, g_batch_stats=g_stats, step=state.step + 1)

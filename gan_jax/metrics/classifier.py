@@ -1,0 +1,109 @@
+"""A small Flax classifier of the 8x8 digits: the offline feature extractor for digits FID.
+
+Inception needs weights that cannot be downloaded here, so digits scores use
+the penultimate layer (64 features) and the class probabilities of this
+MLP (an MLP rather than a CNN: 64 pixels need no convolution, and it
+trains in seconds on a CPU), trained on ``load_digits("train")`` with a fixed seed and full-batch
+Adam. Scores made with it are comparable only with each other (its name,
+:data:`EXTRACTOR_NAME`, is stored with every statistics file).
+"""
+
+import os
+from typing import Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import serialization
+
+__all__ = [
+    "EXTRACTOR_NAME", "DigitsClassifier", "init_classifier", "train_classifier", "accuracy",
+    "classifier_features", "classifier_probs", "cache_dir", "load_or_train_classifier",
+]
+
+# Bump the version whenever the architecture or the training recipe changes,
+# so a stale cache file is never read as the new classifier.
+EXTRACTOR_NAME = "digits_mlp_v1"
+TRAIN_STEPS, LEARNING_RATE, SEED = 300, 3e-3, 0
+
+
+class DigitsClassifier(nn.Module):
+    """Flatten -> Dense(256) -> Dense(64) features -> Dense(10) logits, on ``(N, 8, 8, 1)``."""
+    num_classes: int = 10
+    feature_dim: int = 64
+
+    @nn.compact
+    def __call__(self, x, features_only: bool = False):
+        x = nn.relu(nn.Dense(256)(x.reshape(x.shape[0], -1)))
+        features = nn.relu(nn.Dense(self.feature_dim)(x))
+        if features_only:
+            return features
+        return nn.Dense(self.num_classes)(features)
+
+
+def init_classifier(key: jax.Array):
+    """Parameters of :class:`DigitsClassifier` for 8x8x1 inputs."""
+    return DigitsClassifier().init(key, jnp.zeros((1, 8, 8, 1)))["params"]
+
+
+def _loss(params, images, labels):
+    logits = DigitsClassifier().apply({"params": params}, images)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def train_classifier(images: jax.Array, labels: jax.Array, steps: int = TRAIN_STEPS,
+                     learning_rate: float = LEARNING_RATE, seed: int = SEED):
+    """Full-batch Adam on cross-entropy; images ``(N, 8, 8, 1)`` in [-1, 1], int labels ``(N,)``."""
+    optimizer = optax.adam(learning_rate)
+    params = init_classifier(jax.random.PRNGKey(seed))
+
+    def step(carry, _):
+        params, opt_state = carry
+        grads = jax.grad(_loss)(params, images, labels)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), None
+
+    (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), None, length=steps)
+    return params
+
+
+def classifier_probs(params, images: jax.Array) -> jax.Array:
+    """Softmax class probabilities ``(N, 10)`` of images ``(N, 8, 8, 1)``."""
+    return jax.nn.softmax(DigitsClassifier().apply({"params": params}, images))
+
+
+def classifier_features(params, images: jax.Array) -> jax.Array:
+    """Penultimate-layer features ``(N, 64)`` of images ``(N, 8, 8, 1)``."""
+    return DigitsClassifier().apply({"params": params}, images, features_only=True)
+
+
+def accuracy(params, images: jax.Array, labels: jax.Array) -> jax.Array:
+    """Fraction of images whose argmax class equals the label."""
+    return jnp.mean(jnp.argmax(classifier_probs(params, images), axis=1) == labels)
+
+
+def cache_dir() -> str:
+    """``$GAN_JAX_CACHE`` if set, else ``~/.cache/gan_jax``."""
+    return os.environ.get("GAN_JAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gan_jax")
+
+
+def load_or_train_classifier() -> Tuple[dict, float]:
+    """The cached classifier's parameters and test accuracy, training it on first use (shell)."""
+    from gan_jax.data import load_digits
+    path = os.path.join(cache_dir(), f"{EXTRACTOR_NAME}.msgpack")
+    template = {"params": init_classifier(jax.random.PRNGKey(SEED)), "test_accuracy": 0.0}
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            restored = serialization.from_bytes(template, f.read())
+        return restored["params"], float(restored["test_accuracy"])
+    train_x, train_y = load_digits("train")
+    test_x, test_y = load_digits("test")
+    params = jax.jit(train_classifier)(jnp.asarray(train_x), jnp.asarray(train_y))
+    test_accuracy = float(accuracy(params, jnp.asarray(test_x), jnp.asarray(test_y)))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(serialization.to_bytes({"params": params, "test_accuracy": test_accuracy}))
+    os.replace(tmp, path)
+    return params, test_accuracy

@@ -1,0 +1,107 @@
+"""Bilinear game methods against their closed forms (see gan_jax.games)."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from gan_jax.errors import UserError
+from gan_jax.games import BILINEAR_METHODS, simulate_bilinear, simulate_bilinear_batch, simultaneous_train_step
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+from gan_jax.state import create_state, d_step, g_step
+
+X0, Y0 = 0.8, -0.6
+
+
+def _norms(path):
+    return np.linalg.norm(np.asarray(path, np.float64), axis=1)
+
+
+@pytest.mark.parametrize("lr", [0.05, 0.3])
+def test_simultaneous_spirals_out_by_sqrt_1_plus_lr2(lr):
+    norms = _norms(simulate_bilinear("simultaneous", X0, Y0, lr, 40))
+    np.testing.assert_allclose(norms[1:] / norms[:-1], np.sqrt(1 + lr ** 2), rtol=1e-5)
+
+
+@pytest.mark.parametrize("lr", [0.1, 1.5])
+def test_alternating_conserves_skewed_energy_and_stays_bounded(lr):
+    path = np.asarray(simulate_bilinear("alternating", X0, Y0, lr, 300), np.float64)
+    energy = path[:, 0] ** 2 + path[:, 1] ** 2 - lr * path[:, 0] * path[:, 1]
+    np.testing.assert_allclose(energy, X0 ** 2 + Y0 ** 2 - lr * X0 * Y0, rtol=1e-4)
+    # The level set of that positive definite form bounds the orbit.
+    assert _norms(path).max() < 2.0 * _norms(path)[0] / np.sqrt(1 - lr / 2)
+
+
+@pytest.mark.parametrize("lr", [0.1, 0.5])
+def test_extragradient_shrinks_by_exact_factor(lr):
+    norms = _norms(simulate_bilinear("extragradient", X0, Y0, lr, 40))
+    np.testing.assert_allclose(norms[1:] / norms[:-1], np.sqrt(1 - lr ** 2 + lr ** 4), rtol=1e-5)
+
+
+@pytest.mark.parametrize("lr,gamma", [(0.1, 1.0), (0.2, 0.5)])
+def test_consensus_factor(lr, gamma):
+    norms = _norms(simulate_bilinear("consensus", X0, Y0, lr, 30, gamma=gamma))
+    np.testing.assert_allclose(norms[1:] / norms[:-1], np.sqrt((1 - lr * gamma) ** 2 + lr ** 2), rtol=1e-5)
+
+
+@pytest.mark.parametrize("lr", [0.05, 0.2])
+def test_optimistic_matches_two_root_closed_form_and_converges(lr):
+    steps = 60
+    path = np.asarray(simulate_bilinear("optimistic", X0, Y0, lr, steps), np.float64)
+    # w = x + i y obeys w_{t+1} = (1 + 2i lr) w_t - i lr w_{t-1}, w_1 = (1 + i lr) w_0.
+    r1, r2 = np.roots([1.0, -(1 + 2j * lr), 1j * lr])
+    w0 = X0 + 1j * Y0
+    w1 = (1 + 1j * lr) * w0
+    a = (w1 - r2 * w0) / (r1 - r2)
+    b = w0 - a
+    t = np.arange(steps + 1)
+    w = a * r1 ** t + b * r2 ** t
+    np.testing.assert_allclose(path[:, 0], w.real, atol=1e-5)
+    np.testing.assert_allclose(path[:, 1], w.imag, atol=1e-5)
+    assert max(abs(r1), abs(r2)) < 1
+    assert _norms(path)[-1] < _norms(path)[0]
+
+
+def test_simulate_under_outer_jit_and_batch_matches_single():
+    lrs = np.array([0.1, 0.2, 0.4])
+    batch = simulate_bilinear_batch("simultaneous", X0, Y0, lrs, 10)
+    assert batch.shape == (3, 11, 2)
+    jitted = jax.jit(lambda lr: simulate_bilinear("simultaneous", X0, Y0, lr, 10))
+    for i, lr in enumerate(lrs):
+        np.testing.assert_allclose(batch[i], simulate_bilinear("simultaneous", X0, Y0, lr, 10), rtol=1e-6)
+        np.testing.assert_allclose(jitted(lr), batch[i], rtol=1e-6)
+        norms = _norms(batch[i])
+        np.testing.assert_allclose(norms[-1] / norms[0], (1 + lr ** 2) ** 5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("args,match", [
+    (("gradient", 1.0, 1.0, 0.1, 5), "unknown method"),
+    (("simultaneous", 1.0, 1.0, 0.0, 5), "lr must be > 0"),
+    (("simultaneous", 1.0, 1.0, -0.1, 5), "lr must be > 0"),
+    (("alternating", 1.0, 1.0, 0.1, 0), "steps must be a positive"),
+])
+def test_bad_input_raises(args, match):
+    with pytest.raises(UserError, match=match):
+        simulate_bilinear(*args)
+    with pytest.raises(UserError):
+        simulate_bilinear_batch(*args)
+
+
+def test_all_methods_listed_run():
+    for method in BILINEAR_METHODS:
+        assert simulate_bilinear(method, X0, Y0, 0.1, 3).shape == (4, 2)
+
+
+def test_simultaneous_train_step_uses_old_state_for_both_players():
+    state = create_state(jax.random.PRNGKey(0), MLPGenerator((1,), hidden=8, depth=1),
+                         MLPDiscriminator(hidden=8, depth=1), optax.sgd(0.1), optax.sgd(0.1),
+                         latent_dim=1, data_shape=(1,))
+    real = jax.random.normal(jax.random.PRNGKey(1), (16, 1)) + 2.0
+    key = jax.random.PRNGKey(2)
+    new_state, metrics = simultaneous_train_step(state, real, key)
+    d_key, g_key = jax.random.split(key)
+    d_only, _ = d_step(state, real, d_key)
+    g_only, _ = g_step(state, g_key, None, real)
+    for got, want in [(new_state.d_params, d_only.d_params), (new_state.g_params, g_only.g_params)]:
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), got, want)
+    assert int(new_state.step) == 1 and "d_loss" in metrics and "g_loss" in metrics
