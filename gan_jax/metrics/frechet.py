@@ -12,25 +12,40 @@ import numpy as np
 __all__ = ["frechet_distance", "frechet_distance_f64", "trace_sqrt_product"]
 
 
-def trace_sqrt_product(sigma1: jax.Array, sigma2: jax.Array) -> jax.Array:
-    """Tr (S1 S2)^{1/2} for symmetric PSD ``(d, d)`` matrices, a scalar.
+def _trace_sqrt_by_cholesky(sigma1: jax.Array, sigma2: jax.Array) -> jax.Array:
+    """With S1 = L L^T (positive definite S1): S1 S2 = L (L^T S2 L) L^{-1} is
+    similar to the symmetric PSD L^T S2 L, so one Cholesky factorisation and
+    one symmetric eigensolve suffice."""
+    chol = jnp.linalg.cholesky(sigma1)
+    m = chol.T @ sigma2 @ chol
+    eigenvalues = jnp.linalg.eigvalsh(0.5 * (m + m.T))
+    return jnp.sum(jnp.sqrt(jnp.maximum(eigenvalues, 0.0)))
 
-    S1 S2 is similar to the symmetric PSD matrix S1^{1/2} S2 S1^{1/2}
-    (S1 S2 = S1^{1/2} M S1^{-1/2} where S1 is invertible, and by continuity
-    otherwise), so Tr (S1 S2)^{1/2} = sum_i sqrt(lambda_i(M)). With
-    S1 = V diag(w) V^T, M is V^T-conjugate to
-    diag(sqrt w) V^T S2 V diag(sqrt w), which has the same eigenvalues and
-    costs two matrix products. Symmetric eigendecompositions replace scipy's
-    non-symmetric sqrtm, whose round-off gives complex or negative
-    eigenvalues; clamping at 0 removes the round-off negatives of singular
-    covariances (fewer samples than dimensions).
-    """
+
+def _trace_sqrt_by_eigh(sigma1: jax.Array, sigma2: jax.Array) -> jax.Array:
+    """With S1 = V diag(w) V^T (any PSD S1): M = S1^{1/2} S2 S1^{1/2} is
+    V-conjugate to diag(sqrt w) V^T S2 V diag(sqrt w)."""
     w, v = jnp.linalg.eigh(sigma1)
     root_w = jnp.sqrt(jnp.maximum(w, 0.0))
     m = (v.T @ sigma2 @ v) * root_w[:, None] * root_w[None, :]
-    # Symmetrise so that eigvalsh sees exactly the matrix it assumes.
     eigenvalues = jnp.linalg.eigvalsh(0.5 * (m + m.T))
     return jnp.sum(jnp.sqrt(jnp.maximum(eigenvalues, 0.0)))
+
+
+def trace_sqrt_product(sigma1: jax.Array, sigma2: jax.Array) -> jax.Array:
+    """Tr (S1 S2)^{1/2} for symmetric PSD ``(d, d)`` matrices, a scalar.
+
+    S1 S2 is similar to the symmetric PSD matrix S1^{1/2} S2 S1^{1/2} (or
+    L^T S2 L for a Cholesky factor L of S1), so Tr (S1 S2)^{1/2} is the sum
+    of the square roots of the eigenvalues of a symmetric matrix. Symmetric
+    eigensolvers replace scipy's non-symmetric sqrtm, whose round-off gives
+    complex or negative eigenvalues; clamping at 0 removes the round-off
+    negatives. A positive definite S1 takes the Cholesky route (one
+    eigensolve, about twice as fast); a singular S1 (fewer samples than
+    dimensions), where Cholesky fails, takes the eigendecomposition route.
+    """
+    chol_ok = jnp.all(jnp.isfinite(jnp.linalg.cholesky(sigma1)))
+    return jax.lax.cond(chol_ok, _trace_sqrt_by_cholesky, _trace_sqrt_by_eigh, sigma1, sigma2)
 
 
 def frechet_distance(mu1: jax.Array, sigma1: jax.Array, mu2: jax.Array, sigma2: jax.Array) -> jax.Array:
