@@ -1,7 +1,9 @@
 """The saturation problem: with p_r = N(4, 1) and p_g = N(-4, 1) barely
 overlapping, a trained D makes the saturating generator cost 1/2 log(1 - D)
-flat on most generated samples, while -1/2 log D (non-saturating) and the
-maximum-likelihood cost keep useful gradients (Goodfellow 2016, section 3.2).
+flat on most generated samples, while -1/2 log D (non-saturating) keeps a
+useful gradient. The maximum-likelihood cost -1/2 exp(logit) = -1/2 D / (1 - D)
+is flat there too: its gradient is 1/2 D/(1-D) logit', about the saturating
+one's where D ~ 0 (Goodfellow 2016, NIPS tutorial section 3.2.3, figure 16).
 
     python experiments/saturation.py --out DIR [--steps 1500]
 """

@@ -52,8 +52,12 @@ def build_models(config: Config):
             raise UserError(f"data {config.data!r} is not images: use model=mlp")
         if config.image_size not in SUPPORTED_SIZES:
             raise UserError(f"DCGAN supports image_size {SUPPORTED_SIZES}, got {config.image_size}")
-        gen = models.DCGANGenerator(config.image_size, config.channels, config.g_width, config.norm)
-        disc = models.DCGANDiscriminator(config.image_size, config.d_width, config.norm)
+        if config.compute_dtype not in ("float32", "bfloat16"):
+            raise UserError(f"unknown compute_dtype {config.compute_dtype!r}; expected float32 or bfloat16")
+        dtype = jnp.dtype(config.compute_dtype)
+        gen = models.DCGANGenerator(config.image_size, config.channels, config.g_width, config.norm,
+                                    dtype=dtype)
+        disc = models.DCGANDiscriminator(config.image_size, config.d_width, config.norm, dtype=dtype)
         return _condition(config, gen, disc)
     if config.model == "mlp":
         gen = models.MLPGenerator(data_shape(config), config.mlp_hidden, config.mlp_depth,

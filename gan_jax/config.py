@@ -35,6 +35,7 @@ class Config:
     mlp_depth: int = 2
     output_activation: str = "tanh"   # MLP generator output: tanh | linear
     norm: str = "batch"           # batch | layer | none
+    compute_dtype: str = "float32"   # DCGAN activations: float32 | bfloat16 (params stay float32)
     # Objective (see gan_jax.losses).
     d_loss: str = "bce"
     g_loss: str = "nonsaturating"

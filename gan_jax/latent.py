@@ -21,7 +21,7 @@ __all__ = [
     "lerp", "slerp", "interpolate", "ink", "thickness", "slant", "size",
     "ATTRIBUTES", "attribute_fn", "fit_hyperplane", "edit", "rankdata",
     "spearman", "cosine_matrix", "predicted_covariance", "correlation_matrix",
-    "project_out", "check_latent",
+    "project_out", "check_latent", "monotonicity", "class_kept",
 ]
 
 # Pixels brighter than this (on a [0, 1] scale) count as ink for the
@@ -216,3 +216,18 @@ def project_out(n1: jax.Array, n2: jax.Array) -> jax.Array:
     n2 = n2 / jnp.linalg.norm(n2)
     d = n1 - jnp.dot(n1, n2) * n2
     return d / jnp.linalg.norm(d)
+
+
+def monotonicity(scores: jax.Array, alphas: jax.Array) -> jax.Array:
+    """How monotonically an attribute follows an edit, ``(B, A), (A,) -> ()``:
+    the mean over the B edited codes of Spearman's rho(alpha, s(z + alpha n));
+    1 when the attribute always grows with alpha. Codes whose attribute does
+    not change at all (rho undefined, e.g. a coarse bounding box) are left out;
+    NaN if all are."""
+    return jnp.nanmean(jax.vmap(lambda s: spearman(jnp.asarray(alphas, s.dtype), s))(scores))
+
+
+def class_kept(classes: jax.Array, reference: jax.Array) -> jax.Array:
+    """Fraction of edited samples whose class is unchanged, ``(B, A), (B,) -> ()``:
+    mean over b, a of [classes[b, a] == reference[b]]."""
+    return jnp.mean(classes == reference[:, None])

@@ -56,7 +56,9 @@ def _write_samples(state: GANState, config: Config, key, path: str, reference=No
     if config.data in data_lib.TOY_DATA:
         points = np.asarray(generate(state, key, 2000))
         return viz.save_points(points, path, f"{config.name}: step {int(state.step)}", reference)
-    images = np.asarray(generate(state, key, config.grid_samples))
+    # Conditional runs cycle through the classes so that every class is shown.
+    labels = np.arange(config.grid_samples) % config.num_classes if uses_labels(config) else None
+    images = np.asarray(generate(state, key, config.grid_samples, labels))
     return viz.save_image_grid(images, path)
 
 

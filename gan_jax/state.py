@@ -184,7 +184,8 @@ def _d_loss(state: GANState, d_params, real, fake, labels, gp_key):
     else:
         loss = losses.D_LOSSES[obj.d_loss](real_logits, fake_logits)
     if obj.gp_weight:
-        critic = lambda x: apply_discriminator(state, d_params, stats, x, labels)[0]
+        # The penalty is on the adversarial output only (AC-GAN's class logits are dropped).
+        critic = lambda x: _split_aux(apply_discriminator(state, d_params, stats, x, labels)[0], labels, 0.0)[0]
         loss = loss + obj.gp_weight * losses.gradient_penalty(critic, real, fake, gp_key)
     return loss + real_aux + fake_aux, (stats, real_logits, fake_logits)
 

@@ -128,3 +128,29 @@ def test_conditional_presets_train_a_step(name):
     batch = jnp.zeros((1, 4, 8, 8, 1))
     state, metrics = train_step(state, batch, jax.random.PRNGKey(0), jnp.array([[0, 1, 2, 3]]))
     assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
+
+
+@both
+def test_per_class_accuracy_counts_hits_per_requested_class(jit):
+    from gan_jax.metrics.per_class import per_class_accuracy
+    probs = jax.nn.one_hot(jnp.array([0, 1, 1, 2, 0]), 4)
+    labels = jnp.array([0, 1, 2, 2, 1])
+    f = jax.jit(per_class_accuracy, static_argnums=2) if jit else per_class_accuracy
+    out = np.asarray(f(probs, labels, 4))
+    np.testing.assert_allclose(out[:3], [1.0, 0.5, 0.5])
+    assert np.isnan(out[3])   # class 3 never requested
+
+
+def test_per_class_frechet_matches_scipy_formula():
+    import scipy.linalg
+    from gan_jax.metrics.per_class import per_class_frechet
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(60, 3)), rng.normal(1.0, 2.0, size=(50, 3))
+    la, lb = np.repeat([0, 1], 30), np.repeat([0, 1], 25)
+    out = per_class_frechet(a, la, b, lb, 3)
+    for k in range(2):
+        x, y = a[la == k], b[lb == k]
+        s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+        ref = np.sum((x.mean(0) - y.mean(0)) ** 2) + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+        np.testing.assert_allclose(out[k], ref, rtol=1e-6)
+    assert np.isnan(out[2])

@@ -147,3 +147,30 @@ def test_project_out_is_orthogonal_unit_and_in_the_plane(jit):
     n2 = jnp.array([0.0, 2.0, 0.0])
     d = _maybe_jit(latent.project_out, jit)(n1, n2)
     np.testing.assert_allclose(d, [1.0, 0.0, 0.0], atol=1e-6)
+
+
+@both
+def test_monotonicity_and_class_kept(jit):
+    alphas = jnp.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    # The constant last row has no defined rank correlation and is left out.
+    scores = jnp.stack([alphas ** 3, -alphas, jnp.array([0.0, 2.0, 1.0, 3.0, 4.0]), jnp.ones(5)])
+    rho = [1.0, -1.0, scipy.stats.spearmanr(np.asarray(alphas), [0.0, 2.0, 1.0, 3.0, 4.0]).statistic]
+    np.testing.assert_allclose(_maybe_jit(latent.monotonicity, jit)(scores, alphas), np.mean(rho), rtol=1e-5)
+    classes = jnp.array([[1, 1, 1], [2, 3, 2]])
+    np.testing.assert_allclose(_maybe_jit(latent.class_kept, jit)(classes, jnp.array([1, 2])), 5 / 6)
+
+
+def test_interpolation_strips_start_and_end_at_the_endpoint_samples():
+    from gan_jax.build import init_state
+    from gan_jax.commands.latent import interpolation_strips
+    from gan_jax.config import get_config
+    from gan_jax.state import apply_generator, sample_latent
+    config = get_config("digits_cgan", ["model=mlp", "mlp_hidden=8", "mlp_depth=1", "latent_dim=4"])
+    state = init_state(config)
+    key = jax.random.PRNGKey(3)
+    labels = np.array([1, 7])
+    strips = interpolation_strips(state, key, 2, 5, "slerp", labels)
+    assert strips.shape == (10, 8, 8, 1)
+    z = sample_latent(key, 4, 4, state.latent_dist)
+    ends, _ = apply_generator(state, state.g_params, z, jnp.array([1, 1, 7, 7]), train=False)
+    np.testing.assert_allclose(strips[[0, 4, 5, 9]], ends, atol=1e-5)
