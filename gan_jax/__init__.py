@@ -18,8 +18,9 @@ if "JAX_THREEFRY_PARTITIONABLE" not in os.environ:
     jax.config.update("jax_threefry_partitionable", False)
 
 from gan_jax import losses, models  # noqa: E402
-from gan_jax.state import (  # noqa: E402GANObjective, GANState, create_state, d_step, g_step,
-                           generate, naive_train_step, sample_latent, train_step)
+from gan_jax.state import (  # noqa: E402
+    GANObjective, GANState, create_state, d_step, g_step, generate, naive_train_step,
+    sample_latent, train_step)
 
 __all__ = [
     "losses", "models", "GANObjective", "GANState", "create_state", "d_step", "g_step",

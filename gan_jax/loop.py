@@ -35,7 +35,7 @@ class TrainingDiverged(UserError):
 
 def uses_labels(config: Config) -> bool:
     """Whether the models are conditional and the steps take labels."""
-    return getattr(config, "conditional", "none") != "none"
+    return config.conditional != "none"
 
 
 def _batches_per_step(config: Config) -> int:
