@@ -105,7 +105,7 @@ def main(argv=None):
     }
     print(f"wrote {write_results(args.out, results)}")
     for name, r in per_attribute.items():
-        print(f"{name:10s} spearman {r["spearman_mean"]:+.3f}  class kept {r['class_kept']:.3f}")
+        print(f"{name:10s} spearman {r['spearman_mean']:+.3f}  class kept {r['class_kept']:.3f}")
     for pair, r in conditional_edits.items():
         print(f"{pair:18s} cos {r['cosine']:+.3f}  change of attr2: along n1 "
               f"{r['change_of_attribute2']['along_n1']:+.4f}, projected {r['change_of_attribute2']['projected']:+.4f}")

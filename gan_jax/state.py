@@ -319,9 +319,7 @@ def train_step(state: GANState, real_batches: jax.Array, key: jax.Array, labels=
         batch, lab, dk = inputs
         return _d_step(s, batch, dk, lab)
 
-    # Unrolled: inside a while loop XLA's CPU backend runs these convolutions
-    # about 10x slower (dcgan28, measured in benchmarks/step_time.py); k is small.
-    state, d_metrics = jax.lax.scan(body, state, (real_batches, labels, d_keys), unroll=True)
+    state, d_metrics = jax.lax.scan(body, state, (real_batches, labels, d_keys))
     d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
     state, g_metrics = _g_step(state, g_key, _select(labels, -1), real_batches[-1])
     return state, {**d_metrics, **g_metrics}
