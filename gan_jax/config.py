@@ -79,7 +79,7 @@ _TOY = dict(model="mlp", norm="none", output_activation="linear", mlp_hidden=128
 
 PRESETS = {
     "digits_dcgan": dict(),
-    "gaussian1d": dict(_TOY, data="gaussian1d", latent_dim=1, mlp_hidden=32, steps=2000,
+    "gaussian1d": dict(_TOY, data="gaussian1d", latent_dim=4, mlp_hidden=64, steps=2000,
                        batch_size=128),
     "ring8": dict(_TOY, data="ring8", latent_dim=256, steps=5000),
     "grid25": dict(_TOY, data="grid25", latent_dim=256, steps=5000),

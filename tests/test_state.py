@@ -150,7 +150,7 @@ def test_gaussian_1d_gan_learns_the_target_mean_and_std():
             return train_step(s, real[None], jax.random.fold_in(key, i))[0], None
         return jax.lax.scan(body, state, (reals, jnp.arange(reals.shape[0])))[0]
 
-    steps = 1500
+    steps = 2000
     reals = rng.normal(GAUSSIAN1D_MEAN, GAUSSIAN1D_STD, (steps, config.batch_size, 1)).astype(np.float32)
     state = run(state, reals, jax.random.PRNGKey(0))
     samples = np.asarray(generate(state, jax.random.PRNGKey(99), 20000))[:, 0]
