@@ -188,6 +188,14 @@ def load_array(spec: str, image_size: int = 8, channels: int = 1, n: int = 10000
                     "folder:PATH or tfds:NAME")
 
 
+def _batches_from(batch_at, start_position: int) -> Iterator[Batch]:
+    """``batch_at(p)`` for p = start_position, start_position + 1, ... forever."""
+    position = start_position
+    while True:
+        yield batch_at(position)
+        position += 1
+
+
 class ArraySource:
     """Batches from in-memory arrays, reshuffled each epoch, indexed by position."""
 
@@ -208,10 +216,7 @@ class ArraySource:
         return self.images[idx], (None if self.labels is None else self.labels[idx])
 
     def iterate(self, start_position: int = 0) -> Iterator[Batch]:
-        position = start_position
-        while True:
-            yield self.batch(position)
-            position += 1
+        return _batches_from(self.batch, start_position)
 
 
 class SamplerSource:
@@ -227,10 +232,7 @@ class SamplerSource:
         return x, None
 
     def iterate(self, start_position: int = 0) -> Iterator[Batch]:
-        position = start_position
-        while True:
-            yield self.batch(position)
-            position += 1
+        return _batches_from(self.batch, start_position)
 
 
 class TfdsSource:
