@@ -9,14 +9,26 @@ Models: ``dcgan28`` (28x28x1, nz=100, ngf=ndf=128, the layout of issue 7),
 models with every up-convolution through ``lax.conv_transpose`` (the layer
 flax's ``nn.ConvTranspose`` computes), to show what the sub-pixel
 decomposition gains. Compile time is reported apart; peak RSS is the process's
-maximum resident set (``resource.getrusage``), so run one framework per process
-for clean memory numbers. With ``--json`` the last line is one JSON object.
+maximum resident set (``resource.getrusage``) after the warm-up step, so the
+second framework's includes the first's: run one framework per process for
+clean memory numbers of the second. ``--rounds R`` times ``--steps`` steps R
+times per framework, the frameworks taking turns, and keeps each one's best
+round, so that a ratio on a shared, noisy machine compares like with like. With ``--json`` the last line is one JSON object.
+
+``--e2e`` adds the end-to-end images per second of the training loop
+(``gan_jax.loop.train``, what ``gan-jax train`` runs) on the digits data set
+with the ``digits_dcgan`` preset (logging at its cadence), next to the bare
+``train_step`` of the same config: a ratio well below 1 means data input or
+logging is a bottleneck. ``--fid`` adds the time of the Fréchet distance at
+dimension 2048, gan_jax against ``scipy.linalg.sqrtm`` (``fid_sqrtm.py``).
 """
 
 import argparse
 import json
+import os
 import resource
 import sys
+import tempfile
 import time
 
 import jax
@@ -40,7 +52,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def bench_jax(model: str, batch: int, steps: int) -> dict:
+def jax_stepper(model: str, batch: int):
+    """Compile and run one training step, then a timer: ``(compile_s, run, info)``
+    where ``run(steps)`` returns the seconds per step of ``steps`` more steps."""
     config = get_config("digits_dcgan", MODELS[model] + [f"batch_size={batch}"])
     state = init_state(config)
     shape = (1, batch, config.image_size, config.image_size, config.channels)
@@ -49,22 +63,81 @@ def bench_jax(model: str, batch: int, steps: int) -> dict:
     state, _ = train_step(state, real, jax.random.PRNGKey(0))
     jax.block_until_ready(state)
     compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for i in range(steps):
-        state, metrics = train_step(state, real, jax.random.PRNGKey(i))
-    jax.block_until_ready((state, metrics))
-    step_s = (time.perf_counter() - start) / steps
-    return dict(framework="jax", model=model, batch=batch, steps=steps, step_s=step_s,
-                images_per_sec=batch / step_s, compile_s=compile_s, peak_rss_mb=_peak_rss_mb(),
-                device=str(jax.devices()[0]))
+
+    def run(steps: int) -> float:
+        nonlocal state
+        start = time.perf_counter()
+        for i in range(steps):
+            state, metrics = train_step(state, real, jax.random.PRNGKey(i))
+        jax.block_until_ready((state, metrics))
+        return (time.perf_counter() - start) / steps
+
+    return compile_s, run, {"device": str(jax.devices()[0])}
 
 
-def bench_torch(model: str, batch: int, steps: int) -> dict:
-    from torch_dcgan import torch_step_time  # beside this script; needs the bench extra
-    result = torch_step_time(model, batch, steps)
-    result.update(framework="torch", model=model, batch=batch, steps=steps,
-                  images_per_sec=batch / result["step_s"], peak_rss_mb=_peak_rss_mb())
-    return result
+def torch_stepper(model: str, batch: int):
+    from torch_dcgan import torch_stepper as stepper  # beside this script; needs the bench extra
+    return stepper(model, batch)
+
+
+def bench(frameworks, model: str, batch: int, steps: int, rounds: int = 1) -> list:
+    """Per framework, the best of ``rounds`` timings of ``steps`` steps, the
+    frameworks taking turns round by round so that both see the same machine load."""
+    steppers, rss = {}, {}
+    for name in frameworks:  # peak RSS after each warm-up step: the first framework's excludes the second's
+        steppers[name] = (jax_stepper if name == "jax" else torch_stepper)(model, batch)
+        rss[name] = _peak_rss_mb()
+    best = {name: float("inf") for name in frameworks}
+    for _ in range(rounds):
+        for name, (_, run, _) in steppers.items():
+            best[name] = min(best[name], run(steps))
+    return [dict(framework=name, model=model, batch=batch, steps=steps, rounds=rounds,
+                 step_s=best[name], images_per_sec=batch / best[name], compile_s=steppers[name][0],
+                 peak_rss_mb=rss[name], **steppers[name][2]) for name in frameworks]
+
+
+def bench_jax(model: str, batch: int, steps: int) -> dict:
+    """The JAX step alone: ``bench(["jax"], ...)``'s one result."""
+    return bench(["jax"], model, batch, steps)[0]
+
+
+def loop_images_per_sec(metrics_path: str, batch_images: int) -> tuple:
+    """Steady images/s of a run from its ``metrics.jsonl``, excluding the first step's compile.
+
+    Each row's ``images_per_sec`` is ``step * batch_images / t`` with t the seconds
+    since the loop started, so ``t_i = step_i * batch_images / images_per_sec_i``;
+    the rate from the first logged row to the last is
+    ``(step_last - step_first) * batch_images / (t_last - t_first)``.
+    Returns ``(images_per_sec, step_first, step_last)``.
+    """
+    with open(metrics_path) as f:
+        rows = [json.loads(line) for line in f]
+    first, last = rows[0], rows[-1]
+    seconds = [r["step"] * batch_images / r["images_per_sec"] for r in (first, last)]
+    return (last["step"] - first["step"]) * batch_images / (seconds[1] - seconds[0]), first["step"], last["step"]
+
+
+def bench_e2e(steps: int) -> dict:
+    """``gan_jax.loop.train`` on digits (``digits_dcgan`` preset) against its bare ``train_step``.
+
+    The bare step runs as many steps as the timed stretch of the loop, once
+    before and once after it, and the two rates are averaged, so that a change
+    of load on a shared machine touches both figures alike.
+    """
+    from gan_jax.loop import train
+    config = get_config("digits_dcgan", [f"steps={steps}"])
+    if steps < 2 * config.log_every:
+        raise SystemExit(f"--e2e-steps must be at least {2 * config.log_every} (two log rows)")
+    _, run_bare, _ = jax_stepper("digits", config.batch_size)
+    timed = steps - config.log_every
+    before = run_bare(timed)
+    with tempfile.TemporaryDirectory() as run_dir:
+        train(config, run_dir, progress=False, echo=lambda *a: None)
+        e2e, first, last = loop_images_per_sec(os.path.join(run_dir, "metrics.jsonl"),
+                                               config.batch_size * config.d_steps)
+    bare = config.batch_size * config.d_steps * (1 / before + 1 / run_bare(timed)) / 2
+    return dict(config="digits_dcgan", batch=config.batch_size, steps=steps, from_step=first, to_step=last,
+                e2e_images_per_sec=e2e, bare_images_per_sec=bare, e2e_over_bare=e2e / bare)
 
 
 def main(argv=None):
@@ -73,16 +146,24 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--framework", choices=("jax", "torch", "both"), default="jax")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time --steps steps this many times per framework, taking turns; keep the best")
     parser.add_argument("--upconv", choices=("subpixel", "reference"), default="subpixel")
+    parser.add_argument("--e2e", action="store_true",
+                        help="also time gan_jax.loop.train on digits against the bare step")
+    parser.add_argument("--e2e-steps", type=int, default=300)
+    parser.add_argument("--fid", action="store_true",
+                        help="also time the Fréchet distance at --fid-dim against scipy.linalg.sqrtm")
+    parser.add_argument("--fid-dim", type=int, default=2048)
+    parser.add_argument("--fid-repeats", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.upconv == "reference":
         layers._SUBPIXEL_MIN_FEATURES = sys.maxsize
-    results = []
-    if args.framework in ("jax", "both"):
-        results.append(dict(bench_jax(args.model, args.batch, args.steps), upconv=args.upconv))
-    if args.framework in ("torch", "both"):
-        results.append(bench_torch(args.model, args.batch, args.steps))
+    frameworks = ["jax", "torch"] if args.framework == "both" else [args.framework]
+    results = bench(frameworks, args.model, args.batch, args.steps, args.rounds)
+    if "jax" in frameworks:
+        results[0]["upconv"] = args.upconv
     for r in results:
         print(f"{r['framework']:5s} {r['model']}: {r['step_s']:.4f} s/step, "
               f"{r['images_per_sec']:.1f} images/s, compile {r.get('compile_s', 0.0):.2f} s, "
@@ -92,6 +173,17 @@ def main(argv=None):
         summary["jax_over_torch"] = results[0]["images_per_sec"] / results[1]["images_per_sec"]
         summary["torch"] = results[1]
         print(f"jax / torch images per second: {summary['jax_over_torch']:.2f}")
+    if args.e2e:
+        e2e = bench_e2e(args.e2e_steps)
+        print(f"end to end (gan_jax.loop.train, digits_dcgan, batch {e2e['batch']}, steps "
+              f"{e2e['from_step']}-{e2e['to_step']}): {e2e['e2e_images_per_sec']:.1f} images/s; bare "
+              f"train_step {e2e['bare_images_per_sec']:.1f} images/s; e2e / bare {e2e['e2e_over_bare']:.2f}")
+        summary["e2e"] = e2e
+    if args.fid:
+        from fid_sqrtm import describe, time_frechet  # beside this script; needs scipy
+        fid = time_frechet(args.fid_dim, args.fid_repeats)
+        print("Fréchet distance, " + describe(fid))
+        summary["fid"] = fid
     if args.json:
         print(json.dumps(summary))
 

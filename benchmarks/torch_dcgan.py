@@ -8,7 +8,7 @@ import time
 import torch
 from torch import nn
 
-__all__ = ["torch_models", "torch_step_time"]
+__all__ = ["torch_models", "torch_stepper", "torch_step_time"]
 
 # model -> (image_size, channels, nz, ngf = ndf, base size s0, number of doublings)
 SPECS = {"dcgan28": (28, 1, 100, 128, 7, 2), "dcgan64": (64, 3, 100, 64, 4, 4),
@@ -32,8 +32,9 @@ def torch_models(model: str):
     return nn.Sequential(*g), nn.Sequential(*d), nz, (channels, size, size)
 
 
-def torch_step_time(model: str, batch: int, steps: int) -> dict:
-    """Seconds per training step after one warm-up step: ``{"step_s", "compile_s"}``."""
+def torch_stepper(model: str, batch: int):
+    """One warm-up training step, then a timer: ``(warmup_s, run, info)`` where
+    ``run(steps)`` returns the seconds per step of ``steps`` more steps."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     g, d, nz, shape = torch_models(model)
     g, d = g.to(device), d.to(device)
@@ -55,13 +56,21 @@ def torch_step_time(model: str, batch: int, steps: int) -> dict:
         opt_g.step()
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def run(steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        return (time.perf_counter() - start) / steps
+
     start = time.perf_counter()
     step()
     sync()
-    warmup = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return {"step_s": (time.perf_counter() - start) / steps, "compile_s": warmup,
-            "device": device, "threads": torch.get_num_threads()}
+    return time.perf_counter() - start, run, {"device": device, "threads": torch.get_num_threads()}
+
+
+def torch_step_time(model: str, batch: int, steps: int) -> dict:
+    """Seconds per training step after one warm-up step: ``{"step_s", "compile_s", "device", "threads"}``."""
+    warmup, run, info = torch_stepper(model, batch)
+    return {"step_s": run(steps), "compile_s": warmup, **info}

@@ -43,6 +43,20 @@ def _condition(config: Config, gen, disc):
             ConditionalDiscriminator(disc, config.num_classes, config.conditional))
 
 
+def _pack(config: Config, disc):
+    """``disc`` as a PacGAN discriminator of ``config.pack`` samples (1: unchanged)."""
+    if config.pack < 1:
+        raise UserError(f"pack must be 1 (no packing) or more, got {config.pack}")
+    if config.pack == 1:
+        return disc
+    if config.conditional != "none":
+        raise UserError("pack > 1 works with unconditional models only; set conditional=none or pack=1")
+    if config.batch_size % config.pack:
+        raise UserError(f"batch_size={config.batch_size} does not split into packs of {config.pack}; "
+                        f"use a batch size divisible by {config.pack}")
+    return models.PackedDiscriminator(disc, config.pack)
+
+
 def build_models(config: Config):
     """(generator, discriminator) Flax modules for ``config``."""
     if config.norm not in NORMS:
@@ -58,19 +72,37 @@ def build_models(config: Config):
         gen = models.DCGANGenerator(config.image_size, config.channels, config.g_width, config.norm,
                                     dtype=dtype)
         disc = models.DCGANDiscriminator(config.image_size, config.d_width, config.norm, dtype=dtype)
-        return _condition(config, gen, disc)
+        return _condition(config, gen, _pack(config, disc))
     if config.model == "mlp":
         gen = models.MLPGenerator(data_shape(config), config.mlp_hidden, config.mlp_depth,
-                                  config.output_activation)
-        disc = models.MLPDiscriminator(config.mlp_hidden, config.mlp_depth)
-        return _condition(config, gen, disc)
+                                  config.output_activation, config.norm)
+        disc = models.MLPDiscriminator(config.mlp_d_hidden or config.mlp_hidden,
+                                       config.mlp_d_depth or config.mlp_depth)
+        return _condition(config, gen, _pack(config, disc))
     raise UserError(f"unknown model {config.model!r}; expected dcgan or mlp")
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(config: Config, peak: float, updates: int):
+    """``peak`` (constant) or eta_t = peak * (1 + cos(pi t / T)) / 2 over T = ``updates`` (cosine)."""
+    if config.lr_schedule == "constant":
+        return peak
+    if config.lr_schedule == "cosine":
+        return optax.cosine_decay_schedule(peak, max(updates, 1))
+    raise UserError(f"unknown lr_schedule {config.lr_schedule!r}; expected one of {', '.join(LR_SCHEDULES)}")
+
+
 def build_optimizers(config: Config):
-    """Adam for G and D with the config's learning rates and betas."""
-    return (optax.adam(config.lr_g, b1=config.beta1, b2=config.beta2),
-            optax.adam(config.lr_d, b1=config.beta1, b2=config.beta2))
+    """Adam for G and D with the config's learning rates, betas and schedule.
+
+    A schedule runs over the run's updates: ``steps`` for G and
+    ``steps * d_steps`` for D (D takes d_steps updates per G step).
+    """
+    d_updates = config.steps * (1 if config.naive else config.d_steps)
+    return (optax.adam(learning_rate(config, config.lr_g, config.steps), b1=config.beta1, b2=config.beta2),
+            optax.adam(learning_rate(config, config.lr_d, d_updates), b1=config.beta1, b2=config.beta2))
 
 
 def build_objective(config: Config) -> GANObjective:

@@ -34,6 +34,8 @@ class Config:
     mlp_hidden: int = 128
     mlp_depth: int = 2
     output_activation: str = "tanh"   # MLP generator output: tanh | linear
+    mlp_d_hidden: int = 0         # MLP discriminator width (0 = mlp_hidden)
+    mlp_d_depth: int = 0          # MLP discriminator depth (0 = mlp_depth)
     norm: str = "batch"           # batch | layer | none
     compute_dtype: str = "float32"   # DCGAN activations: float32 | bfloat16 (params stay float32)
     # Objective (see gan_jax.losses).
@@ -44,6 +46,7 @@ class Config:
     feature_matching: bool = False
     unroll_steps: int = 0         # unrolled GAN: G trains against D after k steps (0 = off)
     unroll_stop_gradient: bool = False   # cheap variant: no gradient through the unroll
+    pack: int = 1                 # PacGAN: D judges packs of this many samples (1 = off)
     # Class conditioning (issue 6): none | concat | projection | acgan.
     conditional: str = "none"
     num_classes: int = 10
@@ -61,6 +64,7 @@ class Config:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    lr_schedule: str = "constant"   # constant | cosine (decays both rates to 0 at the last step)
     seed: int = 0
     # Logging and checkpoints (in generator steps).
     log_every: int = 50
@@ -81,12 +85,20 @@ PRESETS = {
     "digits_dcgan": dict(),
     "gaussian1d": dict(_TOY, data="gaussian1d", latent_dim=4, mlp_hidden=64, steps=2000,
                        batch_size=128),
-    "ring8": dict(_TOY, data="ring8", latent_dim=256, steps=5000),
-    "grid25": dict(_TOY, data="grid25", latent_dim=256, steps=5000),
-    # Unrolled GAN (Metz et al. 2016) with k=5 as in VEEGAN's comparison; the
-    # candidates for the best configs of experiments/mode_collapse_2d.py (issue 5).
-    "ring8_best": dict(_TOY, data="ring8", latent_dim=256, steps=5000, unroll_steps=5),
-    "grid25_best": dict(_TOY, data="grid25", latent_dim=256, steps=5000, unroll_steps=5),
+    "ring8": dict(_TOY, data="ring8", latent_dim=256, steps=5000, batch_size=128),
+    "grid25": dict(_TOY, data="grid25", latent_dim=256, steps=5000, batch_size=128),
+    # The best methods of experiments/mode_collapse_2d.py (issue 5), chosen on
+    # seeds 100-101 (scored with their own latent key), never on the reported
+    # seeds 0-4: PacGAN (Lin et al. 2018) with a deep (6 x 128) batch-normalised
+    # generator, a shallow discriminator and a cosine-decayed learning rate.
+    "ring8_best": dict(_TOY, data="ring8", latent_dim=256, steps=16000, batch_size=128,
+                       mlp_hidden=128, mlp_depth=6, mlp_d_depth=2, norm="batch", pack=4,
+                       lr_g=3e-3, lr_d=3e-3, lr_schedule="cosine", log_every=500,
+                       sample_every=4000, checkpoint_every=4000),
+    "grid25_best": dict(_TOY, data="grid25", latent_dim=256, steps=12000, batch_size=128,
+                        mlp_hidden=128, mlp_depth=6, mlp_d_hidden=256, mlp_d_depth=2, norm="batch",
+                        pack=2, lr_g=3e-3, lr_d=3e-3, lr_schedule="cosine", log_every=500,
+                        sample_every=4000, checkpoint_every=4000),
     # The seeds' image comparison: the same DCGAN with a 20-step unrolled D.
     "digits_unrolled": dict(unroll_steps=20),
     "mnist_unrolled": dict(_IMAGE_TFDS, data="tfds:mnist", image_size=28, channels=1,

@@ -17,6 +17,7 @@ import numpy as np
 
 from gan_jax.config import Config
 from gan_jax.errors import UserError
+from gan_jax.metrics.mode_coverage import GRID_STD, RING_STD, benchmark_mixture  # noqa: F401 (re-exported)
 
 __all__ = [
     "load_digits", "mixture_centers", "sample_toy", "TOY_DATA", "load_array", "make_source",
@@ -27,12 +28,8 @@ Batch = Tuple[np.ndarray, Optional[np.ndarray]]
 
 # The 1-D target N(2, 0.5^2).
 GAUSSIAN1D_MEAN, GAUSSIAN1D_STD = 2.0, 0.5
-# 2-D mixtures as in the VEEGAN/PacGAN tables (PacGAN's released code,
-# fjxmlzn/PacGAN synthetic_data_experiments/*/config.py): 8 modes on a circle of
-# radius 1 with std 0.01; 25 modes on the grid {-4,-2,0,2,4}^2 with std 0.05.
-# (Metz et al.'s unrolled-GAN ring had radius 2, std 0.02.)
-RING_RADIUS, RING_STD = 1.0, 0.01
-GRID_SPACING, GRID_STD = 2.0, 0.05
+# The 2-D mixtures are those of the VEEGAN/PacGAN tables, defined once in
+# gan_jax.metrics.mode_coverage (ring: radius 1, std 0.01; grid: spacing 2, std 0.05).
 TOY_DATA = ("gaussian1d", "ring8", "grid25")
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -61,14 +58,8 @@ def load_digits(split: str = "all") -> Tuple[np.ndarray, np.ndarray]:
 
 
 def mixture_centers(name: str) -> np.ndarray:
-    """Mode centres of ``ring8`` ``(8, 2)`` or ``grid25`` ``(25, 2)``."""
-    if name == "ring8":
-        angles = 2 * np.pi * np.arange(8) / 8
-        return RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    if name == "grid25":
-        ticks = GRID_SPACING * (np.arange(5) - 2)
-        return np.array([(x, y) for x in ticks for y in ticks], dtype=np.float64)
-    raise UserError(f"unknown mixture {name!r}; expected ring8 or grid25")
+    """Mode centres of ``ring8`` ``(8, 2)`` or ``grid25`` ``(25, 2)`` (float64, host)."""
+    return np.asarray(benchmark_mixture(name)[0], np.float64)
 
 
 def sample_toy(name: str, rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -76,8 +67,8 @@ def sample_toy(name: str, rng: np.random.Generator, n: int) -> Tuple[np.ndarray,
     if name == "gaussian1d":
         x = rng.normal(GAUSSIAN1D_MEAN, GAUSSIAN1D_STD, size=(n, 1))
         return x.astype(np.float32), np.zeros(n, np.int32)
-    centers = mixture_centers(name)
-    std = RING_STD if name == "ring8" else GRID_STD
+    centers, std = benchmark_mixture(name)
+    centers = np.asarray(centers, np.float64)
     modes = rng.integers(0, len(centers), size=n)
     x = centers[modes] + std * rng.normal(size=(n, 2))
     return x.astype(np.float32), modes.astype(np.int32)

@@ -7,6 +7,11 @@ and TensorBoard), draws a sample grid from a fixed latent batch, and saves an
 orbax checkpoint. Step ``t`` uses the key ``fold_in(PRNGKey(seed), t)`` and
 the data position is saved with the state, so a resumed run repeats exactly
 what an uninterrupted run would have done.
+
+Data parallel: the state is replicated over a mesh of every local device and
+each host batch ``(k, B, ...)`` is split along B (``gan_jax.parallel``); on
+one device this is the same code with a one-device mesh. The loop feeds one
+host only: it does not split the data between hosts.
 """
 
 import json
@@ -24,6 +29,7 @@ from gan_jax.build import init_state
 from gan_jax.checkpoint import Checkpointer, write_run_config
 from gan_jax.config import Config
 from gan_jax.errors import UserError
+from gan_jax.parallel import make_mesh, replicate, shard_batch
 from gan_jax.state import GANState, generate, naive_train_step, train_step
 
 __all__ = ["train", "TrainingDiverged", "uses_labels"]
@@ -50,6 +56,15 @@ def _make_step(config: Config):
                                     tol=config.naive_tol, max_d_steps=config.naive_max_d_steps)
         return step
     return lambda state, batches, labels, key: train_step(state, batches, key, labels)
+
+
+def _local_mesh(config: Config):
+    """A data mesh over this host's devices; UserError if the batch does not split over them."""
+    mesh = make_mesh(jax.local_devices())
+    if config.batch_size % mesh.size:
+        raise UserError(f"batch_size={config.batch_size} does not split over {mesh.size} devices; "
+                        f"set batch_size to a multiple of {mesh.size}")
+    return mesh
 
 
 def _write_samples(state: GANState, config: Config, key, path: str, reference=None) -> str:
@@ -92,6 +107,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     when a logged loss is not finite (the last good checkpoint stays).
     """
     from tqdm.auto import tqdm
+    mesh = _local_mesh(config)
     source = data_lib.make_source(config)
     os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
     checkpointer = Checkpointer(run_dir, config.keep_checkpoints)
@@ -101,6 +117,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
         state, meta = checkpointer.restore(state)
         position = meta["data_position"]
         echo(f"resumed {run_dir} at step {int(state.step)}")
+    state = replicate(state, mesh)
     write_run_config(run_dir, config)
     logger = _Logger(run_dir, append=resume)
     base_key = jax.random.PRNGKey(config.seed)
@@ -121,6 +138,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
             drawn = [next(batches) for _ in range(k)]
             images = np.stack([b[0] for b in drawn])
             labels = np.stack([b[1] for b in drawn]) if labelled else None
+            images, labels = shard_batch((images, labels), mesh, axis=1)
             position += k
             state, metrics = step_fn(state, images, labels, jax.random.fold_in(base_key, step))
             done = step + 1

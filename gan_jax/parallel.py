@@ -7,9 +7,12 @@ gradient all-reduce, so there is no per-device code. Batch norm statistics and
 losses are means over the whole (global) batch, so a sharded step computes the
 same numbers as one device (up to float summation order).
 
-Multi-host: call ``jax.distributed.initialize()`` first on every host; then
+``gan_jax.loop.train`` uses these over ``jax.local_devices()``: one host.
+Multi-host: after ``jax.distributed.initialize()`` on every host,
 ``jax.devices()`` lists every device of every host and :func:`make_mesh`
-spans them all.
+spans them all, but :func:`shard_batch` places a whole host array and so does
+not build a global batch from per-host slices (that needs
+``jax.make_array_from_process_local_data``); the training loop does not do it.
 """
 
 import jax

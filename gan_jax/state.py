@@ -118,8 +118,10 @@ def create_state(key: jax.Array, generator: nn.Module, discriminator: nn.Module,
       labels: example labels ``(2,)`` for conditional models, else None.
     """
     g_key, d_key = jax.random.split(key)
-    z = jnp.zeros((2, latent_dim), jnp.float32)
-    x = jnp.zeros((2,) + tuple(data_shape), jnp.float32)
+    # A packed discriminator (PacGAN) needs whole packs: init on 2 of them.
+    n = 2 * getattr(discriminator, "pack", 1)
+    z = jnp.zeros((n, latent_dim), jnp.float32)
+    x = jnp.zeros((n,) + tuple(data_shape), jnp.float32)
     cond = {} if labels is None else {"labels": labels}
     g_vars = generator.init(g_key, z, train=False, **cond)
     d_vars = discriminator.init(d_key, x, train=False, **cond)

@@ -48,7 +48,7 @@ _MEMORY_SHARE = 0.5
 def unroll_updates(loss_fn: Callable[[Params, Any], jax.Array], params: Params,
                    opt_state: optax.OptState, tx: optax.GradientTransformation,
                    xs: Any, stop_gradient: bool = False) -> Params:
-    """k optimiser updates of ``params`` on ``loss_fn``, as one ``lax.scan``.
+    """k optimiser updates of ``params`` on ``loss_fn``, as one (fully unrolled) ``lax.scan``.
 
     theta^{t+1} = optax.apply_updates(theta^t, tx.update(grad_theta loss_fn(theta^t, x_t),
     s^t, theta^t)), with s^t the optimiser state; k = leading size of ``xs``.
@@ -76,7 +76,11 @@ def unroll_updates(loss_fn: Callable[[Params, Any], jax.Array], params: Params,
         updates, s = tx.update(grads, s, p)
         return (optax.apply_updates(p, updates), s), None
 
-    (final, _), _ = jax.lax.scan(step, (params, opt_state), xs)
+    # unroll=True lays the k updates out as straight-line code: XLA:CPU runs
+    # convolutions inside a while loop several times slower (measured 3.6x
+    # for the digits DCGAN at k=5), and the memory of the backward pass is
+    # the same either way.
+    (final, _), _ = jax.lax.scan(step, (params, opt_state), xs, unroll=True)
     return jax.lax.stop_gradient(final) if stop_gradient else final
 
 

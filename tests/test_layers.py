@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models.layers import (DownConv, Normalization, UpConv, conv_transpose_4x4_s2,
-                                   subpixel_conv_transpose)
+from gan_jax.models.layers import (DownConv, FullConv, Normalization, Project, UpConv,
+                                   conv_transpose_4x4_s2, subpixel_conv_transpose)
 
 SHAPES = [(2, 1, 1, 3, 5), (3, 4, 4, 8, 16), (1, 3, 5, 2, 3)]
 
@@ -135,3 +135,66 @@ def test_compute_dtype_bfloat16_dcgan_matches_float32():
     np.testing.assert_allclose(y16, g32.apply(variables, z, train=False), atol=0.05)
     with pytest.raises(UserError, match="compute_dtype"):
         build_models(get_config("digits_dcgan", ["compute_dtype=float16"]))
+
+
+class _Project(nn.Module):
+    """DCGAN's projection of the latent, as a submodule named ``project``:
+    ours (:class:`Project`) or the flax transposed convolution it replaces."""
+    features: int
+    size: int
+    flax: bool = False
+
+    @nn.compact
+    def __call__(self, z):
+        if not self.flax:
+            return Project(self.features, self.size, name="project")(z)
+        return nn.ConvTranspose(self.features, (self.size, self.size), padding="VALID",
+                                use_bias=False, name="project")(z.reshape(z.shape[0], 1, 1, -1))
+
+
+class _FullConv(nn.Module):
+    """DCGAN's logit layer as a submodule named ``output``: ours (:class:`FullConv`)
+    or flax's VALID convolution with a kernel as large as its input."""
+    flax: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        if not self.flax:
+            return FullConv(1, name="output")(x)
+        return nn.Conv(1, x.shape[1:3], padding="VALID", name="output")(x)
+
+
+def _assert_same_layer(ours, reference, x, perturb):
+    """Same parameter tree and initial values as the flax layer (so checkpoints
+    match); same output and gradients (input and parameters) under jit, with
+    ``perturb`` applied to the parameters."""
+    key = jax.random.PRNGKey(11)
+    v_ours, v_ref = ours.init(key, x), reference.init(key, x)
+    assert jax.tree.map(jnp.shape, v_ours) == jax.tree.map(jnp.shape, v_ref)
+    for a, b in zip(jax.tree.leaves(v_ours), jax.tree.leaves(v_ref)):
+        np.testing.assert_array_equal(a, b)
+    params = perturb(v_ref["params"])
+    run_ours = jax.jit(lambda p, x: ours.apply({"params": p}, x))
+    run_ref = lambda p, x: reference.apply({"params": p}, x)
+    np.testing.assert_allclose(run_ours(params, x), run_ref(params, x), rtol=1e-5, atol=1e-5)
+    loss = lambda run: lambda p, x: jnp.sum(jnp.sin(run(p, x)))
+    g_ours = jax.jit(jax.grad(loss(run_ours), argnums=(0, 1)))(params, x)
+    g_ref = jax.grad(loss(run_ref), argnums=(0, 1))(params, x)
+    for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("size,latent,features", [(7, 5, 6), (4, 3, 2), (2, 4, 8)])
+def test_project_is_flax_conv_transpose(size, latent, features):
+    """The 180-degree kernel rotation of the matmul is what lax.conv_transpose computes."""
+    z = jax.random.normal(jax.random.PRNGKey(12), (3, latent))
+    _assert_same_layer(_Project(features, size), _Project(features, size, flax=True), z,
+                       lambda p: p)
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 7, 5), (2, 4, 4, 3), (4, 2, 2, 6)])
+def test_full_conv_is_flax_conv(shape):
+    x = jax.random.normal(jax.random.PRNGKey(13), shape)
+    with_bias = lambda p: {"output": {**p["output"], "bias": jnp.array([0.7])}}
+    _assert_same_layer(_FullConv(), _FullConv(flax=True), x, with_bias)
+    assert FullConv(1).init_with_output(jax.random.PRNGKey(0), x)[0].shape == (shape[0], 1, 1, 1)

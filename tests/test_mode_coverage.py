@@ -43,14 +43,6 @@ def test_grid_centers_are_the_published_grid():
     np.testing.assert_allclose(c, np.round(c), atol=1e-6)
 
 
-def test_data_module_draws_the_published_mixtures():
-    for name in ("ring8", "grid25"):
-        centers, std = mc.benchmark_mixture(name)
-        np.testing.assert_allclose(np.sort(np.asarray(data.mixture_centers(name)), axis=0),
-                                   np.sort(np.asarray(centers), axis=0), atol=1e-6)
-        assert std == (data.RING_STD if name == "ring8" else data.GRID_STD)
-
-
 @JIT
 @pytest.mark.parametrize("name", ["ring8", "grid25"])
 def test_matches_brute_force_on_noisy_samples(name, jit):

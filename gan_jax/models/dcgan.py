@@ -16,7 +16,7 @@ halves back to s0, then a convolution with an s0 x s0 kernel gives one logit.
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models.layers import DownConv, Normalization, UpConv
+from gan_jax.models.layers import DownConv, FullConv, Normalization, Project, UpConv
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "base_size", "SUPPORTED_SIZES"]
 
@@ -51,9 +51,7 @@ class DCGANGenerator(nn.Module):
     def __call__(self, z, train: bool = True):
         s0 = base_size(self.image_size)
         n = _num_doublings(self.image_size)
-        h = z.reshape((z.shape[0], 1, 1, -1)).astype(self.dtype)
-        h = nn.ConvTranspose(self.width * 2 ** (n - 1), (s0, s0), padding="VALID",
-                             use_bias=False, dtype=self.dtype, name="project")(h)
+        h = Project(self.width * 2 ** (n - 1), s0, dtype=self.dtype, name="project")(z)
         h = nn.relu(Normalization(self.norm, name="project_norm")(h, train))
         for i in range(n - 1):
             h = UpConv(self.width * 2 ** (n - 2 - i), dtype=self.dtype, name=f"up_{i}")(h)
@@ -82,7 +80,7 @@ class DCGANDiscriminator(nn.Module):
         for i in range(1, n):
             h = DownConv(self.width * 2 ** i, dtype=self.dtype, name=f"down_{i}")(h)
             h = nn.leaky_relu(Normalization(self.norm, name=f"down_{i}_norm")(h, train), 0.2)
-        logits = nn.Conv(1, (s0, s0), padding="VALID", dtype=self.dtype, name="output")(h)
+        logits = FullConv(1, dtype=self.dtype, name="output")(h)
         logits = logits.reshape((x.shape[0],)).astype(jnp.float32)
         if return_features:
             return logits, h.reshape((x.shape[0], -1)).astype(jnp.float32)

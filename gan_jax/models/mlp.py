@@ -4,8 +4,9 @@ import math
 from typing import Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
+
+from gan_jax.models.layers import Normalization
 
 __all__ = ["MLPGenerator", "MLPDiscriminator"]
 
@@ -15,18 +16,23 @@ class MLPGenerator(nn.Module):
 
     ``depth`` hidden Dense layers of ``hidden`` units with ReLU, then a Dense
     output reshaped to ``data_shape``; ``output_activation`` is ``"tanh"`` for
-    images in [-1, 1] or ``"linear"`` for unbounded toy data.
+    images in [-1, 1] or ``"linear"`` for unbounded toy data. ``norm``
+    (``"batch"``, ``"layer"`` or ``"none"``) normalises each hidden layer
+    before its ReLU, and then the layer has no bias (the normalisation's
+    shift replaces it), as in PacGAN's 2-D generator.
     """
     data_shape: Sequence[int]
     hidden: int = 128
     depth: int = 2
     output_activation: str = "linear"
+    norm: str = "none"
 
     @nn.compact
     def __call__(self, z, train: bool = True):
         h = z
         for i in range(self.depth):
-            h = nn.relu(nn.Dense(self.hidden, name=f"hidden_{i}")(h))
+            h = nn.Dense(self.hidden, use_bias=self.norm == "none", name=f"hidden_{i}")(h)
+            h = nn.relu(Normalization(self.norm, name=f"norm_{i}")(h, train))
         x = nn.Dense(math.prod(self.data_shape), name="output")(h)
         if self.output_activation == "tanh":
             x = jnp.tanh(x)
