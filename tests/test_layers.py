@@ -105,6 +105,27 @@ def test_upconv_bfloat16_compute_keeps_float32_params():
     np.testing.assert_allclose(np.asarray(y, np.float32), ref, rtol=0.05, atol=0.1)
 
 
+def _numpy_conv_4x4_s2(x, k):
+    """y[b, p, q, f] = sum_{i, j, c} xp[b, 2p + i, 2q + j, c] K[i, j, c, f], xp padded by 1."""
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    ho, wo = x.shape[1] // 2, x.shape[2] // 2
+    y = np.zeros((x.shape[0], ho, wo, k.shape[-1]))
+    for p in range(ho):
+        for q in range(wo):
+            y[:, p, q] = np.einsum("bijc,ijcf->bf", xp[:, 2 * p:2 * p + 4, 2 * q:2 * q + 4], k)
+    return y
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3, 5), (1, 7, 9, 1, 4), (3, 6, 4, 20, 2)])
+def test_downconv_matches_the_sum_formula(shape):
+    b, h, w, c, f = shape
+    kx, kk = jax.random.split(jax.random.PRNGKey(11))
+    x, k = jax.random.normal(kx, (b, h, w, c)), jax.random.normal(kk, (4, 4, c, f))
+    expected = _numpy_conv_4x4_s2(np.asarray(x, np.float64), np.asarray(k, np.float64))
+    y = DownConv(f).apply({"params": {"conv": {"kernel": k}}}, x)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_downconv_halves_and_normalization_shapes():
     x = jax.random.normal(jax.random.PRNGKey(8), (2, 8, 8, 3))
     y, _ = DownConv(5).init_with_output(jax.random.PRNGKey(9), x)
