@@ -3,13 +3,16 @@
 import argparse
 import json
 import os
+import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["parse_args", "write_results", "save_figure", "plt"]
+from gan_jax.errors import UserError  # noqa: E402
+
+__all__ = ["parse_args", "write_results", "save_figure", "plt", "run_main"]
 
 
 def parse_args(name, description, argv, add_arguments=None):
@@ -40,3 +43,13 @@ def save_figure(fig, out, filename):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def run_main(main):
+    """Run an experiment's ``main(argv)`` on the command line's arguments; a
+    :class:`UserError` (bad input) becomes one line on stderr and exit status 2."""
+    try:
+        main(sys.argv[1:])
+    except UserError as e:
+        print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
+        raise SystemExit(2)

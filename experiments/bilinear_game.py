@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import optax
 
-from _common import parse_args, plt, save_figure, write_results
+from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.games import BILINEAR_METHODS, simulate_bilinear, train_gaussian_gan
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.state import create_state
@@ -83,4 +83,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main)

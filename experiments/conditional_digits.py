@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import parse_args, plt, save_figure, write_results  # noqa: E402
+from experiments._common import parse_args, plt, save_figure, write_results, run_main  # noqa: E402
 
 
 def _add(parser):
@@ -81,4 +81,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from _common import parse_args, plt, save_figure, write_results
+from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.theory import gaussian_pdf, js_divergence, kl_divergence, optimal_discriminator, value_function
 
 
@@ -53,4 +53,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main)

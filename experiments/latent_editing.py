@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import parse_args, write_results  # noqa: E402
+from gan_jax.errors import UserError  # noqa: E402
+from experiments._common import parse_args, write_results, run_main  # noqa: E402
 
 ALPHAS = np.linspace(-3.0, 3.0, 7)
 
@@ -43,7 +44,7 @@ def main(argv=None):
     args = parse_args("latent_editing", __doc__.splitlines()[0], argv, _add)
     config, state = restore_run(args.run)
     if (config.image_size, config.channels) != (8, 1):
-        raise SystemExit(f"{args.run} is not an 8x8x1 digits run; the attributes and classifier need digits")
+        raise UserError(f"{args.run} is not an 8x8x1 digits run; the attributes and classifier need digits")
     params, _ = load_or_train_classifier()
     conditional = config.conditional != "none"
 
@@ -113,4 +114,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

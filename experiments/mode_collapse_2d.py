@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import json
 import os
+import sys
 import time
 
 import jax
@@ -37,6 +38,8 @@ from tqdm import tqdm
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from experiments._common import run_main  # noqa: E402
 from gan_jax.build import init_state  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
@@ -192,15 +195,15 @@ def plot_over_training(name, results, path):
     plt.close(fig)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", nargs="+", default=["ring8", "grid25"])
+    parser.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=["ring8", "grid25"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[5],
                         help="one number S (seeds 0..S-1) or an explicit list of seeds")
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for every run")
     parser.add_argument("--out", default="experiments/results/mode_collapse_2d")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = list(range(args.seeds[0])) if len(args.seeds) == 1 else args.seeds
     all_results = {}
@@ -236,4 +239,4 @@ def write_outputs(out, all_results):
         json.dump(stripped, f, indent=2)
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

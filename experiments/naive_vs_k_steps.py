@@ -15,7 +15,7 @@ import optax
 from scipy.stats import wasserstein_distance
 from tqdm import tqdm
 
-from _common import parse_args, plt, save_figure, write_results
+from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.state import create_state, generate, naive_train_step, train_step
 
@@ -95,4 +95,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from _common import parse_args, plt, save_figure, write_results
+from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.models.mlp import MLPDiscriminator
 from gan_jax.state import apply_discriminator, create_state
 from gan_jax.theory import (ShiftGenerator, fit_discriminator, gaussian_pdf, js_divergence,
@@ -68,4 +68,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main)
