@@ -15,6 +15,11 @@ clean memory numbers of the second. ``--rounds R`` times ``--steps`` steps R
 times per framework, the frameworks taking turns, and keeps each one's best
 round, so that a ratio on a shared, noisy machine compares like with like. With ``--json`` the last line is one JSON object.
 
+The JAX result carries the step's floating-point operations from XLA's cost
+analysis (``flops_per_step``) and their rate (``gflops_per_sec``);
+``--roofline`` adds each framework's rate on a plain 2048^3 float32 matrix
+product, the ceiling that both steps, made of convolutions, approach.
+
 ``--e2e`` adds the end-to-end images per second of the training loop
 (``gan_jax.loop.train``, what ``gan-jax train`` runs) on the digits data set
 with the ``digits_dcgan`` preset (logging at its cadence), next to the bare
@@ -63,6 +68,9 @@ def jax_stepper(model: str, batch: int):
     state, _ = train_step(state, real, jax.random.PRNGKey(0))
     jax.block_until_ready(state)
     compile_s = time.perf_counter() - start
+    cost = train_step.lower(state, real, jax.random.PRNGKey(0)).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost   # older jax: one dict per device
+    flops = float(cost.get("flops", 0.0)) if cost else 0.0
 
     def run(steps: int) -> float:
         nonlocal state
@@ -72,7 +80,28 @@ def jax_stepper(model: str, batch: int):
         jax.block_until_ready((state, metrics))
         return (time.perf_counter() - start) / steps
 
-    return compile_s, run, {"device": str(jax.devices()[0])}
+    return compile_s, run, {"device": str(jax.devices()[0]), "flops_per_step": flops}
+
+
+def matmul_gflops(framework: str, n: int = 2048, repeats: int = 5) -> float:
+    """The machine's matrix-product rate in ``framework``: GFLOP/s of the best of
+    ``repeats`` float32 ``(n, n) @ (n, n)`` products (2 n^3 flops each), the
+    ceiling of a convolution network's training step."""
+    if framework == "jax":
+        a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+        matmul = jax.jit(jnp.matmul)
+        run = lambda: jax.block_until_ready(matmul(a, a))
+    else:
+        import torch
+        a = torch.randn(n, n)
+        run = lambda: torch.matmul(a, a)
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
 
 
 def torch_stepper(model: str, batch: int):
@@ -149,6 +178,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=1,
                         help="time --steps steps this many times per framework, taking turns; keep the best")
     parser.add_argument("--upconv", choices=("subpixel", "reference"), default="subpixel")
+    parser.add_argument("--roofline", action="store_true",
+                        help="also time a 2048^3 float32 matmul in each framework (GFLOP/s)")
     parser.add_argument("--e2e", action="store_true",
                         help="also time gan_jax.loop.train on digits against the bare step")
     parser.add_argument("--e2e-steps", type=int, default=300)
@@ -164,10 +195,25 @@ def main(argv=None):
     results = bench(frameworks, args.model, args.batch, args.steps, args.rounds)
     if "jax" in frameworks:
         results[0]["upconv"] = args.upconv
+        results[0]["gflops_per_sec"] = results[0]["flops_per_step"] / results[0]["step_s"] / 1e9
+    if args.roofline:
+        for r in results:
+            r["matmul_gflops_per_sec"] = matmul_gflops(r["framework"])
     for r in results:
         print(f"{r['framework']:5s} {r['model']}: {r['step_s']:.4f} s/step, "
               f"{r['images_per_sec']:.1f} images/s, compile {r.get('compile_s', 0.0):.2f} s, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB")
+    if "jax" in frameworks:
+        jax_result = results[0]
+        line = (f"jax step: {jax_result['flops_per_step'] / 1e9:.1f} GFLOP (XLA cost analysis), "
+                f"{jax_result['gflops_per_sec']:.1f} GFLOP/s")
+        if len(results) == 2:
+            line += (f"; the same flops in torch's step time: "
+                     f"{jax_result['flops_per_step'] / results[1]['step_s'] / 1e9:.1f} GFLOP/s")
+        print(line)
+    for r in results:
+        if "matmul_gflops_per_sec" in r:
+            print(f"{r['framework']:5s} 2048^3 matmul: {r['matmul_gflops_per_sec']:.1f} GFLOP/s")
     summary = dict(results[0])
     if len(results) == 2:
         summary["jax_over_torch"] = results[0]["images_per_sec"] / results[1]["images_per_sec"]
