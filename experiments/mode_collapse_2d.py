@@ -40,6 +40,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments._common import run_main  # noqa: E402
+from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.build import init_state  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
@@ -168,25 +169,29 @@ def markdown_table(name, results):
 
 
 def plot_over_training(name, results, path):
-    methods = list(results)
-    steps = sorted({int(k) for r in results.values() for k in r["snapshots"]})
+    """One row per method with snapshots, one column per quarter of its training
+    (methods train for different numbers of steps; each panel names its step)."""
+    methods = [m for m in results if results[m].get("snapshots")]
+    if not methods:
+        return
     centers, _ = benchmark_mixture(name)
     lim = 1.5 if name == "ring8" else 5.5
-    fig, axes = plt.subplots(len(methods), len(steps), figsize=(2.2 * len(steps), 2.2 * len(methods)),
+    columns = max(len(results[m]["snapshots"]) for m in methods)
+    fig, axes = plt.subplots(len(methods), columns, figsize=(2.2 * columns, 2.2 * len(methods)),
                              squeeze=False)
     for i, m in enumerate(methods):
-        for j, step in enumerate(steps):
+        snaps = sorted(results[m]["snapshots"].items(), key=lambda kv: int(kv[0]))
+        for j in range(columns):
             ax = axes[i, j]
-            pts = results[m]["snapshots"].get(step)
-            if pts is not None:
+            if j < len(snaps):
+                pts = np.asarray(snaps[j][1])
                 ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.4, color="tab:blue")
+                ax.set_title(f"step {snaps[j][0]}", fontsize=7)
             ax.scatter(centers[:, 0], centers[:, 1], s=8, marker="x", color="tab:red")
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
             ax.set_xticks([])
             ax.set_yticks([])
-            if i == len(methods) - 1:
-                ax.set_xlabel(f"step {step}")
             if j == 0:
                 ax.set_ylabel(m, fontsize=7)
     fig.suptitle(f"{name}: generator samples over training (seed 0; x = true modes)")
@@ -206,7 +211,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     seeds = list(range(args.seeds[0])) if len(args.seeds) == 1 else args.seeds
-    all_results = {}
+    all_results = load_results(args.out)   # rows of methods not run now are kept
     for name in args.data:
         results = all_results.setdefault(name, {})
         for method in args.methods:
@@ -215,9 +220,10 @@ def main(argv=None):
             t0 = time.time()
             states, snaps = train_seeds(config, seeds, snapshot_steps)
             rows = evaluate(config, states, seeds)
+            results.pop(method, None)   # a re-run row moves to the end of the table
             results[method] = {"config": config_to_dict(config), "seeds": rows,
                                "summary": summarise(rows), "train_seconds": time.time() - t0,
-                               "snapshots": snaps}
+                               "snapshots": {str(k): v.tolist() for k, v in snaps.items()}}
             s = results[method]["summary"]
             print(f"{name} {method}: modes {s['modes_mean']:.2f} ± {s['modes_std']:.2f}, "
                   f"high quality {s['hq_mean']:.1f} ± {s['hq_std']:.1f} % "
@@ -227,16 +233,28 @@ def main(argv=None):
     print(open(os.path.join(args.out, "table.md")).read())
 
 
+def load_results(out):
+    """The rows of an earlier run in ``out/results.json`` (``{}`` if none), so
+    that running some methods again replaces those rows and keeps the rest."""
+    path = os.path.join(out, "results.json")
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e}); move it away or choose another --out")
+
+
 def write_outputs(out, all_results):
-    """``table.md``, ``results.json`` and one figure per data set, from what has finished."""
+    """``table.md``, ``results.json`` (with seed 0's samples over training, for
+    the figure) and one figure per data set, from everything finished so far."""
     with open(os.path.join(out, "table.md"), "w") as f:
         for name, results in all_results.items():
             f.write(markdown_table(name, results) + "\n")
             plot_over_training(name, results, os.path.join(out, f"samples_over_training_{name}.png"))
-    stripped = {name: {m: {k: v for k, v in r.items() if k != "snapshots"} for m, r in results.items()}
-                for name, results in all_results.items()}
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(stripped, f, indent=2)
+        json.dump(all_results, f, indent=1)
 
 if __name__ == "__main__":
     run_main(main)
