@@ -195,7 +195,7 @@ def plot_over_training(name, results, path):
             if j == 0:
                 ax.set_ylabel(m, fontsize=7)
     fig.suptitle(f"{name}: generator samples over training (seed 0; x = true modes)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))   # room for the title
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
