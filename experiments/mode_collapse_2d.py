@@ -14,8 +14,10 @@ presets were chosen by runs on seeds 100 and 101 scored with yet another
 latent key, so the reported seeds and samples played no part in choosing them.
 
 Writes to ``--out`` (default ``experiments/results/mode_collapse_2d``):
-``results.json``, ``table.md`` (ours beside the published rows) and
-``samples_over_training_<data>.png`` (one row per method).
+``results.json``, ``table.md`` (ours beside the published rows),
+``samples_over_training_<data>.png`` (one row per method) and
+``snapshots.json`` (the figure's samples). Rows already in ``--out`` of
+methods not run again are kept.
 
     python experiments/mode_collapse_2d.py --data ring8 grid25 --seeds 5
     python experiments/mode_collapse_2d.py --data ring8 --methods best --seeds 100 101
@@ -234,11 +236,20 @@ def main(argv=None):
 
 
 def load_results(out):
-    """The rows of an earlier run in ``out/results.json`` (``{}`` if none), so
-    that running some methods again replaces those rows and keeps the rest."""
-    path = os.path.join(out, "results.json")
+    """The rows of an earlier run in ``out/results.json`` (``{}`` if none), with
+    their samples over training from ``out/snapshots.json``, so that running
+    some methods again replaces those rows and keeps the rest."""
+    results = _read_json(os.path.join(out, "results.json"), {})
+    snapshots = _read_json(os.path.join(out, "snapshots.json"), {})
+    for name, rows in results.items():
+        for method, row in rows.items():
+            row["snapshots"] = snapshots.get(name, {}).get(method, {})
+    return results
+
+
+def _read_json(path, default):
     if not os.path.exists(path):
-        return {}
+        return default
     try:
         with open(path) as f:
             return json.load(f)
@@ -247,14 +258,23 @@ def load_results(out):
 
 
 def write_outputs(out, all_results):
-    """``table.md``, ``results.json`` (with seed 0's samples over training, for
-    the figure) and one figure per data set, from everything finished so far."""
+    """``table.md``, ``results.json``, ``snapshots.json`` (seed 0's samples over
+    training, compact, for redrawing the figure) and one figure per data set,
+    from everything finished so far."""
     with open(os.path.join(out, "table.md"), "w") as f:
         for name, results in all_results.items():
             f.write(markdown_table(name, results) + "\n")
             plot_over_training(name, results, os.path.join(out, f"samples_over_training_{name}.png"))
+    rows = {name: {m: {k: v for k, v in r.items() if k != "snapshots"} for m, r in results.items()}
+            for name, results in all_results.items()}
+    snapshots = {name: {m: {step: np.round(np.asarray(pts), 4).tolist()
+                            for step, pts in r.get("snapshots", {}).items()}
+                        for m, r in results.items()}
+                 for name, results in all_results.items()}
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(all_results, f, indent=1)
+        json.dump(rows, f, indent=2)
+    with open(os.path.join(out, "snapshots.json"), "w") as f:
+        json.dump(snapshots, f, separators=(",", ":"))
 
 if __name__ == "__main__":
     run_main(main)

@@ -1,0 +1,46 @@
+"""experiments/mode_collapse_2d.py: rows of earlier runs are kept, bad input is one line."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "experiments", "mode_collapse_2d.py")
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("mode_collapse_2d", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_second_invocation_keeps_the_first_ones_rows(tmp_path):
+    script = _load_script()
+    common = ["--data", "ring8", "--seeds", "1", "--set", "steps=8", "batch_size=16",
+              "--out", str(tmp_path)]
+    script.main(["--methods", "gan_nonsaturating"] + common)
+    script.main(["--methods", "pacgan2"] + common)
+    results = json.loads((tmp_path / "results.json").read_text())
+    snapshots = json.loads((tmp_path / "snapshots.json").read_text())
+    assert list(results["ring8"]) == ["gan_nonsaturating", "pacgan2"]
+    for method in ("gan_nonsaturating", "pacgan2"):
+        row = results["ring8"][method]
+        assert row["summary"]["n_seeds"] == 1 and 0 <= row["seeds"][0]["modes"] <= 8
+        assert len(snapshots["ring8"][method]) >= 1
+        assert all(len(points) == 500 and len(points[0]) == 2
+                   for points in snapshots["ring8"][method].values())
+    table = (tmp_path / "table.md").read_text()
+    assert "gan_nonsaturating (ours)" in table and "pacgan2 (ours)" in table
+
+
+def test_bad_override_is_one_line_and_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, SCRIPT, "--data", "ring8", "--methods", "best",
+                           "--seeds", "1", "--set", "pack=0", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "pack must be 1" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results.json").exists()
