@@ -55,6 +55,14 @@ class Normalization(nn.Module):
         raise ValueError(f"unknown norm {self.kind!r}; expected one of {NORMS}")
 
 
+def _kernel(module: nn.Module, shape, dtype):
+    """A ``shape`` float32 ``kernel`` parameter (LeCun-normal at init, as flax's
+    ``Conv``/``ConvTranspose``) cast to the compute dtype: parameters stay
+    float32 under mixed precision."""
+    kernel = module.param("kernel", nn.initializers.lecun_normal(), tuple(shape), jnp.float32)
+    return kernel.astype(dtype)
+
+
 def _add_bias(module: nn.Module, y, features: int, dtype):
     """``y + bias``, with a ``(features,)`` float32 ``bias`` parameter (zeros at
     init, as flax's ``Conv``/``ConvTranspose``) cast to the compute dtype."""
@@ -129,9 +137,8 @@ class _ConvTranspose4x4S2(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                            (4, 4, x.shape[-1], self.features), jnp.float32)
-        x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+        kernel = _kernel(self, (4, 4, x.shape[-1], self.features), self.dtype)
+        x = x.astype(self.dtype)
         if self.features >= _SUBPIXEL_MIN_FEATURES:
             y = subpixel_conv_transpose(x, kernel)
         else:
@@ -193,9 +200,8 @@ class Project(nn.Module):
     @nn.compact
     def __call__(self, z):
         z = z.reshape((z.shape[0], -1))
-        kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                            (self.size, self.size, z.shape[-1], self.features), jnp.float32)
-        return project_matmul(z.astype(self.dtype), kernel.astype(self.dtype))
+        kernel = _kernel(self, (self.size, self.size, z.shape[-1], self.features), self.dtype)
+        return project_matmul(z.astype(self.dtype), kernel)
 
 
 class FullConv(nn.Module):
@@ -211,9 +217,8 @@ class FullConv(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                            x.shape[1:] + (self.features,), jnp.float32)
-        y = full_conv_matmul(x.astype(self.dtype), kernel.astype(self.dtype))
+        kernel = _kernel(self, x.shape[1:] + (self.features,), self.dtype)
+        y = full_conv_matmul(x.astype(self.dtype), kernel)
         if self.use_bias:
             y = _add_bias(self, y, self.features, self.dtype)
         return y.reshape(x.shape[0], 1, 1, self.features)
