@@ -18,6 +18,7 @@ import numpy as np
 
 from gan_jax.config import Config
 from gan_jax.errors import UserError
+from gan_jax.parallel import process_rows
 from gan_jax.metrics.mode_coverage import GRID_STD, RING_STD, benchmark_mixture  # noqa: F401 (re-exported)
 
 __all__ = [
@@ -198,9 +199,15 @@ def _batches_from(batch_at, start_position: int) -> Iterator[Batch]:
 
 
 class ArraySource:
-    """Batches from in-memory arrays, reshuffled each epoch, indexed by position."""
+    """Batches from in-memory arrays, reshuffled each epoch, indexed by position.
 
-    def __init__(self, images: np.ndarray, labels: Optional[np.ndarray], batch_size: int, seed: int):
+    ``batch_size`` is the global batch; process ``process_index`` of
+    ``process_count`` gets its rows of it (``gan_jax.parallel.process_rows``),
+    so the hosts of a multi-host run together feed the one-host batches.
+    """
+
+    def __init__(self, images: np.ndarray, labels: Optional[np.ndarray], batch_size: int, seed: int,
+                 process_index: int = 0, process_count: int = 1):
         if len(images) < batch_size:
             raise UserError(f"the data set has {len(images)} samples, fewer than batch_size={batch_size}; "
                             "lower batch_size")
@@ -209,11 +216,12 @@ class ArraySource:
         self.data_shape = images.shape[1:]
         self.num_classes = int(labels.max()) + 1 if labels is not None else 0
         self.batches_per_epoch = len(images) // batch_size
+        self.rows = process_rows(batch_size, process_index, process_count)
 
     def batch(self, position: int) -> Batch:
         epoch, index = divmod(position, self.batches_per_epoch)
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
-        idx = order[index * self.batch_size:(index + 1) * self.batch_size]
+        idx = order[index * self.batch_size:(index + 1) * self.batch_size][self.rows]
         return self.images[idx], (None if self.labels is None else self.labels[idx])
 
     def iterate(self, start_position: int = 0) -> Iterator[Batch]:
@@ -221,16 +229,21 @@ class ArraySource:
 
 
 class SamplerSource:
-    """Fresh samples of a toy distribution; batch ``p`` is seeded with ``(seed, p)``."""
+    """Fresh samples of a toy distribution; batch ``p`` is seeded with ``(seed, p)``.
 
-    def __init__(self, name: str, batch_size: int, seed: int):
+    Each process draws the whole (cheap) global batch and keeps its rows.
+    """
+
+    def __init__(self, name: str, batch_size: int, seed: int, process_index: int = 0,
+                 process_count: int = 1):
         self.name, self.batch_size, self.seed = name, batch_size, seed
+        self.rows = process_rows(batch_size, process_index, process_count)
         self.data_shape = (1,) if name == "gaussian1d" else (2,)
         self.num_classes = 0
 
     def batch(self, position: int) -> Batch:
         x, _ = sample_toy(self.name, np.random.default_rng([self.seed, position]), self.batch_size)
-        return x, None
+        return x[self.rows], None
 
     def iterate(self, start_position: int = 0) -> Iterator[Batch]:
         return _batches_from(self.batch, start_position)
@@ -241,17 +254,23 @@ class TfdsSource:
 
     Needs the ``tfds`` extra (tensorflow-datasets and TensorFlow). Nothing is
     downloaded: the data set must already be prepared in ``data_dir`` (or
-    ``$TFDS_DATA_DIR``, default ``~/tensorflow_datasets``).
+    ``$TFDS_DATA_DIR``, default ``~/tensorflow_datasets``). In a multi-host
+    run each process reads its own ``1 / process_count`` of the split
+    (``tfds.even_splits``) in batches of ``batch_size / process_count``.
     """
 
     def __init__(self, name: str, image_size: int, channels: int, batch_size: int, seed: int,
-                 data_dir: Optional[str] = None, split: str = "train"):
+                 data_dir: Optional[str] = None, split: str = "train", process_index: int = 0,
+                 process_count: int = 1):
         try:
             import tensorflow as tf
             import tensorflow_datasets as tfds
         except ImportError:
             raise UserError("tfds data needs tensorflow-datasets: pip install -e '.[tfds]'") from None
         self._tf = tf
+        rows = process_rows(batch_size, process_index, process_count)
+        if process_count > 1:
+            split = tfds.even_splits(split, n=process_count, drop_remainder=True)[process_index]
         try:
             builder = tfds.builder(name, data_dir=data_dir or None)
             ds = builder.as_dataset(split=split, shuffle_files=False)
@@ -265,6 +284,7 @@ class TfdsSource:
         self.num_classes = info.features["label"].num_classes if "label" in info.features else 0
         self.data_shape = (image_size, image_size, channels)
         self.batch_size, self.seed = batch_size, seed
+        self._local_batch = rows.stop - rows.start
         self._ds, self._size, self._channels = ds, image_size, channels
 
     def _prepare(self, example):
@@ -286,18 +306,20 @@ class TfdsSource:
         tf = self._tf
         ds = (self._ds.map(self._prepare, num_parallel_calls=tf.data.AUTOTUNE)
               .repeat().shuffle(10000, seed=self.seed, reshuffle_each_iteration=True)
-              .batch(self.batch_size, drop_remainder=True)
+              .batch(self._local_batch, drop_remainder=True)
               .skip(start_position).prefetch(tf.data.AUTOTUNE))
         for images, labels in ds.as_numpy_iterator():
             yield images, (labels if self.num_classes else None)
 
 
-def make_source(config: Config):
-    """The data source a config names (see the module docstring)."""
+def make_source(config: Config, process_index: int = 0, process_count: int = 1):
+    """The data source a config names (see the module docstring), yielding
+    process ``process_index``'s rows of each global batch of ``config.batch_size``."""
+    hosts = dict(process_index=process_index, process_count=process_count)
     if config.data in TOY_DATA:
-        return SamplerSource(config.data, config.batch_size, config.seed)
+        return SamplerSource(config.data, config.batch_size, config.seed, **hosts)
     if config.data.startswith("tfds:"):
         return TfdsSource(config.data[5:], config.image_size, config.channels, config.batch_size,
-                          config.seed, data_dir=config.tfds_data_dir or None)
+                          config.seed, data_dir=config.tfds_data_dir or None, **hosts)
     images, labels = load_array(config.data, config.image_size, config.channels)
-    return ArraySource(images, labels, config.batch_size, config.seed)
+    return ArraySource(images, labels, config.batch_size, config.seed, **hosts)

@@ -8,10 +8,12 @@ orbax checkpoint. Step ``t`` uses the key ``fold_in(PRNGKey(seed), t)`` and
 the data position is saved with the state, so a resumed run repeats exactly
 what an uninterrupted run would have done.
 
-Data parallel: the state is replicated over a mesh of every local device and
-each host batch ``(k, B, ...)`` is split along B (``gan_jax.parallel``); on
-one device this is the same code with a one-device mesh. The loop feeds one
-host only: it does not split the data between hosts.
+Data parallel: the state is replicated over a mesh of every device of every
+host and each batch ``(k, B, ...)`` is split along B (``gan_jax.parallel``);
+on one device this is the same code with a one-device mesh. In a multi-host
+run (``jax.distributed`` initialised first) every process runs this loop,
+reads its own rows of each global batch, and takes part in the checkpoints;
+process 0 alone writes the config, logs, figures and messages.
 """
 
 import json
@@ -29,7 +31,7 @@ from gan_jax.build import init_state
 from gan_jax.checkpoint import Checkpointer, write_run_config
 from gan_jax.config import Config
 from gan_jax.errors import UserError
-from gan_jax.parallel import make_mesh, replicate, shard_batch
+from gan_jax.parallel import is_lead_process, make_mesh, replicate, shard_batch
 from gan_jax.state import GANState, generate, naive_train_step, train_step
 
 __all__ = ["train", "TrainingDiverged", "uses_labels"]
@@ -58,43 +60,53 @@ def _make_step(config: Config):
     return lambda state, batches, labels, key: train_step(state, batches, key, labels)
 
 
-def _local_mesh(config: Config):
-    """A data mesh over this host's devices; UserError if the batch does not split over them."""
-    mesh = make_mesh(jax.local_devices())
+def _data_mesh(config: Config):
+    """A data mesh over every device of every host; UserError if the batch does not split over them."""
+    mesh = make_mesh(jax.devices())
     if config.batch_size % mesh.size:
         raise UserError(f"batch_size={config.batch_size} does not split over {mesh.size} devices; "
                         f"set batch_size to a multiple of {mesh.size}")
     return mesh
 
 
-def _write_samples(state: GANState, config: Config, key, path: str, reference=None) -> str:
+def _write_samples(state: GANState, config: Config, key, path: str, reference=None,
+                   write: bool = True) -> str:
+    """Draw the sample figure at ``path``; every process computes the samples
+    (they come from the replicated state), only a ``write`` process saves them."""
     if config.data in data_lib.TOY_DATA:
         points = np.asarray(generate(state, key, 2000))
-        return viz.save_points(points, path, f"{config.name}: step {int(state.step)}", reference)
+        title = f"{config.name}: step {int(state.step)}"
+        return viz.save_points(points, path, title, reference) if write else path
     # Conditional runs cycle through the classes so that every class is shown.
     labels = np.arange(config.grid_samples) % config.num_classes if uses_labels(config) else None
     images = np.asarray(generate(state, key, config.grid_samples, labels))
-    return viz.save_image_grid(images, path)
+    return viz.save_image_grid(images, path) if write else path
 
 
 class _Logger:
-    """metrics.jsonl plus TensorBoard scalars."""
+    """metrics.jsonl plus TensorBoard scalars; writes nothing when ``write`` is false
+    (the processes other than 0 of a multi-host run)."""
 
-    def __init__(self, run_dir: str, append: bool):
-        from tensorboardX import SummaryWriter
+    def __init__(self, run_dir: str, append: bool, write: bool = True):
         self.path = os.path.join(run_dir, "metrics.jsonl")
-        self.file = open(self.path, "a" if append else "w")
-        self.writer = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+        self.file = self.writer = None
+        if write:
+            from tensorboardX import SummaryWriter
+            self.file = open(self.path, "a" if append else "w")
+            self.writer = SummaryWriter(os.path.join(run_dir, "tensorboard"))
 
     def log(self, step: int, scalars: dict):
+        if self.file is None:
+            return
         self.file.write(json.dumps({"step": step, **scalars}) + "\n")
         self.file.flush()
         for key, value in scalars.items():
             self.writer.add_scalar(key, value, step)
 
     def close(self):
-        self.file.close()
-        self.writer.close()
+        if self.file is not None:
+            self.file.close()
+            self.writer.close()
 
 
 def train(config: Config, run_dir: str, resume: bool = False, progress: bool = True,
@@ -107,19 +119,23 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     when a logged loss is not finite (the last good checkpoint stays).
     """
     from tqdm.auto import tqdm
-    mesh = _local_mesh(config)
-    source = data_lib.make_source(config)
+    mesh = _data_mesh(config)
+    source = data_lib.make_source(config, jax.process_index(), jax.process_count())
+    lead = is_lead_process()
+    if not lead:
+        echo = lambda *args, **kwargs: None  # noqa: E731
     os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
     checkpointer = Checkpointer(run_dir, config.keep_checkpoints)
-    state = init_state(config)
+    # Replicated first, so that a checkpoint restores straight into the mesh's sharding.
+    state = replicate(init_state(config), mesh)
     position = 0
     if resume and checkpointer.latest_step() is not None:
         state, meta = checkpointer.restore(state)
         position = meta["data_position"]
         echo(f"resumed {run_dir} at step {int(state.step)}")
-    state = replicate(state, mesh)
-    write_run_config(run_dir, config)
-    logger = _Logger(run_dir, append=resume)
+    if lead:
+        write_run_config(run_dir, config)
+    logger = _Logger(run_dir, append=resume, write=lead)
     base_key = jax.random.PRNGKey(config.seed)
     sample_key = jax.random.PRNGKey(config.seed + 1)
     reference = (data_lib.sample_toy(config.data, np.random.default_rng(config.seed + 2), 2000)[0]
@@ -130,7 +146,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     batches = source.iterate(position)
     start_step = int(state.step)
     last_good = checkpointer.latest_step()
-    bar = tqdm(total=config.steps, initial=start_step, disable=not progress, unit="step",
+    bar = tqdm(total=config.steps, initial=start_step, disable=not (progress and lead), unit="step",
                dynamic_ncols=True)
     start_time = time.time()
     try:
@@ -157,7 +173,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
                                  "D(x)": f"{scalars['d_real']:.2f}", "D(G(z))": f"{scalars['d_fake']:.2f}"})
             if done % config.sample_every == 0:
                 _write_samples(state, config, sample_key,
-                               os.path.join(run_dir, "samples", f"step_{done:07d}.png"), reference)
+                               os.path.join(run_dir, "samples", f"step_{done:07d}.png"), reference, lead)
             if done % config.checkpoint_every == 0 or done == config.steps:
                 if not all(math.isfinite(float(v)) for v in jax.device_get(metrics).values()):
                     raise TrainingDiverged(f"losses became non-finite at step {done}; stopped, the last good "
@@ -167,8 +183,9 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
         bar.close()
         logger.close()
         checkpointer.close()
-    final = _write_samples(state, config, sample_key, os.path.join(run_dir, "samples", "final.png"), reference)
-    curves = viz.plot_training_curves(logger.path, os.path.join(run_dir, "curves.png"))
+    final = _write_samples(state, config, sample_key, os.path.join(run_dir, "samples", "final.png"),
+                           reference, lead)
+    curves = viz.plot_training_curves(logger.path, os.path.join(run_dir, "curves.png")) if lead else None
     echo(f"run directory: {run_dir}\n"
          f"  final samples: {final}\n"
          f"  samples over training: {os.path.join(run_dir, 'samples')}\n"

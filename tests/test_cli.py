@@ -57,6 +57,9 @@ def test_train_sample_resume_end_to_end(tmp_path, capsys):
     (["train", "--config", "gaussian1d", "d_loss=foo"], "unknown d_loss 'foo'"),
     (["train", "--config", "missing.json"], "config file missing.json does not exist"),
     (["resume", "/nonexistent/run"], "not a gan-jax run directory"),
+    (["train", "--config", "gaussian1d", "--num-processes", "2"], "go together: pass all three"),
+    (["train", "--config", "gaussian1d", "--coordinator", "127.0.0.1:1", "--num-processes", "2",
+      "--process-id", "2"], "--process-id must be in 0..1, got 2"),
     (["sample", "--checkpoint", "/nonexistent/run", "--out", "x.png"], "not a gan-jax run directory"),
     (["sample", "--checkpoint", "/nonexistent/run", "--out", "x.jpg"], "must end in .png or .npz"),
 ])

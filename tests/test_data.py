@@ -131,3 +131,33 @@ def test_tfds_missing_data_set_is_one_clear_sentence(tmp_path):
     config = get_config("mnist_dcgan", [f"tfds_data_dir={tmp_path}"])
     with pytest.raises(UserError, match="tfds build mnist"):
         data.make_source(config)
+
+
+@pytest.mark.parametrize("spec", ["digits", "grid25"])
+def test_per_process_sources_together_give_the_one_host_batch(spec):
+    """Process i of n feeds rows [i B/n, (i+1) B/n) of the one-host global batch."""
+    config = get_config("digits_dcgan", [f"data={spec}", "batch_size=12"])
+    whole = data.make_source(config).batch(5)[0]
+    for n in (2, 3):
+        parts = [data.make_source(config, i, n).batch(5)[0] for i in range(n)]
+        assert all(len(p) == 12 // n for p in parts)
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+    with pytest.raises(UserError, match="batch_size=12 does not split over 5 processes"):
+        data.make_source(config, 0, 5)
+
+
+def test_tfds_source_gives_each_process_its_own_half_of_the_split(tmp_path):
+    images, _ = _build_tiny_tfds(tmp_path)
+    config = get_config("digits_dcgan", ["data=tfds:gan_jax_tiny", f"tfds_data_dir={tmp_path}",
+                                         "batch_size=4", "image_size=10"])
+    halves = []
+    for i in range(2):
+        batches = data.make_source(config, i, 2).iterate(0)
+        # local batches of 2; the stream repeats and shuffles across epochs, so
+        # 20 batches show this process's 6 images (and no others)
+        seen = np.concatenate([next(batches)[0] for _ in range(20)])
+        assert seen.shape == (40, 10, 10, 1)
+        halves.append({tuple(np.round(x.ravel(), 4)) for x in seen})
+    assert len(halves[0]) == len(halves[1]) == 6 and not halves[0] & halves[1]
+    every = {tuple(np.round(x.ravel() / 127.5 - 1.0, 4)) for x in images.astype(np.float32)}
+    assert halves[0] | halves[1] == every

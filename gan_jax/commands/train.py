@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run --name if it exists")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run of the same name first")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_distributed_args(p)
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser("resume", help="continue a run from its latest checkpoint")
@@ -32,6 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help=f"only {', '.join(RESUMABLE_KEYS)} may change")
     p.add_argument("--no-progress", action="store_true")
+    _add_distributed_args(p)
     p.set_defaults(func=run_resume)
 
     p = subparsers.add_parser("sample", help="draw samples from a trained run")
@@ -42,6 +44,24 @@ def register(subparsers) -> None:
     p.add_argument("--labels", help="conditional runs: comma-separated classes (default: all classes evenly)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run_sample)
+
+
+def _add_distributed_args(p) -> None:
+    g = p.add_argument_group("multi-host training (run the same command on every host)")
+    g.add_argument("--distributed", action="store_true",
+                   help="join a multi-host run (jax.distributed.initialize; Cloud TPU, SLURM and "
+                        "Open MPI are detected, elsewhere give the three options below)")
+    g.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, the same on every host")
+    g.add_argument("--num-processes", type=int, metavar="N", help="number of processes in the run")
+    g.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0..N-1")
+
+
+def _join_hosts(args) -> None:
+    """``jax.distributed.initialize`` when any multi-host option is given."""
+    from gan_jax.parallel import initialize_distributed
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if args.distributed or any(v is not None for v in explicit):
+        initialize_distributed(*explicit)
 
 
 def _unique_run_dir(runs_dir: str, name: str) -> str:
@@ -55,24 +75,32 @@ def run_train(args) -> None:
     from gan_jax.build import init_state
     from gan_jax.config import get_config
     from gan_jax.loop import train
+    from gan_jax.parallel import barrier, is_lead_process
     config = get_config(args.config, args.overrides)
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pick one")
+    _join_hosts(args)
     init_state(config)  # validates the config before anything touches the disk
     if args.name:
         run_dir = os.path.join(args.runs_dir, args.name)
         if os.path.exists(run_dir) and not (args.resume or args.overwrite):
             raise UserError(f"run directory {run_dir} exists; pass --resume to continue it, "
                             "--overwrite to replace it, or another --name")
-        if args.overwrite and os.path.exists(run_dir):
+        barrier("gan_jax.train.checked_run_dir")   # every host has looked before anyone deletes
+        if args.overwrite and os.path.exists(run_dir) and is_lead_process():
             shutil.rmtree(run_dir)
     elif args.resume:
         raise UserError("--resume needs --name (or use: gan-jax resume RUN_DIR)")
+    elif jax.process_count() > 1:
+        raise UserError("a multi-host run needs --name, so that every host writes the same run directory")
     else:
         run_dir = _unique_run_dir(args.runs_dir, config.name)
+    barrier("gan_jax.train.cleared_run_dir")
     os.makedirs(run_dir, exist_ok=True)
-    print(f"training {config.name} on {config.data} for {config.steps} steps on "
-          f"{jax.default_backend()} ({jax.device_count()} device(s)); writing {run_dir}")
+    if is_lead_process():
+        hosts = f", {jax.process_count()} processes" if jax.process_count() > 1 else ""
+        print(f"training {config.name} on {config.data} for {config.steps} steps on "
+              f"{jax.default_backend()} ({jax.device_count()} device(s){hosts}); writing {run_dir}")
     train(config, run_dir, resume=args.resume, progress=not args.no_progress)
 
 
@@ -87,6 +115,7 @@ def run_resume(args) -> None:
              if k not in RESUMABLE_KEYS and getattr(config, k) != getattr(changed, k)]
     if fixed:
         raise UserError(f"a resumed run cannot change {', '.join(fixed)}; only {', '.join(RESUMABLE_KEYS)}")
+    _join_hosts(args)
     train(changed, args.run_dir, resume=True, progress=not args.no_progress)
 
 
