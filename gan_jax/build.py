@@ -114,11 +114,14 @@ def build_objective(config: Config) -> GANObjective:
         raise UserError("label_smoothing works with d_loss=bce only")
     if config.unroll_steps < 0:
         raise UserError(f"unroll_steps must be 0 (ordinary GAN) or positive, got {config.unroll_steps}")
+    if config.gp_weight < 0 or config.r1_weight < 0:
+        raise UserError(f"penalty weights must be 0 (off) or positive, got gp_weight={config.gp_weight}, "
+                        f"r1_weight={config.r1_weight}")
     return GANObjective(config.d_loss, config.g_loss, config.gp_weight,
                         config.label_smoothing, config.feature_matching,
                         unroll_steps=config.unroll_steps,
                         unroll_stop_gradient=config.unroll_stop_gradient,
-                        aux_class_weight=config.aux_class_weight)
+                        aux_class_weight=config.aux_class_weight, r1_weight=config.r1_weight)
 
 
 def init_state(config: Config, key: jax.Array = None) -> GANState:

@@ -41,7 +41,8 @@ class Config:
     # Objective (see gan_jax.losses).
     d_loss: str = "bce"
     g_loss: str = "nonsaturating"
-    gp_weight: float = 0.0
+    gp_weight: float = 0.0        # WGAN-GP penalty lambda (0 = off)
+    r1_weight: float = 0.0        # R1 penalty gamma on real data, Mescheder et al. 2018 (0 = off)
     label_smoothing: float = 0.0
     feature_matching: bool = False
     unroll_steps: int = 0         # unrolled GAN: G trains against D after k steps (0 = off)

@@ -49,6 +49,8 @@ class GANObjective:
       aux_class_weight: AC-GAN (a D returning ``(logits, class_logits)``):
         weight of the class cross-entropy that both D (real and fake) and G
         (fake) minimise (Odena et al. 2017, L_C).
+      r1_weight: gamma of the R1 penalty (gamma / 2) E ||grad_x D(x)||^2 on
+        real data (Mescheder et al. 2018; 0 = none).
     """
     d_loss: str = "bce"
     g_loss: str = "nonsaturating"
@@ -58,6 +60,7 @@ class GANObjective:
     unroll_steps: int = 0
     unroll_stop_gradient: bool = False
     aux_class_weight: float = 1.0
+    r1_weight: float = 0.0
 
     def __post_init__(self):
         if self.d_loss not in losses.D_LOSSES:
@@ -68,6 +71,9 @@ class GANObjective:
             raise ValueError("label_smoothing applies to d_loss='bce' only")
         if self.unroll_steps < 0:
             raise ValueError(f"unroll_steps must be >= 0, got {self.unroll_steps}")
+        if self.gp_weight < 0 or self.r1_weight < 0:
+            raise ValueError(f"penalty weights must be >= 0, got gp_weight={self.gp_weight}, "
+                             f"r1_weight={self.r1_weight}")
 
 
 class GANState(struct.PyTreeNode):
@@ -185,10 +191,12 @@ def _d_loss(state: GANState, d_params, real, fake, labels, gp_key):
         loss = losses.discriminator_bce(real_logits, fake_logits, obj.label_smoothing)
     else:
         loss = losses.D_LOSSES[obj.d_loss](real_logits, fake_logits)
+    # The penalties are on the adversarial output only (AC-GAN's class logits are dropped).
+    critic = lambda x: _split_aux(apply_discriminator(state, d_params, stats, x, labels)[0], labels, 0.0)[0]
     if obj.gp_weight:
-        # The penalty is on the adversarial output only (AC-GAN's class logits are dropped).
-        critic = lambda x: _split_aux(apply_discriminator(state, d_params, stats, x, labels)[0], labels, 0.0)[0]
         loss = loss + obj.gp_weight * losses.gradient_penalty(critic, real, fake, gp_key)
+    if obj.r1_weight:
+        loss = loss + 0.5 * obj.r1_weight * losses.r1_penalty(critic, real)
     return loss + real_aux + fake_aux, (stats, real_logits, fake_logits)
 
 

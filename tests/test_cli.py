@@ -55,6 +55,7 @@ def test_train_sample_resume_end_to_end(tmp_path, capsys):
     (["train", "--config", "gaussian1d", "steps"], "is not key=value"),
     (["train", "--config", "digits_dcgan", "image_size=12"], "DCGAN supports image_size"),
     (["train", "--config", "gaussian1d", "d_loss=foo"], "unknown d_loss 'foo'"),
+    (["train", "--config", "gaussian1d", "r1_weight=-1"], "penalty weights must be 0 (off) or positive"),
     (["train", "--config", "missing.json"], "config file missing.json does not exist"),
     (["resume", "/nonexistent/run"], "not a gan-jax run directory"),
     (["train", "--config", "gaussian1d", "--num-processes", "2"], "go together: pass all three"),

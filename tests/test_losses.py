@@ -141,6 +141,19 @@ def test_gradient_penalty_of_a_quadratic_critic_matches_the_formula():
     np.testing.assert_allclose(losses.gradient_penalty(critic, real, fake, key), want, rtol=1e-5)
 
 
+def test_r1_penalty_is_the_mean_squared_gradient_norm_on_real_data():
+    # f(x) = sum(w * x) has gradient w everywhere: penalty ||w||^2 over all dimensions.
+    w = jnp.asarray(RNG.normal(size=(4, 4, 3)), jnp.float32)
+    real = jnp.asarray(RNG.normal(size=(5, 4, 4, 3)), jnp.float32)
+    r1 = jax.jit(losses.r1_penalty, static_argnums=0)
+    np.testing.assert_allclose(r1(lambda x: jnp.sum(x * w, axis=(1, 2, 3)), real),
+                               np.sum(np.asarray(w) ** 2), rtol=1e-5)
+    # f(x) = 1/2 ||x||^2 has gradient x: penalty mean ||x||^2.
+    quadratic = lambda x: 0.5 * jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
+    np.testing.assert_allclose(r1(quadratic, real),
+                               np.mean(np.sum(np.asarray(real).reshape(5, -1) ** 2, axis=1)), rtol=1e-5)
+
+
 @JIT
 def test_feature_matching_is_squared_distance_of_means(jit):
     real = RNG.normal(size=(8, 5)).astype(np.float32)

@@ -98,6 +98,7 @@ def test_naive_step_runs_discriminator_to_tolerance_or_cap():
 
 @pytest.mark.parametrize("objective", [
     GANObjective("wasserstein", "wasserstein", gp_weight=10.0),
+    GANObjective("bce", "nonsaturating", r1_weight=1.0),
     GANObjective("least_squares", "least_squares"),
     GANObjective("hinge", "hinge"),
     GANObjective("bce", "saturating", label_smoothing=0.1),
@@ -109,6 +110,17 @@ def test_every_objective_takes_finite_steps(objective):
     for i in range(2):
         state, metrics = train_step(state, REAL, jax.random.PRNGKey(i))
     assert all(np.isfinite(float(v)) for v in metrics.values())
+
+
+def test_r1_adds_half_gamma_times_the_squared_gradient_on_real_data():
+    from gan_jax.state import apply_discriminator
+    gamma, key = 3.0, jax.random.PRNGKey(2)
+    plain, r1 = _toy_state(), _toy_state(GANObjective(r1_weight=gamma))
+    _, m_plain = d_step(plain, REAL[0], key)
+    _, m_r1 = d_step(r1, REAL[0], key)
+    logit = lambda x: apply_discriminator(plain, plain.d_params, {}, x[None])[0].reshape(())
+    squared = [float(jnp.sum(jax.grad(logit)(x) ** 2)) for x in REAL[0]]   # per sample, by hand
+    np.testing.assert_allclose(m_r1["d_loss"] - m_plain["d_loss"], gamma / 2 * np.mean(squared), rtol=1e-4)
 
 
 def test_feature_matching_generator_loss_is_the_feature_distance():
