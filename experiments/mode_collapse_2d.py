@@ -76,6 +76,7 @@ METHODS = {
     "unrolled_k1": ["unroll_steps=1"],
     "unrolled_k5": ["unroll_steps=5"],
     "wgan_gp": ["d_loss=wasserstein", "g_loss=wasserstein", "gp_weight=0.1"],
+    "gan_r1": ["r1_weight=1.0"],
     "pacgan2": ["pack=2"],
     "pacgan4": ["pack=4"],
     "best": [],

@@ -127,8 +127,11 @@ def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax
     """R1 regulariser E_{x ~ p_r} ||grad_x D(x)||_2^2 (Mescheder et al. 2018).
 
     The discriminator's gradient on real data only, squared per sample over
-    all of its dimensions; D minimises ``(gamma / 2)`` times this. It pushes D
-    to be flat on the data, which makes the GAN dynamics locally convergent.
+    all of its dimensions and averaged over the B samples; D minimises
+    ``(gamma / 2)`` times this. It pushes D to be flat on the data, which makes
+    the GAN dynamics locally convergent. With a packing D (PacGAN, m samples
+    per D input) the average is still over samples, so it is 1/m of the mean
+    over packs of the squared gradient with respect to the whole pack.
 
     Args:
       critic: maps a batch ``(B, ...)`` to logits ``(B,)`` or ``(B, 1)``.
