@@ -82,6 +82,7 @@ def initialize_distributed(coordinator: Optional[str] = None, num_processes: Opt
     With no arguments JAX detects the cluster (Cloud TPU, SLURM, Open MPI);
     elsewhere pass the coordinator's ``host:port`` (process 0's address), the
     number of processes and this process's id. Failures become a UserError.
+    A process that has already joined stays in its run (a no-op).
     """
     given = [v is not None for v in (coordinator, num_processes, process_id)]
     if any(given) and not all(given):
@@ -89,6 +90,8 @@ def initialize_distributed(coordinator: Optional[str] = None, num_processes: Opt
                         "(or none, on a cluster JAX detects by itself)")
     if num_processes is not None and not 0 <= process_id < num_processes:
         raise UserError(f"--process-id must be in 0..{num_processes - 1}, got {process_id}")
+    if jax.distributed.is_initialized():
+        return
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                    process_id=process_id)
