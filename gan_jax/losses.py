@@ -102,6 +102,13 @@ def wasserstein_generator(fake_scores: jax.Array) -> jax.Array:
     return -jnp.mean(fake_scores)
 
 
+def _input_gradient_sq_norms(critic: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """``(B,)``: ||grad_x critic(x)_i||_2^2 for each sample i, the norm taken over
+    all of the sample's dimensions (the gradient is flattened per sample)."""
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x)
+    return jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1)
+
+
 def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array,
                      fake: jax.Array, key: jax.Array) -> jax.Array:
     """WGAN-GP penalty E (||grad_x f(x_hat)||_2 - 1)^2 (Gulrajani et al. 2017).
@@ -118,8 +125,7 @@ def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array,
     eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
     eps = jax.random.uniform(key, eps_shape, real.dtype)
     x_hat = eps * real + (1.0 - eps) * fake
-    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
-    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1) + 1e-12)
+    norms = jnp.sqrt(_input_gradient_sq_norms(critic, x_hat) + 1e-12)
     return jnp.mean((norms - 1.0) ** 2)
 
 
@@ -137,8 +143,7 @@ def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax
       critic: maps a batch ``(B, ...)`` to logits ``(B,)`` or ``(B, 1)``.
       real: a real batch ``(B, ...)``.
     """
-    grads = jax.grad(lambda x: jnp.sum(critic(x)))(real)
-    return jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1))
+    return jnp.mean(_input_gradient_sq_norms(critic, real))
 
 
 def least_squares_discriminator(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:

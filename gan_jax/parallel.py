@@ -64,7 +64,7 @@ def shard_batch(tree, mesh: Mesh, axis: int = 0):
     own ``B / process_count`` rows (:func:`process_rows`); on one process that
     is the whole batch. The rows must split over this process's devices.
     """
-    local_devices = sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
+    local_devices = len(mesh.local_devices)   # this process's devices (cached by the mesh)
 
     def put(x):
         if x.shape[axis] % local_devices:
