@@ -14,20 +14,23 @@ import numpy as np
 
 from gan_jax.parallel import make_mesh, replicate, shard_batch
 
-# The training loop on one device for 3 steps with logging, samples and
-# checkpoints; writes the final parameters to argv[2].
+# A tiny digits DCGAN that logs, samples and checkpoints every step or two;
+# both scripts below train it, so their parameters can be compared.
+_OVERRIDES = ["batch_size=8", "g_width=8", "d_width=8", "latent_dim=8", "log_every=1",
+              "sample_every=2", "checkpoint_every=2", "grid_samples=4"]
+
+# The training loop on one device for 3 steps; writes the final parameters to argv[2].
 _LOOP_SCRIPT = textwrap.dedent("""
     import sys, jax, numpy as np
     from gan_jax.config import get_config
     from gan_jax.loop import train
     run_dir, out = sys.argv[1], sys.argv[2]
-    overrides = ["batch_size=8", "g_width=8", "d_width=8", "latent_dim=8", "log_every=1",
-                 "sample_every=2", "checkpoint_every=2", "grid_samples=4", "steps=3"]
+    overrides = OVERRIDES + ["steps=3"]
     state = train(get_config("digits_dcgan", overrides), run_dir, progress=False, echo=lambda *a: None)
     leaves = jax.device_get(jax.tree.leaves((state.g_params, state.d_params, state.d_batch_stats)))
     np.savez(out, *leaves)
     print("OK", len(jax.devices()), int(state.step))
-""")
+""").replace("OVERRIDES", repr(_OVERRIDES))
 
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,9 +75,7 @@ _HOST_SCRIPT = textwrap.dedent("""
     from gan_jax.cli import main
     runs, coordinator, pid = sys.argv[1], sys.argv[2], sys.argv[3]
     hosts = ["--no-progress", "--coordinator", coordinator, "--num-processes", "2", "--process-id", pid]
-    overrides = ["batch_size=8", "g_width=8", "d_width=8", "latent_dim=8", "log_every=1",
-                 "sample_every=2", "checkpoint_every=2", "grid_samples=4"]
-    assert main(["train", "--config", "digits_dcgan", *overrides, "steps=2", "--runs-dir", runs,
+    assert main(["train", "--config", "digits_dcgan", *OVERRIDES, "steps=2", "--runs-dir", runs,
                  "--name", "run", *hosts]) == 0
     assert main(["resume", runs + "/run", "steps=3", *hosts]) == 0
     # A global batch that does not split over the 4 devices is refused on every process.
@@ -87,7 +88,7 @@ _HOST_SCRIPT = textwrap.dedent("""
         raise AssertionError("5 rows split over this process's 2 devices")
     except ValueError as e:
         assert "divisible by 2" in str(e), e
-""")
+""").replace("OVERRIDES", repr(_OVERRIDES))
 
 
 def _two_hosts(runs: str) -> str:
