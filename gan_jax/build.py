@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import models
-from gan_jax.config import Config
+from gan_jax.config import Config, validate_config
 from gan_jax.errors import UserError
 from gan_jax.losses import D_LOSSES, G_LOSSES
 from gan_jax.models.conditional import (D_CONDITIONINGS, LABEL_EMBEDDINGS, ConditionalDiscriminator,
@@ -15,7 +15,7 @@ from gan_jax.models.layers import NORMS
 from gan_jax.state import GANObjective, GANState, create_state
 from gan_jax.unrolled import available_memory_bytes, check_unroll, unroll_memory_bytes
 
-__all__ = ["data_shape", "build_models", "build_optimizers", "build_objective", "init_state"]
+__all__ = ["data_shape", "build_models", "build_optimizers", "build_objective", "check_config", "init_state"]
 
 _TOY_DIMS = {"gaussian1d": 1, "ring8": 2, "grid25": 2}
 
@@ -124,12 +124,19 @@ def build_objective(config: Config) -> GANObjective:
                         aux_class_weight=config.aux_class_weight, r1_weight=config.r1_weight)
 
 
+def check_config(config: Config) -> Config:
+    """``config`` if a run can be assembled from it (models, optimisers, objective), without
+    initialising anything; else a UserError. The cheap validate-only entry point."""
+    validate_config(config)
+    build_models(config)
+    build_optimizers(config)
+    build_objective(config)
+    return config
+
+
 def init_state(config: Config, key: jax.Array = None) -> GANState:
     """The initial GANState of a run (key defaults to PRNGKey(config.seed))."""
-    if config.d_steps < 1:
-        raise UserError(f"d_steps must be at least 1, got {config.d_steps}")
-    if config.latent_dist not in ("normal", "uniform"):
-        raise UserError(f"unknown latent_dist {config.latent_dist!r}; expected normal or uniform")
+    check_config(config)
     key = jax.random.PRNGKey(config.seed) if key is None else key
     gen, disc = build_models(config)
     g_tx, d_tx = build_optimizers(config)

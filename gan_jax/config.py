@@ -2,77 +2,266 @@
 
 ``get_config("digits_dcgan", ["steps=100", "lr_d=1e-4"])`` returns a preset
 with overrides applied; a path to a ``.json`` file of field values works in
-place of a name. Every mistake raises :class:`gan_jax.errors.UserError` with
-the valid choices in its message.
+place of a name.
+
+The schema: every key is declared once, in :class:`Config`, with its type, its
+default and (in the field's metadata) its allowed range or choices.
+:func:`validate_config` checks a whole config against it, and every way in
+goes through it: ``key=value`` overrides (parsed by the field's type), JSON
+files (strict JSON types: no ``true`` where an int is wanted, no string for a
+float) and a run's saved config at resume. Every mistake raises
+:class:`gan_jax.errors.UserError` naming the key, the value and what is
+allowed. Checks that relate several keys (a packing that must divide the
+batch, a loss that needs another) live where the run is assembled
+(:mod:`gan_jax.build`).
 """
 
 import dataclasses
 import json
+import math
 import os
+import re
 from typing import Sequence
 
 from gan_jax.errors import UserError
+from gan_jax.losses import D_LOSSES, G_LOSSES
+from gan_jax.models.conditional import D_CONDITIONINGS, LABEL_EMBEDDINGS
+from gan_jax.models.layers import NORMS
 
-__all__ = ["Config", "PRESETS", "get_config", "apply_overrides", "config_to_dict", "config_from_dict"]
+__all__ = ["Config", "PRESETS", "get_config", "apply_overrides", "config_to_dict", "config_from_dict",
+           "validate_config", "check_run_name", "key_rules"]
+
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_BUILTIN_DATA = ("digits", "gaussian1d", "ring8", "grid25")
+_DATA_PREFIXES = ("npz:", "folder:", "tfds:")
+
+
+def check_run_name(name: str, what: str = "run name") -> str:
+    """``name`` if it is one plain path component (letters, digits, ``._-``, not starting
+    with a dot, so never ``.`` or ``..``), else a UserError."""
+    if not isinstance(name, str) or not _RUN_NAME.fullmatch(name):
+        raise UserError(f"{what} {name!r} must be one plain folder name (letters, digits, '.', '_', '-', "
+                        "not starting with '.', at most 128 characters); choose another")
+    return name
+
+
+def _data_problem(value: str):
+    if value in _BUILTIN_DATA:
+        return None
+    prefix = next((p for p in _DATA_PREFIXES if value.startswith(p)), None)
+    if prefix is None or not value[len(prefix):].strip():
+        return (f"expected one of {', '.join(_BUILTIN_DATA)}, or npz:PATH, folder:PATH or tfds:NAME")
+    return None
+
+
+def _name_problem(value: str):
+    try:
+        check_run_name(value)
+    except UserError as e:
+        return str(e).replace("run name " + repr(value) + " ", "", 1)
+    return None
+
+
+def key(default, *, ge=None, gt=None, le=None, lt=None, choices=None, check=None):
+    """A Config field with its rule: bounds (``ge``/``gt``/``le``/``lt``), ``choices``,
+    or ``check(value) -> problem text or None``."""
+    rule = {k: v for k, v in dict(ge=ge, gt=gt, le=le, lt=lt, choices=choices, check=check).items()
+            if v is not None}
+    return dataclasses.field(default=default, metadata={"rule": rule})
+
+
+_LOSS_D, _LOSS_G = tuple(D_LOSSES), tuple(G_LOSSES)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything a training run needs, as plain values."""
-    name: str = "digits_dcgan"
+    """Everything a training run needs, as plain values (rules in each field's metadata)."""
+    name: str = key("digits_dcgan", check=_name_problem)
     # Data: digits | gaussian1d | ring8 | grid25 | npz:PATH | folder:PATH | tfds:NAME
-    data: str = "digits"
+    data: str = key("digits", check=_data_problem)
     tfds_data_dir: str = ""       # tensorflow-datasets data_dir ("" = $TFDS_DATA_DIR or ~/tensorflow_datasets)
-    image_size: int = 8           # side of square images (folder/tfds sources resize to it)
-    channels: int = 1
+    image_size: int = key(8, ge=1, le=4096)     # side of square images (folder/tfds sources resize to it)
+    channels: int = key(1, choices=(1, 3))
     # Model family: dcgan | mlp
-    model: str = "dcgan"
-    latent_dim: int = 32
-    latent_dist: str = "normal"   # normal | uniform
-    g_width: int = 64             # DCGAN ngf
-    d_width: int = 64             # DCGAN ndf
-    mlp_hidden: int = 128
-    mlp_depth: int = 2
-    output_activation: str = "tanh"   # MLP generator output: tanh | linear
-    mlp_d_hidden: int = 0         # MLP discriminator width (0 = mlp_hidden)
-    mlp_d_depth: int = 0          # MLP discriminator depth (0 = mlp_depth)
-    norm: str = "batch"           # batch | layer | none
-    compute_dtype: str = "float32"   # DCGAN activations: float32 | bfloat16 (params stay float32)
+    model: str = key("dcgan", choices=("dcgan", "mlp"))
+    latent_dim: int = key(32, ge=1)
+    latent_dist: str = key("normal", choices=("normal", "uniform"))
+    g_width: int = key(64, ge=1)             # DCGAN ngf
+    d_width: int = key(64, ge=1)             # DCGAN ndf
+    mlp_hidden: int = key(128, ge=1)
+    mlp_depth: int = key(2, ge=1)
+    output_activation: str = key("tanh", choices=("tanh", "linear"))   # MLP generator output
+    mlp_d_hidden: int = key(0, ge=0)         # MLP discriminator width (0 = mlp_hidden)
+    mlp_d_depth: int = key(0, ge=0)          # MLP discriminator depth (0 = mlp_depth)
+    norm: str = key("batch", choices=NORMS)
+    compute_dtype: str = key("float32", choices=("float32", "bfloat16"))   # DCGAN activations (params stay float32)
     # Objective (see gan_jax.losses).
-    d_loss: str = "bce"
-    g_loss: str = "nonsaturating"
-    gp_weight: float = 0.0        # WGAN-GP penalty lambda (0 = off)
-    r1_weight: float = 0.0        # R1 penalty gamma on real data, Mescheder et al. 2018 (0 = off)
-    label_smoothing: float = 0.0
+    d_loss: str = key("bce", choices=_LOSS_D)
+    g_loss: str = key("nonsaturating", choices=_LOSS_G)
+    gp_weight: float = key(0.0, ge=0.0)      # WGAN-GP penalty lambda (0 = off)
+    r1_weight: float = key(0.0, ge=0.0)      # R1 penalty gamma on real data, Mescheder et al. 2018 (0 = off)
+    label_smoothing: float = key(0.0, ge=0.0, lt=1.0)
     feature_matching: bool = False
-    unroll_steps: int = 0         # unrolled GAN: G trains against D after k steps (0 = off)
+    unroll_steps: int = key(0, ge=0)         # unrolled GAN: G trains against D after k steps (0 = off)
     unroll_stop_gradient: bool = False   # cheap variant: no gradient through the unroll
-    pack: int = 1                 # PacGAN: D judges packs of this many samples (1 = off)
-    # Class conditioning (issue 6): none | concat | projection | acgan.
-    conditional: str = "none"
-    num_classes: int = 10
-    label_embedding: str = "onehot"   # how G sees the label: onehot | embed
-    aux_class_weight: float = 1.0     # AC-GAN: weight of the class cross-entropy
+    pack: int = key(1, ge=1)                 # PacGAN: D judges packs of this many samples (1 = off)
+    # Class conditioning (issue 6).
+    conditional: str = key("none", choices=("none",) + D_CONDITIONINGS)
+    num_classes: int = key(10, ge=2)
+    label_embedding: str = key("onehot", choices=LABEL_EMBEDDINGS)   # how G sees the label
+    aux_class_weight: float = key(1.0, ge=0.0)     # AC-GAN: weight of the class cross-entropy
     # Schedule: k D steps per G step, or the naive algorithm.
-    d_steps: int = 1
+    d_steps: int = key(1, ge=1)
     naive: bool = False
-    naive_tol: float = 1e-3
-    naive_max_d_steps: int = 100
+    naive_tol: float = key(1e-3, gt=0.0)
+    naive_max_d_steps: int = key(100, ge=1)
     # Optimisation.
-    batch_size: int = 64
-    steps: int = 2000             # generator steps
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lr_schedule: str = "constant"   # constant | cosine (decays both rates to 0 at the last step)
-    seed: int = 0
+    batch_size: int = key(64, ge=1)
+    steps: int = key(2000, ge=1)             # generator steps
+    lr_g: float = key(2e-4, gt=0.0)
+    lr_d: float = key(2e-4, gt=0.0)
+    beta1: float = key(0.5, ge=0.0, lt=1.0)
+    beta2: float = key(0.999, ge=0.0, lt=1.0)
+    lr_schedule: str = key("constant", choices=("constant", "cosine"))   # cosine decays both rates to 0
+    seed: int = key(0, ge=0, le=2**31 - 1)
     # Logging and checkpoints (in generator steps).
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    grid_samples: int = 64
+    log_every: int = key(50, ge=1)
+    sample_every: int = key(500, ge=1)
+    checkpoint_every: int = key(500, ge=1)
+    keep_checkpoints: int = key(3, ge=1)
+    grid_samples: int = key(64, ge=1, le=4096)
+
+
+def _fields():
+    return {f.name: f for f in dataclasses.fields(Config)}
+
+
+def key_rules() -> dict:
+    """``{key: (type, rule dict)}`` for every config key (for tests and docs)."""
+    return {name: (f.type, dict(f.metadata.get("rule", {}))) for name, f in _fields().items()}
+
+
+def _type_name(typ) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[typ]
+
+
+def _check_value(name: str, typ, value, where: str):
+    """``value`` checked against the type and rule of key ``name`` (UserError naming both)."""
+    rule = _fields()[name].metadata.get("rule", {})
+    ok_type = (isinstance(value, bool) if typ is bool else
+               isinstance(value, int) and not isinstance(value, bool) if typ is int else
+               isinstance(value, (int, float)) and not isinstance(value, bool) if typ is float else
+               isinstance(value, str))
+    if not ok_type:
+        raise UserError(f"config key {name!r} in {where} wants {_type_name(typ)}, got {value!r}")
+    if typ is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise UserError(f"config key {name!r} in {where} must be a finite number, got {value!r}")
+    problem = None
+    if "choices" in rule and value not in rule["choices"]:
+        problem = f"expected one of {', '.join(map(str, rule['choices']))}"
+    for op, test, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
+                           ("le", lambda a, b: a <= b, "<="), ("lt", lambda a, b: a < b, "<")):
+        if problem is None and op in rule and not test(value, rule[op]):
+            problem = f"must be {word} {rule[op]}"
+    if problem is None and "check" in rule:
+        problem = rule["check"](value)
+    if problem:
+        raise UserError(f"config key {name!r} in {where} got {value!r}: {problem}")
+    return value
+
+
+def validate_config(config: "Config", where: str = "config") -> "Config":
+    """``config`` if every key has its declared type and lies in its range; else a UserError."""
+    for name, f in _fields().items():
+        _check_value(name, f.type, getattr(config, name), where)
+    return config
+
+
+def _parse_value(key_name: str, text: str, typ, where: str):
+    """A ``key=value`` string parsed by the key's type (and then checked by its rule)."""
+    if typ is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise UserError(f"config key {key_name!r} in {where} wants true or false, got {text!r}")
+    try:
+        if typ is int:
+            return int(text)
+        if typ is float:
+            return float(text)
+    except ValueError:
+        raise UserError(f"config key {key_name!r} in {where} wants {_type_name(typ)}, got {text!r}") from None
+    return text
+
+
+def _check_keys(keys, where: str):
+    valid = _fields()
+    unknown = [k for k in keys if k not in valid]
+    if unknown:
+        raise UserError(f"unknown config key {unknown[0]!r} in {where}; valid keys: {', '.join(valid)}")
+
+
+def config_from_dict(values: dict, where: str = "config") -> Config:
+    """Config from a dict of JSON values: keys known, types strict, values in range."""
+    _check_keys(values, where)
+    fields = _fields()
+    checked = {k: _check_value(k, fields[k].type, v, where) for k, v in values.items()}
+    return validate_config(Config(**checked), where)
+
+
+def config_to_dict(config: Config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def apply_overrides(config: Config, overrides: Sequence[str]) -> Config:
+    """Apply ``key=value`` strings; values are parsed by the field's type and checked."""
+    fields = _fields()
+    changes = {}
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r} is not key=value (e.g. steps=100)")
+        key_name, text = item.split("=", 1)
+        _check_keys([key_name], "overrides")
+        value = _parse_value(key_name, text, fields[key_name].type, "overrides")
+        changes[key_name] = _check_value(key_name, fields[key_name].type, value, "overrides")
+    return dataclasses.replace(config, **changes)
+
+
+def read_json_object(path: str, what: str) -> dict:
+    """The JSON object in file ``path`` (UserError naming ``what`` if missing, unreadable or not an object)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a directory, not a JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{what} {path} is not valid JSON ({str(e).splitlines()[0]}); "
+                        "fix or replace the file") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{what} {path} must hold a JSON object of config keys")
+    return values
+
+
+def get_config(name_or_file: str, overrides: Sequence[str] = ()) -> Config:
+    """A named preset or a ``.json`` file of field values, then overrides; validated."""
+    if name_or_file in PRESETS:
+        config = Config(name=name_or_file, **PRESETS[name_or_file])
+        where = f"preset {name_or_file}"
+    elif name_or_file.endswith(".json"):
+        values = read_json_object(name_or_file, "config file")
+        values.setdefault("name", os.path.splitext(os.path.basename(name_or_file))[0])
+        config = config_from_dict(values, name_or_file)
+        where = name_or_file
+    else:
+        raise UserError(f"unknown config {name_or_file!r}; named configs: {', '.join(sorted(PRESETS))} "
+                        "(or pass a path to a .json file)")
+    return validate_config(apply_overrides(config, overrides), where)
 
 
 _IMAGE_TFDS = dict(model="dcgan", d_loss="bce", g_loss="nonsaturating", latent_dim=100,
@@ -123,84 +312,3 @@ PRESETS = {
     "lsun_bedroom64_dcgan": dict(_IMAGE_TFDS, data="tfds:lsun/bedroom", image_size=64,
                                  channels=3, g_width=64, d_width=64, steps=100000),
 }
-
-
-def _field_types():
-    return {f.name: f.type for f in dataclasses.fields(Config)}
-
-
-def _parse_value(key: str, text: str, typ):
-    if typ is bool or typ == "bool":
-        lowered = text.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise UserError(f"config key {key!r} wants true or false, got {text!r}")
-    try:
-        if typ is int or typ == "int":
-            return int(text)
-        if typ is float or typ == "float":
-            return float(text)
-    except ValueError:
-        raise UserError(f"config key {key!r} wants a {getattr(typ, '__name__', typ)}, got {text!r}") from None
-    return text
-
-
-def _check_keys(keys, where: str):
-    valid = _field_types()
-    unknown = [k for k in keys if k not in valid]
-    if unknown:
-        raise UserError(f"unknown config key {unknown[0]!r} in {where}; valid keys: {', '.join(valid)}")
-
-
-def config_from_dict(values: dict, where: str = "config") -> Config:
-    """Config from a dict of field values, with the keys checked."""
-    _check_keys(values, where)
-    types = _field_types()
-    checked = {}
-    for key, value in values.items():
-        typ = types[key]
-        if isinstance(value, str) and typ not in (str, "str"):
-            value = _parse_value(key, value, typ)
-        checked[key] = value
-    return Config(**checked)
-
-
-def config_to_dict(config: Config) -> dict:
-    return dataclasses.asdict(config)
-
-
-def apply_overrides(config: Config, overrides: Sequence[str]) -> Config:
-    """Apply ``key=value`` strings; values are parsed by the field's type."""
-    types = _field_types()
-    changes = {}
-    for item in overrides:
-        if "=" not in item:
-            raise UserError(f"override {item!r} is not key=value (e.g. steps=100)")
-        key, text = item.split("=", 1)
-        _check_keys([key], "overrides")
-        changes[key] = _parse_value(key, text, types[key])
-    return dataclasses.replace(config, **changes)
-
-
-def get_config(name_or_file: str, overrides: Sequence[str] = ()) -> Config:
-    """A named preset or a ``.json`` file of field values, then overrides."""
-    if name_or_file in PRESETS:
-        config = Config(name=name_or_file, **PRESETS[name_or_file])
-    elif name_or_file.endswith(".json"):
-        if not os.path.isfile(name_or_file):
-            raise UserError(f"config file {name_or_file} does not exist")
-        try:
-            with open(name_or_file) as f:
-                values = json.load(f)
-        except json.JSONDecodeError as e:
-            raise UserError(f"config file {name_or_file} is not valid JSON: {e}") from None
-        if not isinstance(values, dict):
-            raise UserError(f"config file {name_or_file} must hold a JSON object of config keys")
-        values.setdefault("name", os.path.splitext(os.path.basename(name_or_file))[0])
-        config = config_from_dict(values, name_or_file)
-    else:
-        raise UserError(f"unknown config {name_or_file!r}; named configs: {', '.join(sorted(PRESETS))} "
-                        "(or pass a path to a .json file)")
-    return apply_overrides(config, overrides)

@@ -16,6 +16,7 @@ reads its own rows of each global batch, and takes part in the checkpoints;
 process 0 alone writes the config, logs, figures and messages.
 """
 
+import errno
 import json
 import math
 import os
@@ -28,10 +29,11 @@ import numpy as np
 from gan_jax import data as data_lib
 from gan_jax import viz
 from gan_jax.build import init_state
-from gan_jax.checkpoint import Checkpointer, write_run_config
+from gan_jax.checkpoint import Checkpointer, NonFiniteState, write_run_config
 from gan_jax.config import Config
 from gan_jax.errors import UserError
-from gan_jax.parallel import is_lead_process, make_mesh, replicate, shard_batch
+from gan_jax.parallel import barrier, is_lead_process, make_mesh, replicate, shard_batch
+from gan_jax.rundir import atomic_write_text, claim_run_dir, disk_full_message, is_run_dir
 from gan_jax.state import GANState, generate, naive_train_step, train_step
 
 __all__ = ["train", "TrainingDiverged", "uses_labels"]
@@ -85,7 +87,7 @@ def _write_samples(state: GANState, config: Config, key, path: str, reference=No
 
 class _Logger:
     """metrics.jsonl plus TensorBoard scalars; writes nothing when ``write`` is false
-    (the processes other than 0 of a multi-host run)."""
+    (the processes other than 0 of a multi-host run). A full disk is one UserError."""
 
     def __init__(self, run_dir: str, append: bool, write: bool = True):
         self.path = os.path.join(run_dir, "metrics.jsonl")
@@ -98,42 +100,112 @@ class _Logger:
     def log(self, step: int, scalars: dict):
         if self.file is None:
             return
-        self.file.write(json.dumps({"step": step, **scalars}) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps({"step": step, **scalars}) + "\n")
+            self.file.flush()
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise UserError(f"could not log step {step}: {disk_full_message(self.path)}") from None
         for key, value in scalars.items():
             self.writer.add_scalar(key, value, step)
 
     def close(self):
+        """Close both writers; a full disk at this point must not hide the error that ended the run."""
         if self.file is not None:
-            self.file.close()
-            self.writer.close()
+            for close in (self.file.close, self.writer.close):
+                try:
+                    close()
+                except OSError:
+                    pass
+            self.file = None
+
+
+def _drop_rows_after(path: str, step: int) -> None:
+    """Keep the rows of ``metrics.jsonl`` up to ``step`` (a resumed run logs the later ones again)."""
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a row cut short by a kill
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(kept))
 
 
 def train(config: Config, run_dir: str, resume: bool = False, progress: bool = True,
-          echo=print) -> GANState:
+          echo=print, overwrite: bool = False) -> GANState:
     """Train (or resume) a run in ``run_dir`` until ``config.steps`` generator steps.
 
-    Writes ``config.json``, ``metrics.jsonl``, ``tensorboard/``,
-    ``samples/step_*.png``, ``samples/final.png``, ``curves.png`` and
-    ``checkpoints/``. Returns the final state. Raises :class:`TrainingDiverged`
-    when a logged loss is not finite (the last good checkpoint stays).
+    Everything that can be checked (config, data, devices) is checked before
+    the run directory is touched. Then the directory is claimed
+    (:func:`gan_jax.rundir.claim_run_dir`): a new run refuses an existing
+    non-empty directory, ``overwrite`` replaces an existing run, ``resume``
+    continues from the newest intact checkpoint (UserError if the run has
+    none, or is already at ``config.steps``). Writes ``config.json``,
+    ``metrics.jsonl``, ``tensorboard/``, ``samples/step_*.png``,
+    ``samples/final.png``, ``curves.png`` and ``checkpoints/``, holding the
+    run's lock throughout. Returns the final state. Raises
+    :class:`TrainingDiverged` when a loss or the state is not finite (the last
+    good checkpoint stays).
     """
     from tqdm.auto import tqdm
     mesh = _data_mesh(config)
     source = data_lib.make_source(config, jax.process_index(), jax.process_count())
+    # Replicated first, so that a checkpoint restores straight into the mesh's sharding.
+    state = replicate(init_state(config), mesh)
     lead = is_lead_process()
     if not lead:
         echo = lambda *args, **kwargs: None  # noqa: E731
-    os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
+    barrier("gan_jax.train.before_claim")   # every host looks at the directory before anyone creates it
+    existed = os.path.isdir(run_dir)
+    if resume and existed and not is_run_dir(run_dir):
+        raise UserError(f"{run_dir} is not a gan-jax run (no config.json); nothing to resume")
+    mode = "resume" if resume and existed else "overwrite" if overwrite else "new"
+    if mode == "new" and existed and not os.listdir(run_dir):
+        mode = "resume"   # an empty directory (e.g. a fresh temporary one) holds nothing to lose
+    lock = claim_run_dir(run_dir, mode) if lead else None
+    barrier("gan_jax.train.claimed_run_dir")
+    try:
+        return _train_claimed(config, run_dir, mesh, source, state, resume and existed, progress, echo, tqdm)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_claimed(config, run_dir, mesh, source, state, resume, progress, echo, tqdm) -> GANState:
+    lead = is_lead_process()
     checkpointer = Checkpointer(run_dir, config.keep_checkpoints)
-    # Replicated first, so that a checkpoint restores straight into the mesh's sharding.
-    state = replicate(init_state(config), mesh)
     position = 0
-    if resume and checkpointer.latest_step() is not None:
-        state, meta = checkpointer.restore(state)
+    metrics_path = os.path.join(run_dir, "metrics.jsonl")
+    if resume:
+        if checkpointer.latest_step() is None:
+            checkpointer.close()
+            raise UserError(f"{run_dir} has no checkpoint left, so it cannot continue; train it again "
+                            "with --overwrite, or restore its checkpoints/ folder")
+        try:
+            state, meta = checkpointer.restore(state, echo=echo)
+        except UserError:
+            checkpointer.close()
+            raise
         position = meta["data_position"]
+        if lead:
+            for path in checkpointer.set_aside_damaged():
+                echo(f"moved the damaged checkpoint to {path}")
+        if int(state.step) >= config.steps:
+            checkpointer.close()
+            raise UserError(f"{run_dir} is already at step {int(state.step)}, not below steps={config.steps}; "
+                            f"pass steps=N with N > {int(state.step)} to train further")
         echo(f"resumed {run_dir} at step {int(state.step)}")
+        if lead:
+            _drop_rows_after(metrics_path, int(state.step))
     if lead:
+        os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
         write_run_config(run_dir, config)
     logger = _Logger(run_dir, append=resume, write=lead)
     base_key = jax.random.PRNGKey(config.seed)
@@ -149,6 +221,12 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     bar = tqdm(total=config.steps, initial=start_step, disable=not (progress and lead), unit="step",
                dynamic_ncols=True)
     start_time = time.time()
+
+    def diverged(what: str, step: int) -> TrainingDiverged:
+        kept = (f"the last good checkpoint (step {last_good}) is kept in {checkpointer.directory}; "
+                f"`gan-jax resume {run_dir}` continues from it" if last_good is not None else "no checkpoint was saved")
+        return TrainingDiverged(f"{what} at step {step}; stopped, {kept}; try a lower learning rate or another loss")
+
     try:
         for step in range(start_step, config.steps):
             drawn = [next(batches) for _ in range(k)]
@@ -163,10 +241,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
                 scalars = {key: float(v) for key, v in jax.device_get(metrics).items()}
                 bad = [key for key, v in scalars.items() if not math.isfinite(v)]
                 if bad:
-                    kept = f"the last good checkpoint (step {last_good})" if last_good is not None else "no checkpoint"
-                    raise TrainingDiverged(f"{', '.join(bad)} became non-finite at step {done}; stopped, "
-                                           f"{kept} is kept in {checkpointer.directory}; try a lower "
-                                           "learning rate or another loss")
+                    raise diverged(f"{', '.join(bad)} became non-finite", done)
                 scalars["images_per_sec"] = (done - start_step) * config.batch_size * k / max(time.time() - start_time, 1e-9)
                 logger.log(done, scalars)
                 bar.set_postfix({"d_loss": f"{scalars['d_loss']:.3f}", "g_loss": f"{scalars['g_loss']:.3f}",
@@ -175,10 +250,10 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
                 _write_samples(state, config, sample_key,
                                os.path.join(run_dir, "samples", f"step_{done:07d}.png"), reference, lead)
             if done % config.checkpoint_every == 0 or done == config.steps:
-                if not all(math.isfinite(float(v)) for v in jax.device_get(metrics).values()):
-                    raise TrainingDiverged(f"losses became non-finite at step {done}; stopped, the last good "
-                                           f"checkpoint (step {last_good}) is kept in {checkpointer.directory}")
-                last_good = checkpointer.save(state, config, position)
+                try:
+                    last_good = checkpointer.save(state, config, position)
+                except NonFiniteState as e:
+                    raise diverged(str(e).split(";")[0], done) from None
     finally:
         bar.close()
         logger.close()

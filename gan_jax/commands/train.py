@@ -1,13 +1,14 @@
 """``gan-jax train``, ``gan-jax resume`` and ``gan-jax sample``."""
 
 import argparse
+import dataclasses
 import os
-import shutil
 
 import jax
 import numpy as np
 
 from gan_jax.errors import UserError
+from gan_jax.parallel import is_lead_process
 
 __all__ = ["register", "run_train", "run_resume", "run_sample", "sample_from_run", "parse_labels"]
 
@@ -71,50 +72,59 @@ def _unique_run_dir(runs_dir: str, name: str) -> str:
     return path
 
 
+def _check_resumable_changes(config, changed) -> None:
+    """UserError if ``changed`` differs from ``config`` in a key a resumed run cannot change."""
+    fixed = [k for k in dataclasses.asdict(config)
+             if k not in RESUMABLE_KEYS and getattr(config, k) != getattr(changed, k)]
+    if fixed:
+        raise UserError(f"a resumed run cannot change {', '.join(fixed)}; only {', '.join(RESUMABLE_KEYS)}")
+
+
 def run_train(args) -> None:
     from gan_jax.build import init_state
-    from gan_jax.config import get_config
+    from gan_jax.checkpoint import read_run_config
+    from gan_jax.config import check_run_name, get_config
     from gan_jax.loop import train
-    from gan_jax.parallel import barrier, is_lead_process
+    from gan_jax.rundir import is_run_dir
     config = get_config(args.config, args.overrides)
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pick one")
+    if args.name is not None:
+        check_run_name(args.name, "--name")
+    if os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
+        raise UserError(f"--runs-dir {args.runs_dir} is a file, not a directory; pass a directory")
     _join_hosts(args)
     init_state(config)  # validates the config before anything touches the disk
     if args.name:
         run_dir = os.path.join(args.runs_dir, args.name)
-        if os.path.exists(run_dir) and not (args.resume or args.overwrite):
+        if os.path.lexists(run_dir) and not (args.resume or args.overwrite):
             raise UserError(f"run directory {run_dir} exists; pass --resume to continue it, "
                             "--overwrite to replace it, or another --name")
-        barrier("gan_jax.train.checked_run_dir")   # every host has looked before anyone deletes
-        if args.overwrite and os.path.exists(run_dir) and is_lead_process():
-            shutil.rmtree(run_dir)
+        if args.overwrite and os.path.lexists(run_dir) and not is_run_dir(run_dir):
+            raise UserError(f"{run_dir} exists but is not a gan-jax run (no config.json); --overwrite "
+                            "deletes only runs: move it away or choose another --name")
+        if args.resume and is_run_dir(run_dir):
+            _check_resumable_changes(read_run_config(run_dir), config)
     elif args.resume:
         raise UserError("--resume needs --name (or use: gan-jax resume RUN_DIR)")
     elif jax.process_count() > 1:
         raise UserError("a multi-host run needs --name, so that every host writes the same run directory")
     else:
         run_dir = _unique_run_dir(args.runs_dir, config.name)
-    barrier("gan_jax.train.cleared_run_dir")
-    os.makedirs(run_dir, exist_ok=True)
     if is_lead_process():
         hosts = f", {jax.process_count()} processes" if jax.process_count() > 1 else ""
         print(f"training {config.name} on {config.data} for {config.steps} steps on "
               f"{jax.default_backend()} ({jax.device_count()} device(s){hosts}); writing {run_dir}")
-    train(config, run_dir, resume=args.resume, progress=not args.no_progress)
+    train(config, run_dir, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
 
 
 def run_resume(args) -> None:
-    import dataclasses
     from gan_jax.checkpoint import read_run_config
-    from gan_jax.config import apply_overrides
+    from gan_jax.config import apply_overrides, validate_config
     from gan_jax.loop import train
-    config = read_run_config(args.run_dir)
-    changed = apply_overrides(config, args.overrides)
-    fixed = [k for k in dataclasses.asdict(config)
-             if k not in RESUMABLE_KEYS and getattr(config, k) != getattr(changed, k)]
-    if fixed:
-        raise UserError(f"a resumed run cannot change {', '.join(fixed)}; only {', '.join(RESUMABLE_KEYS)}")
+    config = read_run_config(args.run_dir, echo=print)
+    changed = validate_config(apply_overrides(config, args.overrides), "overrides")
+    _check_resumable_changes(config, changed)
     _join_hosts(args)
     train(changed, args.run_dir, resume=True, progress=not args.no_progress)
 
