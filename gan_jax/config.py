@@ -129,6 +129,10 @@ class Config:
     sample_every: int = key(500, ge=1)
     checkpoint_every: int = key(500, ge=1)
     keep_checkpoints: int = key(3, ge=1)
+    # Quality during training (issue 13): score G every eval_every steps (0 = off) on
+    # eval_samples samples; the best checkpoint is kept in checkpoints/best.
+    eval_every: int = key(500, ge=0)
+    eval_samples: int = key(1000, ge=2)
     grid_samples: int = key(64, ge=1, le=4096)
 
 
@@ -266,15 +270,15 @@ def get_config(name_or_file: str, overrides: Sequence[str] = ()) -> Config:
 
 _IMAGE_TFDS = dict(model="dcgan", d_loss="bce", g_loss="nonsaturating", latent_dim=100,
                    batch_size=128, lr_g=2e-4, lr_d=2e-4, beta1=0.5, log_every=100,
-                   sample_every=1000, checkpoint_every=1000)
+                   sample_every=1000, checkpoint_every=1000, eval_every=5000, eval_samples=5000)
 _TOY = dict(model="mlp", norm="none", output_activation="linear", mlp_hidden=128,
             mlp_depth=2, latent_dim=16, batch_size=256, lr_g=1e-3, lr_d=1e-3, beta1=0.5,
-            log_every=100, sample_every=1000, checkpoint_every=1000)
+            log_every=100, sample_every=1000, checkpoint_every=1000, eval_every=1000, eval_samples=2500)
 
 PRESETS = {
     "digits_dcgan": dict(),
     "gaussian1d": dict(_TOY, data="gaussian1d", latent_dim=4, mlp_hidden=64, steps=2000,
-                       batch_size=128),
+                       batch_size=128, eval_every=0),
     "ring8": dict(_TOY, data="ring8", latent_dim=256, steps=5000, batch_size=128),
     "grid25": dict(_TOY, data="grid25", latent_dim=256, steps=5000, batch_size=128),
     # The best methods of experiments/mode_collapse_2d.py (issue 5), chosen on

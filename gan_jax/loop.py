@@ -30,7 +30,7 @@ from gan_jax import data as data_lib
 from gan_jax import viz
 from gan_jax.build import init_state
 from gan_jax.checkpoint import Checkpointer, NonFiniteState, write_run_config
-from gan_jax.config import Config
+from gan_jax.config import Config, read_json_object
 from gan_jax.errors import UserError
 from gan_jax.parallel import barrier, is_lead_process, make_mesh, replicate, shard_batch
 from gan_jax.rundir import atomic_write_text, claim_run_dir, disk_full_message, is_run_dir
@@ -121,6 +121,70 @@ class _Logger:
             self.file = None
 
 
+def _is_better(scores: dict, best: Optional[dict]) -> bool:
+    """Lower FID wins; for the mixtures more modes, then more high-quality samples."""
+    if best is None:
+        return True
+    if "fid" in scores:
+        return scores["fid"] < best.get("fid", math.inf)
+    return (scores.get("modes", 0), scores.get("high_quality", 0.0)) > (best.get("modes", 0),
+                                                                         best.get("high_quality", 0.0))
+
+
+class _Quality:
+    """Quality during training: scores G every ``eval_every`` steps against a fixed real
+    reference (:mod:`gan_jax.metrics.training_evaluator`) and keeps the best checkpoint
+    in ``checkpoints/best`` (outside the rotation and the resume fallback)."""
+
+    def __init__(self, config: Config, run_dir: str, echo):
+        self.every, self.evaluator, self.best, self.best_step = config.eval_every, None, None, None
+        self.checkpointer = None
+        if not self.every:
+            return
+        from gan_jax.metrics.training_evaluator import make_training_evaluator
+        self.evaluator, notice = make_training_evaluator(config, config.eval_samples,
+                                                         jax.random.PRNGKey(config.seed + 3))
+        if notice:
+            echo(f"note: {notice}; training goes on")
+        if self.evaluator is None:
+            return
+        self.checkpointer = Checkpointer(run_dir, best=True)
+        step = self.checkpointer.latest_step()
+        if step is not None:
+            meta = os.path.join(self.checkpointer.directory, str(step), "meta", "metadata")
+            try:
+                self.best, self.best_step = read_json_object(meta, "best checkpoint metadata")["scores"], step
+            except (UserError, KeyError):
+                pass  # an unreadable best is replaced by the next evaluation
+
+    def due(self, done: int, steps: int) -> bool:
+        return self.evaluator is not None and (done % self.every == 0 or done == steps)
+
+    def evaluate(self, state: GANState, config: Config, position: int) -> dict:
+        """Scores of ``state`` (with ``eval_seconds``); saves it as the best when it is."""
+        start = time.time()
+        scores = {k: float(v) for k, v in self.evaluator.evaluate(state).items()}
+        if all(math.isfinite(v) for v in scores.values()) and _is_better(scores, self.best):
+            try:
+                self.best_step = self.checkpointer.save(state, config, position, extra={"scores": scores})
+                self.best = scores
+            except NonFiniteState:
+                pass  # a diverging state is reported by the checkpoint that follows
+        return {**scores, "eval_seconds": time.time() - start}
+
+    def summary(self) -> str:
+        if self.best is None:
+            return ""
+        name = "fid" if "fid" in self.best else "modes"
+        base = self.evaluator.baseline.get(name)
+        base = f" (real-vs-real baseline {base:.4g})" if base is not None else ""
+        return f"  best {name}: {self.best[name]:.4g} at step {self.best_step}{base}, kept in {self.checkpointer.directory}"
+
+    def close(self):
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+
+
 def _drop_rows_after(path: str, step: int) -> None:
     """Keep the rows of ``metrics.jsonl`` up to ``step`` (a resumed run logs the later ones again)."""
     if not os.path.isfile(path):
@@ -208,6 +272,8 @@ def _train_claimed(config, run_dir, mesh, source, state, resume, progress, echo,
         os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
         write_run_config(run_dir, config)
     logger = _Logger(run_dir, append=resume, write=lead)
+    quality = _Quality(config, run_dir, echo)
+    final_scores = {}
     base_key = jax.random.PRNGKey(config.seed)
     sample_key = jax.random.PRNGKey(config.seed + 1)
     reference = (data_lib.sample_toy(config.data, np.random.default_rng(config.seed + 2), 2000)[0]
@@ -249,6 +315,10 @@ def _train_claimed(config, run_dir, mesh, source, state, resume, progress, echo,
             if done % config.sample_every == 0:
                 _write_samples(state, config, sample_key,
                                os.path.join(run_dir, "samples", f"step_{done:07d}.png"), reference, lead)
+            if quality.due(done, config.steps):
+                final_scores = quality.evaluate(state, config, position)
+                logger.log(done, final_scores)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in final_scores.items() if k != "eval_seconds"})
             if done % config.checkpoint_every == 0 or done == config.steps:
                 try:
                     last_good = checkpointer.save(state, config, position)
@@ -258,6 +328,7 @@ def _train_claimed(config, run_dir, mesh, source, state, resume, progress, echo,
         bar.close()
         logger.close()
         checkpointer.close()
+        quality.close()
     final = _write_samples(state, config, sample_key, os.path.join(run_dir, "samples", "final.png"),
                            reference, lead)
     curves = viz.plot_training_curves(logger.path, os.path.join(run_dir, "curves.png")) if lead else None
@@ -267,4 +338,9 @@ def _train_claimed(config, run_dir, mesh, source, state, resume, progress, echo,
          f"  metrics: {logger.path} (curves: {curves})\n"
          f"  TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'tensorboard')}\n"
          f"  checkpoints: {checkpointer.directory} (step {last_good})")
+    if final_scores:
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in final_scores.items() if k != "eval_seconds")
+        base = ", ".join(f"{k} {v:.4g}" for k, v in quality.evaluator.baseline.items() if k in final_scores)
+        echo(f"final quality ({quality.evaluator.extractor}, {quality.evaluator.num_samples} samples): {scores}"
+             f"{f'; real-vs-real baseline: {base}' if base else ''}\n{quality.summary()}")
     return state

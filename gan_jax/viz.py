@@ -71,22 +71,39 @@ def save_points(points: np.ndarray, path: str, title: str, reference: Optional[n
 
 
 def plot_training_curves(metrics_path: str, path: str,
-                         keys: Sequence[str] = ("d_loss", "g_loss", "d_real", "d_fake")) -> str:
-    """Plot the losses and mean D outputs logged in ``metrics.jsonl`` against step."""
+                         keys: Sequence[str] = ("d_loss", "g_loss", "d_real", "d_fake"),
+                         eval_keys: Sequence[str] = ("fid", "kid", "modes", "high_quality")) -> str:
+    """Plot the losses and mean D outputs logged in ``metrics.jsonl`` against step, and
+    a third panel with the evaluation scores (FID, KID or mode coverage) where rows hold them."""
     plt = _pyplot()
     with open(metrics_path) as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(10, 4))
-    steps = [r["step"] for r in rows]
+    train_rows = [r for r in rows if keys[0] in r]
+    eval_rows = {k: [(r["step"], r[k]) for r in rows if k in r] for k in eval_keys}
+    eval_rows = {k: v for k, v in eval_rows.items() if v}
+    fig, axes = plt.subplots(1, 3 if eval_rows else 2, figsize=(15 if eval_rows else 10, 4))
+    ax_loss, ax_d = axes[0], axes[1]
+    steps = [r["step"] for r in train_rows]
     for key, ax in zip(keys, (ax_loss, ax_loss, ax_d, ax_d)):
-        if rows and key in rows[0]:
-            ax.plot(steps, [r[key] for r in rows], label=key)
+        if train_rows and key in train_rows[0]:
+            ax.plot(steps, [r[key] for r in train_rows], label=key)
     ax_loss.set_title("losses")
     ax_d.set_title("mean D(x) and D(G(z))")
+    ax_d.set_ylim(0, 1)
+    if eval_rows:
+        ax_eval = axes[2]
+        for i, (key, points) in enumerate(eval_rows.items()):
+            ax = ax_eval if i == 0 else ax_eval.twinx()
+            ax.plot(*zip(*points), marker="o", color=f"C{i + 2}", label=key)
+            ax.set_ylabel(key)
+            if i:
+                ax.spines["right"].set_position(("outward", 45 * (i - 1)))
+            ax.legend(loc=("upper right", "lower right", "center right", "upper center")[i % 4])
+        ax_eval.set_title("quality during training")
+        ax_eval.set_xlabel("generator step")
     for ax in (ax_loss, ax_d):
         ax.set_xlabel("generator step")
         ax.legend()
-    ax_d.set_ylim(0, 1)
     fig.suptitle(os.path.basename(os.path.dirname(os.path.abspath(metrics_path))))
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -13,7 +13,7 @@ from gan_jax.parallel import is_lead_process
 __all__ = ["register", "run_train", "run_resume", "run_sample", "sample_from_run", "parse_labels"]
 
 # Keys a resumed run may change: how long it runs and how it logs, not what it trains.
-RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
+RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every")
 
 
 def register(subparsers) -> None:
