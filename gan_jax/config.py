@@ -73,6 +73,9 @@ class Config:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     grid_samples: int = 64
+    # Issue 17: image files whose header claims more pixels than this are
+    # refused before decoding (a decompression bomb); raise it for genuine large images.
+    max_image_pixels: int = 50_000_000
 
 
 _IMAGE_TFDS = dict(model="dcgan", d_loss="bce", g_loss="nonsaturating", latent_dim=100,
