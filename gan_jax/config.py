@@ -133,6 +133,9 @@ class Config:
     # eval_samples samples; the best checkpoint is kept in checkpoints/best.
     eval_every: int = key(500, ge=0)
     eval_samples: int = key(1000, ge=2)
+    # Issue 17: image files whose header claims more pixels than this are
+    # refused before decoding (a decompression bomb); raise it for genuine large images.
+    max_image_pixels: int = key(50_000_000, ge=1)
     grid_samples: int = key(64, ge=1, le=4096)
 
 

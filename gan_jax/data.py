@@ -10,20 +10,22 @@ in-memory arrays are reshuffled every epoch by a permutation seeded with
 """
 
 import functools
-import glob
 import os
 from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
+from gan_jax import data_files
 from gan_jax.config import Config
+from gan_jax.data_files import to_unit_range  # noqa: F401 (re-exported)
 from gan_jax.errors import UserError
 from gan_jax.parallel import process_rows
 from gan_jax.metrics.mode_coverage import GRID_STD, RING_STD, benchmark_mixture  # noqa: F401 (re-exported)
 
 __all__ = [
     "load_digits", "mixture_centers", "sample_toy", "TOY_DATA", "load_array", "make_source",
-    "ArraySource", "SamplerSource", "TfdsSource", "to_unit_range",
+    "ArraySource", "SamplerSource", "TfdsSource", "to_unit_range", "npz_image_key",
+    "evaluation_batches",
 ]
 
 Batch = Tuple[np.ndarray, Optional[np.ndarray]]
@@ -33,7 +35,6 @@ GAUSSIAN1D_MEAN, GAUSSIAN1D_STD = 2.0, 0.5
 # The 2-D mixtures are those of the VEEGAN/PacGAN tables, defined once in
 # gan_jax.metrics.mode_coverage (ring: radius 1, std 0.01; grid: spacing 2, std 0.05).
 TOY_DATA = ("gaussian1d", "ring8", "grid25")
-_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def load_digits(split: str = "all") -> Tuple[np.ndarray, np.ndarray]:
@@ -85,95 +86,63 @@ def sample_toy(name: str, rng: np.random.Generator, n: int) -> Tuple[np.ndarray,
     return x.astype(np.float32), modes.astype(np.int32)
 
 
-def to_unit_range(images: np.ndarray, where: str) -> np.ndarray:
-    """uint8 [0, 255] or float [-1, 1] images to float32 [-1, 1], checked."""
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / 127.5 - 1.0
-    if not np.issubdtype(images.dtype, np.floating):
-        raise UserError(f"images in {where} have dtype {images.dtype}; use uint8 in [0, 255] "
-                        "or float in [-1, 1]")
-    if not np.all(np.isfinite(images)):
-        raise UserError(f"images in {where} contain NaN or inf; clean the data first")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
-        raise UserError(f"float images in {where} range over [{lo:.3g}, {hi:.3g}]; "
-                        "scale them to [-1, 1] (or store uint8 in [0, 255])")
-    return images.astype(np.float32)
-
-
-def _check_image_shape(images: np.ndarray, image_size: int, channels: int, where: str) -> np.ndarray:
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4:
-        raise UserError(f"images in {where} have shape {images.shape}; expected (N, H, W) or (N, H, W, C)")
+def _check_image_shape(shape: tuple, image_size: int, channels: int, where: str) -> tuple:
+    """The ``(N, H, W, C)`` shape of stored images (``(N, H, W)`` means C = 1), checked against the config."""
+    shape = tuple(shape)
+    if len(shape) == 3:
+        shape = shape + (1,)
+    if len(shape) != 4:
+        raise UserError(f"images in {where} have shape {shape}; expected (N, H, W) or (N, H, W, C)")
     want = (image_size, image_size, channels)
-    if images.shape[1:] != want:
-        h, w, c = images.shape[1:]
+    if shape[1:] != want:
+        h, w, c = shape[1:]
         hint = f" (set image_size={h} channels={c})" if h == w else ""
-        raise UserError(f"images in {where} have shape {images.shape[1:]} but the config wants {want}{hint}")
-    if len(images) == 0:
+        raise UserError(f"images in {where} have shape {shape[1:]} but the config wants {want}{hint}")
+    if shape[0] == 0:
         raise UserError(f"{where} holds no images")
-    return images
+    return shape
 
 
-def _load_npz(path: str, image_size: int, channels: int):
-    if not os.path.isfile(path):
-        raise UserError(f"npz file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path} as .npz ({e})") from None
-    key = next((k for k in ("images", "x", "samples") if k in arrays), None)
+def npz_image_key(path: str, headers: dict) -> str:
+    """The key under which an ``.npz`` holds its images (``images``, ``x`` or ``samples``)."""
+    key = next((k for k in data_files.NPZ_IMAGE_KEYS if k in headers), None)
     if key is None:
-        raise UserError(f"{path} has arrays {sorted(arrays)}; store the images under 'images'")
-    images = _check_image_shape(arrays[key], image_size, channels, path)
-    images = to_unit_range(images, path)
-    labels = next((arrays[k] for k in ("labels", "y") if k in arrays), None)
-    if labels is not None:
-        labels = np.asarray(labels).astype(np.int32).reshape(-1)
-        if len(labels) != len(images):
-            raise UserError(f"{path} has {len(images)} images but {len(labels)} labels")
+        raise UserError(f"{path} has arrays {sorted(headers)}; store the images under 'images'")
+    return key
+
+
+def _load_npz(path: str, image_size: int, channels: int, num_classes: int = 0):
+    headers = data_files.npz_headers(path)
+    key = npz_image_key(path, headers)
+    shape = _check_image_shape(headers[key][0], image_size, channels, path)
+    images = data_files.to_unit_range(data_files.read_npz_array(path, key).reshape(shape), path)
+    label_key = next((k for k in data_files.NPZ_LABEL_KEYS if k in headers), None)
+    labels = None
+    if label_key is not None:
+        labels = data_files.check_labels(data_files.read_npz_array(path, label_key), len(images),
+                                         num_classes, path)
     return images, labels
 
 
-def _resize_center_crop(image, size: int):
-    """Resize the shorter side to ``size`` (bilinear), then crop the centre square."""
-    from PIL import Image
-    w, h = image.size
-    scale = size / min(w, h)
-    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    w, h = image.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return image.crop((left, top, left + size, top + size))
-
-
-def _load_folder(path: str, image_size: int, channels: int):
-    if not os.path.isdir(path):
-        raise UserError(f"image folder {path} does not exist")
-    files = sorted(f for f in glob.glob(os.path.join(path, "**", "*"), recursive=True)
-                   if f.lower().endswith(_IMAGE_EXTENSIONS))
-    if not files:
-        raise UserError(f"image folder {path} has no images ({', '.join(_IMAGE_EXTENSIONS)})")
-    from PIL import Image, UnidentifiedImageError
-    mode = "L" if channels == 1 else "RGB"
-    images = []
-    for file in files:
-        try:
-            with Image.open(file) as im:
-                images.append(np.asarray(_resize_center_crop(im.convert(mode), image_size)))
-        except (OSError, UnidentifiedImageError) as e:
-            raise UserError(f"cannot read image {file} ({e}); remove or replace it") from None
-    images = np.stack(images).reshape(len(files), image_size, image_size, channels)
-    return to_unit_range(images.astype(np.uint8), path), None
+def _load_folder(path: str, image_size: int, channels: int, max_pixels: int):
+    """Every image of a folder, decoded one at a time into one preallocated uint8 array."""
+    files = data_files.list_image_files(path)
+    images = np.empty((len(files), image_size, image_size, channels), np.uint8)
+    batches = data_files.image_batches(files, image_size, channels, 256, max_pixels)
+    for start, batch in zip(range(0, len(files), 256), batches):
+        images[start:start + len(batch)] = batch
+    return data_files.to_unit_range(images, path), None
 
 
 def load_array(spec: str, image_size: int = 8, channels: int = 1, n: int = 10000,
-               seed: int = 0) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+               seed: int = 0, num_classes: int = 0,
+               max_image_pixels: int = data_files.DEFAULT_MAX_IMAGE_PIXELS
+               ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """A whole in-memory data set: ``(images or points, labels or None)``.
 
     ``spec``: ``digits``, ``gaussian1d``/``ring8``/``grid25`` (n seeded
     samples, labels are mode indices), ``npz:PATH`` or ``folder:PATH``.
+    Labels of an ``.npz`` are checked against ``num_classes`` (0: no bound).
     """
     if spec == "digits":
         if (image_size, channels) != (8, 1):
@@ -183,9 +152,9 @@ def load_array(spec: str, image_size: int = 8, channels: int = 1, n: int = 10000
     if spec in TOY_DATA:
         return sample_toy(spec, np.random.default_rng(seed), n)
     if spec.startswith("npz:"):
-        return _load_npz(spec[4:], image_size, channels)
+        return _load_npz(spec[4:], image_size, channels, num_classes)
     if spec.startswith("folder:"):
-        return _load_folder(spec[7:], image_size, channels)
+        return _load_folder(spec[7:], image_size, channels, max_image_pixels)
     raise UserError(f"unknown data {spec!r}; expected digits, {', '.join(TOY_DATA)}, npz:PATH, "
                     "folder:PATH or tfds:NAME")
 
@@ -302,6 +271,14 @@ class TfdsSource:
         label = tf.cast(example.get("label", 0), tf.int32)
         return image, label
 
+    def one_pass(self, n: int, batch_size: int) -> Iterator[np.ndarray]:
+        """At most ``n`` images of one shuffled pass over the split, in batches of ``batch_size``."""
+        tf = self._tf
+        ds = (self._ds.map(self._prepare, num_parallel_calls=tf.data.AUTOTUNE)
+              .shuffle(10000, seed=self.seed).take(n).batch(batch_size).prefetch(tf.data.AUTOTUNE))
+        for images, _ in ds.as_numpy_iterator():
+            yield images
+
     def iterate(self, start_position: int = 0) -> Iterator[Batch]:
         tf = self._tf
         ds = (self._ds.map(self._prepare, num_parallel_calls=tf.data.AUTOTUNE)
@@ -312,14 +289,95 @@ class TfdsSource:
             yield images, (labels if self.num_classes else None)
 
 
+def _check_source_labels(config: Config, source) -> None:
+    """A conditional config needs data with labels, all of them among its classes."""
+    if config.conditional == "none":
+        return
+    if not source.num_classes:
+        raise UserError(f"config {config.name} is conditional (conditional={config.conditional}) but "
+                        f"{config.data} has no labels; store labels (one integer class per image) or "
+                        "set conditional=none")
+    if source.num_classes > config.num_classes:
+        raise UserError(f"{config.data} has {source.num_classes} classes but the config has "
+                        f"num_classes={config.num_classes}; set num_classes={source.num_classes}")
+
+
 def make_source(config: Config, process_index: int = 0, process_count: int = 1):
     """The data source a config names (see the module docstring), yielding
-    process ``process_index``'s rows of each global batch of ``config.batch_size``."""
+    process ``process_index``'s rows of each global batch of ``config.batch_size``.
+
+    A conditional config is refused unless the data has labels within its
+    ``num_classes``.
+    """
     hosts = dict(process_index=process_index, process_count=process_count)
     if config.data in TOY_DATA:
-        return SamplerSource(config.data, config.batch_size, config.seed, **hosts)
-    if config.data.startswith("tfds:"):
-        return TfdsSource(config.data[5:], config.image_size, config.channels, config.batch_size,
-                          config.seed, data_dir=config.tfds_data_dir or None, **hosts)
-    images, labels = load_array(config.data, config.image_size, config.channels)
-    return ArraySource(images, labels, config.batch_size, config.seed, **hosts)
+        source = SamplerSource(config.data, config.batch_size, config.seed, **hosts)
+    elif config.data.startswith("tfds:"):
+        source = TfdsSource(config.data[5:], config.image_size, config.channels, config.batch_size,
+                            config.seed, data_dir=config.tfds_data_dir or None, **hosts)
+    else:
+        num_classes = config.num_classes if config.conditional != "none" else 0
+        images, labels = load_array(config.data, config.image_size, config.channels,
+                                    num_classes=num_classes, max_image_pixels=config.max_image_pixels)
+        source = ArraySource(images, labels, config.batch_size, config.seed, **hosts)
+    _check_source_labels(config, source)
+    return source
+
+
+def _rebatch(blocks: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """The rows of ``blocks`` (arrays of any lengths) regrouped into batches of ``batch_size`` (the last may be smaller)."""
+    pending = np.zeros((0,), np.float32)
+    for block in blocks:
+        pending = np.concatenate([pending, block]) if len(pending) else block
+        while len(pending) >= batch_size:
+            yield pending[:batch_size]
+            pending = pending[batch_size:]
+    if len(pending):
+        yield pending
+
+
+def evaluation_batches(config: Config, n: int, batch_size: int = 250, seed: int = 0) -> Iterator[np.ndarray]:
+    """A seeded random sample of at most ``n`` real samples of ``config.data``,
+    as float32 batches in [-1, 1] of at most ``batch_size`` (the last may be smaller).
+
+    Read through the same code as training, never whole: digits from memory
+    (1,797 images), toys drawn fresh (``n`` samples), ``.npz`` rows in chunks,
+    folder images decoded one batch at a time, tensorflow-datasets streamed
+    (one shuffled pass). Finite data sets give ``min(n, size)`` samples
+    without replacement.
+    """
+    rng = np.random.default_rng(seed)
+    data = config.data
+    if data in TOY_DATA:
+        for start in range(0, n, batch_size):
+            yield sample_toy(data, rng, min(batch_size, n - start))[0]
+        return
+    if data.startswith("tfds:"):
+        source = TfdsSource(data[5:], config.image_size, config.channels, batch_size, seed,
+                            data_dir=config.tfds_data_dir or None)
+        yield from source.one_pass(n, batch_size)
+        return
+    if data == "digits":
+        images, _ = load_array(data, config.image_size, config.channels)
+        chosen = np.sort(rng.permutation(len(images))[:n])
+        for start in range(0, len(chosen), batch_size):
+            yield images[chosen[start:start + batch_size]]
+        return
+    if data.startswith("npz:"):
+        path = data[4:]
+        headers = data_files.npz_headers(path)
+        key = npz_image_key(path, headers)
+        shape = _check_image_shape(headers[key][0], config.image_size, config.channels, path)
+        chosen = np.sort(rng.permutation(shape[0])[:n])
+        blocks = (to_unit_range(block.reshape((-1,) + shape[1:]), path)
+                  for block in data_files.npz_rows(path, key, chosen))
+        yield from _rebatch(blocks, batch_size)
+        return
+    if data.startswith("folder:"):
+        files = data_files.list_image_files(data[7:])
+        chosen = [files[i] for i in np.sort(rng.permutation(len(files))[:n])]
+        for batch in data_files.image_batches(chosen, config.image_size, config.channels, batch_size,
+                                              config.max_image_pixels):
+            yield to_unit_range(batch, data)
+        return
+    load_array(data)  # the one-line error for an unknown spec

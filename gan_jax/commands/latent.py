@@ -6,6 +6,7 @@ import jax
 import numpy as np
 
 from gan_jax.errors import UserError
+from gan_jax.sampling import interpolation_strips
 
 __all__ = ["register", "interpolation_strips", "run_interpolate"]
 
@@ -20,19 +21,6 @@ def register(subparsers) -> None:
     p.add_argument("--label", type=int, help="conditional runs: the class of every row (default: row i gets class i)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_interpolate)
-
-
-def interpolation_strips(state, key, pairs: int, steps: int, method: str = "slerp", labels=None) -> np.ndarray:
-    """``(pairs * steps, *data_shape)`` samples G(path_i(t_j)), row-major: row i
-    walks from z0_i to z1_i (both drawn from the latent prior)."""
-    from gan_jax.latent import interpolate
-    from gan_jax.state import apply_generator, sample_latent
-    z = sample_latent(key, 2 * pairs, state.latent_dim, state.latent_dist)
-    paths = np.concatenate([np.asarray(interpolate(z[2 * i], z[2 * i + 1], steps, method))
-                            for i in range(pairs)])
-    lab = None if labels is None else np.repeat(np.asarray(labels, np.int32), steps)
-    images, _ = apply_generator(state, state.g_params, paths, lab, train=False)
-    return np.asarray(images)
 
 
 def run_interpolate(args) -> None:

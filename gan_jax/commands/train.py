@@ -9,6 +9,7 @@ import numpy as np
 
 from gan_jax.errors import UserError
 from gan_jax.parallel import is_lead_process
+from gan_jax.sampling import parse_labels, sample_from_run  # noqa: F401 (moved there, importable here)
 
 __all__ = ["register", "run_train", "run_resume", "run_sample", "sample_from_run", "parse_labels"]
 
@@ -127,43 +128,6 @@ def run_resume(args) -> None:
     _check_resumable_changes(config, changed)
     _join_hosts(args)
     train(changed, args.run_dir, resume=True, progress=not args.no_progress)
-
-
-def parse_labels(text, n: int, num_classes: int) -> np.ndarray:
-    """``n`` labels: the comma-separated classes in ``text`` cycled, or all classes evenly."""
-    if text:
-        try:
-            classes = [int(t) for t in text.split(",") if t.strip()]
-        except ValueError:
-            raise UserError(f"--labels wants comma-separated integers, got {text!r}") from None
-        bad = [c for c in classes if not 0 <= c < num_classes]
-        if bad or not classes:
-            raise UserError(f"label {bad[0] if bad else text!r} is outside the model's classes 0..{num_classes - 1}")
-    else:
-        classes = list(range(num_classes))
-    return np.resize(np.asarray(classes, np.int32), n)
-
-
-def sample_from_run(run_dir: str, n: int, seed: int = 0, labels_text=None, chunk: int = 1000):
-    """``(samples (n, ...), labels (n,) or None)`` from the latest checkpoint of a run."""
-    from gan_jax.checkpoint import restore_run
-    from gan_jax.loop import uses_labels
-    from gan_jax.state import generate
-    if n < 1:
-        raise UserError(f"-n must be at least 1, got {n}")
-    config, state = restore_run(run_dir)
-    labels = None
-    if uses_labels(config):
-        labels = parse_labels(labels_text, n, config.num_classes)
-    elif labels_text:
-        raise UserError(f"{run_dir} is an unconditional model; it cannot be asked for classes (drop --labels)")
-    key = jax.random.PRNGKey(seed)
-    size = min(n, chunk)
-    parts = []
-    for i, start in enumerate(range(0, n, size)):
-        lab = None if labels is None else np.resize(labels[start:start + size], size)
-        parts.append(np.asarray(generate(state, jax.random.fold_in(key, i), size, lab)))
-    return np.concatenate(parts)[:n], labels
 
 
 def run_sample(args) -> None:

@@ -20,7 +20,7 @@ from gan_jax.errors import UserError
 from gan_jax.metrics.inception import FIDInceptionV3, INPUT_SIZE
 
 __all__ = ["WEIGHTS_URL", "WEIGHTS_SHA256_PREFIX", "default_weights_path", "sha256_of",
-           "convert_state_dict", "convert_inception", "load_inception_variables"]
+           "convert_state_dict", "convert_inception", "save_inception_variables", "load_inception_variables"]
 
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                "pt_inception-2015-12-05-6726825d.pth")
@@ -107,12 +107,19 @@ def convert_inception(weights_path: str, out_path: str, verify: bool = True) -> 
         raise UserError(f"cannot read {weights_path} as a PyTorch state dict ({type(e).__name__}: "
                         f"{str(e).splitlines()[0]})") from None
     variables = convert_state_dict({k: v.numpy() for k, v in state_dict.items()})
-    directory = os.path.dirname(out_path)
+    return save_inception_variables(variables, out_path)
+
+
+def save_inception_variables(variables: dict, path: str) -> str:
+    """Write Flax Inception variables as msgpack to ``path`` (through a temporary file and a rename)."""
+    directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    with open(out_path, "wb") as f:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
         f.write(serialization.msgpack_serialize(variables))
-    return out_path
+    os.replace(tmp, path)
+    return path
 
 
 def load_inception_variables(path: str) -> dict:
@@ -121,10 +128,18 @@ def load_inception_variables(path: str) -> dict:
         raise UserError(f"no converted Inception weights at {path}; download {WEIGHTS_URL} and run "
                         f"gan-jax convert-inception pt_inception-2015-12-05-6726825d.pth {path}")
     with open(path, "rb") as f:
-        variables = serialization.msgpack_restore(f.read())
+        payload = f.read()
+    try:
+        variables = serialization.msgpack_restore(payload)
+    except Exception as e:  # msgpack raises many unrelated types for bytes that are not its format
+        raise UserError(f"{path} is not a converted FID Inception ({type(e).__name__} while decoding); "
+                        "convert again with gan-jax convert-inception") from None
+    if not isinstance(variables, dict):
+        raise UserError(f"{path} is not a converted FID Inception (it decodes to {type(variables).__name__}); "
+                        "convert again with gan-jax convert-inception")
     flat = traverse_util.flatten_dict(variables)
     for key, shape in _template().items():
-        if key not in flat or tuple(flat[key].shape) != tuple(shape):
+        if key not in flat or tuple(np.shape(flat[key])) != tuple(shape):
             raise UserError(f"{path} is not a converted FID Inception ({'/'.join(key)} missing or misshapen); "
                             "convert again with gan-jax convert-inception")
     return variables

@@ -7,6 +7,8 @@ variances"), exact in exact arithmetic and stable in float64.
 """
 
 import os
+import zipfile
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -94,18 +96,31 @@ def save_stats(stats: FeatureStats, path: str) -> str:
 
 
 def load_stats(path: str) -> FeatureStats:
-    """Read a file written by :func:`save_stats` (M2 is rebuilt as sigma (n - 1))."""
+    """Read a file written by :func:`save_stats` (M2 is rebuilt as sigma (n - 1)), checked:
+    a damaged, pickled or incomplete file, or NaN or inf in ``mu``/``sigma``, is a UserError."""
     if not os.path.isfile(path):
         raise UserError(f"statistics file {path} does not exist")
-    with np.load(path, allow_pickle=False) as f:
-        missing = {"mu", "sigma", "n", "extractor"} - set(f.files)
-        if missing:
-            raise UserError(f"{path} lacks {sorted(missing)}; expected a file written by "
-                            "gan_jax.metrics.save_stats (mu, sigma, n, extractor)")
-        mu, sigma, n, extractor = f["mu"], f["sigma"], int(f["n"]), str(f["extractor"])
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"mu", "sigma", "n", "extractor"} - set(f.files)
+            if missing:
+                raise UserError(f"{path} lacks {sorted(missing)}; expected a file written by "
+                                "gan_jax.metrics.save_stats (mu, sigma, n, extractor)")
+            mu, sigma, n, extractor = f["mu"], f["sigma"], f["n"], f["extractor"]
+    except UserError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        raise UserError(f"cannot read {path} as statistics ({type(e).__name__}: {e}); recompute it "
+                        "with gan-jax fid --save-stats") from None
+    if n.shape != () or not np.issubdtype(n.dtype, np.integer) or int(n) < 2 or extractor.dtype.kind != "U":
+        raise UserError(f"{path} has n={n!r} and extractor={extractor!r}; expected an integer n >= 2 and "
+                        "a name (recompute it with gan-jax fid --save-stats)")
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise UserError(f"{path} has mu {mu.shape} and sigma {sigma.shape}; they must be (d,) and (d, d)")
-    return FeatureStats(n, mu.astype(np.float64), sigma.astype(np.float64) * (n - 1), extractor)
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
+        raise UserError(f"{path} has NaN or inf in mu or sigma; recompute it with gan-jax fid --save-stats")
+    n = int(n)
+    return FeatureStats(n, mu.astype(np.float64), sigma.astype(np.float64) * (n - 1), str(extractor))
 
 
 def check_comparable(a: FeatureStats, b: FeatureStats) -> None:

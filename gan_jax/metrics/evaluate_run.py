@@ -1,0 +1,161 @@
+"""Every metric that applies to a run, as ``gan-jax eval`` reports it (shell: restores, reads data, draws a figure).
+
+Images: FID, KID (unbiased, mean and std over subsets), precision and recall
+(k-NN manifolds), each beside the same scores of one half of the real sample
+against the other; for the digits classifier also the class histogram of
+generated and real digits. Points (the toys): the Fréchet distance of the
+raw points, precision and recall, and mode coverage for ``ring8``/``grid25``.
+Real samples come from :func:`gan_jax.data.evaluation_batches` (the training
+input code, streamed), so every source a run trains on can be evaluated.
+"""
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import data as data_lib
+from gan_jax.metrics import evaluation
+from gan_jax.metrics.kid import kernel_inception_distance
+from gan_jax.metrics.precision_recall import precision_recall
+from gan_jax.metrics.stats import stats_from_features
+
+__all__ = ["feature_set_of", "fid_of_features", "kid_of_features", "image_scores", "point_scores",
+           "evaluate_run"]
+
+_kid = jax.jit(kernel_inception_distance, static_argnames=("num_subsets", "subset_size"))
+
+
+def feature_set_of(features: np.ndarray, extractor: str) -> evaluation.FeatureSet:
+    """A :class:`~gan_jax.metrics.evaluation.FeatureSet` of feature rows ``(N, d)`` held in memory."""
+    return evaluation.FeatureSet(stats_from_features(features, extractor), np.asarray(features), None)
+
+
+def fid_of_features(real: np.ndarray, fake: np.ndarray, extractor: str) -> float:
+    """Fréchet distance of the Gaussian fits of two feature arrays ``(N, d)``, ``(M, d)``, float64."""
+    return evaluation.fid_between(feature_set_of(real, extractor), feature_set_of(fake, extractor))
+
+
+def kid_of_features(key: jax.Array, real: np.ndarray, fake: np.ndarray, num_subsets: int = 50,
+                    subset_size: int = 500):
+    """KID ``(mean, std)`` over ``num_subsets`` subsets of ``min(subset_size, N, M)`` rows each."""
+    size = min(subset_size, len(real), len(fake))
+    mean, std = _kid(key, jnp.asarray(real), jnp.asarray(fake), num_subsets=num_subsets, subset_size=size)
+    return float(mean), float(std)
+
+
+def image_scores(key: jax.Array, real: np.ndarray, fake: np.ndarray, extractor: str) -> dict:
+    """FID, KID (mean, std), precision and recall of feature arrays ``fake`` against ``real``."""
+    kid, kid_std = kid_of_features(key, real, fake)
+    precision, recall = precision_recall(jnp.asarray(real), jnp.asarray(fake))
+    return {"fid": fid_of_features(real, fake, extractor), "kid": kid, "kid_std": kid_std,
+            "precision": float(precision), "recall": float(recall)}
+
+
+def point_scores(real: np.ndarray, fake: np.ndarray) -> dict:
+    """The Fréchet distance of the raw points' Gaussian fits, precision and recall."""
+    precision, recall = precision_recall(jnp.asarray(real), jnp.asarray(fake))
+    return {"frechet_distance": fid_of_features(real, fake, evaluation.POINTS_EXTRACTOR),
+            "precision": float(precision), "recall": float(recall)}
+
+
+def _concat(batches) -> np.ndarray:
+    return np.concatenate(list(batches))
+
+
+def _toy_result(config, real, fake, figure: str) -> dict:
+    from gan_jax import viz
+    out = {"scores": point_scores(real, fake), "real_vs_real": point_scores(*evaluation.split_halves(real))}
+    if config.data in ("ring8", "grid25"):
+        from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
+        centers, std = benchmark_mixture(config.data)
+        out["mode_coverage"] = {k: np.asarray(v).tolist() for k, v in
+                                mode_coverage(jnp.asarray(fake), centers, std).items()}
+    viz.save_points(fake, figure, f"{config.data}: generated samples (real in grey)", reference=real)
+    return out
+
+
+def _image_result(key, real, fake, extractor, progress: bool, figure: str) -> dict:
+    def features(images, desc):
+        return evaluation.feature_sets(extractor, np.array_split(images, max(1, len(images) // 250)),
+                                       desc, progress)[0]
+
+    real_set, fake_set = features(real, "real"), features(fake, "fake")
+    half_a, half_b = evaluation.split_halves(real_set.features)
+    out = {"features": extractor.name,
+           "scores": image_scores(key, real_set.features, fake_set.features, extractor.name),
+           "real_vs_real": image_scores(key, half_a, half_b, extractor.name)}
+    if extractor.probs is not None:
+        from gan_jax.metrics.class_stats import class_statistics
+        for name, probs in (("class_stats", fake_set.probs), ("class_stats_real", real_set.probs)):
+            out[name] = {k: np.asarray(v).tolist() for k, v in class_statistics(jnp.asarray(probs)).items()}
+    nearest_neighbours_figure(real, fake, real_set.features, fake_set.features, figure)
+    return out
+
+
+def evaluate_run(run_dir: str, figure: str, n: int = 1000, seed: int = 0, features: str = "auto",
+                 inception_weights: Optional[str] = None, progress: bool = True) -> dict:
+    """Every applicable metric of ``n`` samples of a run against ``max(2n, 2000)`` real
+    samples (fewer if the data set is smaller); draws ``figure`` and returns the results."""
+    from gan_jax.build import data_shape
+    from gan_jax.checkpoint import read_run_config
+    from gan_jax.sampling import sample_batches
+    config = read_run_config(run_dir)
+    shape = data_shape(config)
+    extractor = None
+    if len(shape) == 3:  # fail on a missing extractor before sampling anything
+        extractor = evaluation.get_extractor(features, shape, inception_weights)
+    fake = _concat(sample_batches(run_dir, n, seed))
+    real = _concat(data_lib.evaluation_batches(config, max(2 * n, 2000), seed=seed))
+    result = {"run_dir": run_dir, "data": config.data, "n_generated": int(len(fake)), "n_real": int(len(real))}
+    if extractor is None:
+        result.update(_toy_result(config, real, fake, figure))
+    else:
+        result.update(_image_result(jax.random.PRNGKey(seed), real, fake, extractor, progress, figure))
+    result["figure"] = figure
+    return result
+
+
+def nearest_neighbours_figure(real, fake, f_real, f_fake, path, k=4, rows=6):
+    """Each generated sample beside its k nearest training images in pixel and feature space,
+    over a histogram of the pixel distance to the nearest real image (beside real-to-real)."""
+    from gan_jax.metrics.nearest_neighbours import nearest_neighbours
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = min(rows, len(fake))
+    k = min(k, len(real))
+    _, i_pix = nearest_neighbours(jnp.asarray(fake[:rows]), jnp.asarray(real), k)
+    _, i_feat = nearest_neighbours(jnp.asarray(f_fake[:rows]), jnp.asarray(f_real), k)
+    d_all, _ = nearest_neighbours(jnp.asarray(fake), jnp.asarray(real), 1)
+    d_real = None
+    if len(real) > 2 * len(fake):
+        d_real, _ = nearest_neighbours(jnp.asarray(real[:len(fake)]), jnp.asarray(real[len(fake):]), 1)
+    fig = plt.figure(figsize=(2 * k + 6, rows * 1.1 + 3))
+    grid = fig.add_gridspec(rows + 2, 2 * k + 1)
+    show = _show_image
+    for r in range(rows):
+        show(fig.add_subplot(grid[r, 0]), fake[r])
+        for j in range(k):
+            show(fig.add_subplot(grid[r, 1 + j]), real[int(i_pix[r, j])])
+            show(fig.add_subplot(grid[r, 1 + k + j]), real[int(i_feat[r, j])])
+    ax = fig.add_subplot(grid[rows:, :])
+    ax.hist(np.asarray(d_all[:, 0]), bins=40, alpha=0.6, label="generated -> nearest training image")
+    if d_real is not None:
+        ax.hist(np.asarray(d_real[:, 0]), bins=40, alpha=0.6, label="real -> nearest other real image (baseline)")
+    ax.set_xlabel("pixel-space L2 distance")
+    ax.set_ylabel("count")
+    ax.legend()
+    fig.suptitle(f"sample | {k} nearest training images in pixel space | in feature space")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _show_image(ax, image):
+    """One [-1, 1] image on ``ax`` (grey or RGB), without axes."""
+    from gan_jax.viz import image_grid
+    tile = image_grid(image[None], ncols=1, pad=0)
+    ax.imshow(np.squeeze(tile), cmap="gray" if tile.shape[-1] == 1 else None, vmin=0, vmax=255)
+    ax.axis("off")

@@ -1,0 +1,116 @@
+"""Quality of the generator during training: a fixed real reference, built once, and a cheap score.
+
+``make_training_evaluator(config, num_samples, key)`` returns
+``(evaluator, notice)``. The evaluator's ``evaluate(state)`` draws
+``num_samples`` samples from ``state``'s generator with the same ``key`` every
+time (so scores over training differ only through the generator) and
+scores them against the reference:
+
+- 8x8x1 images (digits): the digits classifier's features, ``fid`` and ``kid``;
+- other images: the FID Inception's features, ``fid`` and ``kid``, when
+  converted weights are in the cache (``gan-jax convert-inception``);
+  otherwise the evaluator is None and ``notice`` says why, and training goes on;
+- ``ring8``/``grid25``: mode coverage (``modes`` captured, ``high_quality``
+  fraction, the VEEGAN/PacGAN protocol);
+- ``gaussian1d``: none (a notice).
+
+``baseline`` holds the same scores of real data: for images, real samples
+disjoint from the reference against it (as many as the data set has left,
+up to ``num_samples``); for the mixtures, exact mixture samples. A good
+generator approaches it; FID's bias grows as samples shrink, so compare
+scores made with the same ``num_samples``.
+"""
+
+import os
+from typing import Callable, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import data as data_lib
+from gan_jax.config import Config
+from gan_jax.errors import UserError
+from gan_jax.metrics import evaluation
+from gan_jax.metrics.evaluate_run import fid_of_features, kid_of_features
+
+__all__ = ["TrainingEvaluator", "make_training_evaluator"]
+
+_MIXTURES = ("ring8", "grid25")
+
+
+class TrainingEvaluator(NamedTuple):
+    """``evaluate(state) -> {name: float}``; ``baseline``: the same names for real data."""
+    evaluate: Callable
+    baseline: dict
+    extractor: str
+    num_samples: int
+
+
+def _labels(config: Config, n: int) -> Optional[np.ndarray]:
+    """Every class in turn for a conditional generator, else None."""
+    return np.arange(n, dtype=np.int32) % config.num_classes if config.conditional != "none" else None
+
+
+def _samples(state, key, n: int, labels) -> np.ndarray:
+    from gan_jax.sampling import generate_batches
+    return np.concatenate(list(generate_batches(state, key, n, labels, chunk=n)))
+
+
+def _coverage(points: np.ndarray, name: str) -> dict:
+    from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
+    centers, std = benchmark_mixture(name)
+    result = mode_coverage(jnp.asarray(points), centers, std)
+    return {"modes": int(result["modes_captured"]), "high_quality": float(result["high_quality_fraction"])}
+
+
+def _mixture_evaluator(config: Config, num_samples: int, key) -> TrainingEvaluator:
+    exact, _ = data_lib.sample_toy(config.data, np.random.default_rng(config.seed), num_samples)
+    labels = _labels(config, num_samples)
+    return TrainingEvaluator(lambda state: _coverage(_samples(state, key, num_samples, labels), config.data),
+                             _coverage(exact, config.data), "mode_coverage", num_samples)
+
+
+def _image_evaluator(config: Config, num_samples: int, key, extractor) -> TrainingEvaluator:
+    real = evaluation.feature_sets(extractor, data_lib.evaluation_batches(config, 2 * num_samples, seed=config.seed),
+                                   "reference", progress=False)[0].features
+    # evaluation_batches reads in data order; shuffle before splitting off the reference.
+    real = real[np.random.default_rng(config.seed).permutation(len(real))]
+    reference, held_out = real[:num_samples], real[num_samples:2 * num_samples]
+    kid_key = jax.random.fold_in(key, 1)
+
+    def scores(features: np.ndarray) -> dict:
+        return {"fid": fid_of_features(reference, features, extractor.name),
+                "kid": kid_of_features(kid_key, reference, features)[0]}
+
+    baseline = scores(held_out) if len(held_out) >= 2 else {}
+    if baseline:
+        baseline["samples"] = len(held_out)
+    labels = _labels(config, num_samples)
+    return TrainingEvaluator(lambda state: scores(extractor.features(_samples(state, key, num_samples, labels))),
+                             baseline, extractor.name, num_samples)
+
+
+def make_training_evaluator(config: Config, num_samples: int, key: jax.Array
+                            ) -> Tuple[Optional[TrainingEvaluator], str]:
+    """``(evaluator, "")``, or ``(None, notice)`` when no metric applies or its weights are missing.
+
+    Builds the real reference once (``num_samples`` real samples and their
+    features; for the digits the classifier trains on first use, cached).
+    """
+    from gan_jax.build import data_shape
+    if num_samples < 2:
+        raise UserError(f"evaluation needs at least 2 samples, got {num_samples}; raise the number of samples")
+    if config.data in _MIXTURES:
+        return _mixture_evaluator(config, num_samples, key), ""
+    shape = tuple(data_shape(config))
+    kind = evaluation.default_extractor_kind(shape)
+    if kind == evaluation.POINTS_EXTRACTOR:
+        return None, f"no quality metric is computed during training on {config.data}"
+    if kind == "inception":
+        from gan_jax.metrics.inception_convert import default_weights_path
+        path = default_weights_path()
+        if not os.path.isfile(path):
+            return None, (f"no FID during training: no converted Inception weights at {path} "
+                          "(get them with gan-jax convert-inception, see the README)")
+    return _image_evaluator(config, num_samples, key, evaluation.get_extractor(kind, shape)), ""
