@@ -131,7 +131,7 @@ class Config:
     keep_checkpoints: int = key(3, ge=1)
     # Quality during training (issue 13): score G every eval_every steps (0 = off) on
     # eval_samples samples; the best checkpoint is kept in checkpoints/best.
-    eval_every: int = key(500, ge=0)
+    eval_every: int = key(1000, ge=0)
     eval_samples: int = key(1000, ge=2)
     # Issue 17: image files whose header claims more pixels than this are
     # refused before decoding (a decompression bomb); raise it for genuine large images.
