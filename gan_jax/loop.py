@@ -158,7 +158,8 @@ class _Quality:
                 pass  # an unreadable best is replaced by the next evaluation
 
     def due(self, done: int, steps: int) -> bool:
-        return self.evaluator is not None and (done % self.every == 0 or done == steps)
+        """Every ``eval_every`` steps, and at the last step of a run at least that long."""
+        return self.evaluator is not None and (done % self.every == 0 or done == steps >= self.every)
 
     def evaluate(self, state: GANState, config: Config, position: int) -> dict:
         """Scores of ``state`` (with ``eval_seconds``); saves it as the best when it is."""

@@ -16,7 +16,7 @@ from gan_jax.parallel import make_mesh, replicate, shard_batch
 
 # A tiny digits DCGAN that logs, samples and checkpoints every step or two;
 # both scripts below train it, so their parameters can be compared.
-_OVERRIDES = ["batch_size=8", "g_width=8", "d_width=8", "latent_dim=8", "log_every=1",
+_OVERRIDES = ["eval_every=0", "batch_size=8", "g_width=8", "d_width=8", "latent_dim=8", "log_every=1",
               "sample_every=2", "checkpoint_every=2", "grid_samples=4"]
 
 # The training loop on one device for 3 steps; writes the final parameters to argv[2].

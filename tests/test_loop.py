@@ -1,0 +1,65 @@
+"""The training loop's quality tracking: scores logged during training, the best
+checkpoint kept outside the rotation, the final score beside the baseline."""
+
+import json
+import os
+
+import pytest
+
+from gan_jax.checkpoint import Checkpointer, restore_run
+from gan_jax.cli import main
+from gan_jax.loop import _is_better
+from tiny_config import TINY_DIGITS, TINY_TOY
+
+
+def test_better_means_lower_fid_or_more_modes_then_more_quality():
+    assert _is_better({"fid": 3.0}, None)
+    assert _is_better({"fid": 3.0}, {"fid": 4.0}) and not _is_better({"fid": 5.0}, {"fid": 4.0})
+    assert _is_better({"modes": 8, "high_quality": 0.1}, {"modes": 7, "high_quality": 0.9})
+    assert _is_better({"modes": 8, "high_quality": 0.5}, {"modes": 8, "high_quality": 0.4})
+    assert not _is_better({"modes": 8, "high_quality": 0.4}, {"modes": 8, "high_quality": 0.4})
+
+
+def _rows(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_digits_run_scores_itself_and_keeps_the_best_checkpoint(tmp_path, capsys):
+    args = ["train", "--config", "digits_dcgan", *TINY_DIGITS, "steps=4", "eval_every=2", "eval_samples=64",
+            "log_every=2", "checkpoint_every=1", "keep_checkpoints=1", "--runs-dir", str(tmp_path),
+            "--name", "r", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    run_dir = str(tmp_path / "r")
+    scored = [r for r in _rows(run_dir) if "fid" in r]
+    assert [r["step"] for r in scored] == [2, 4] and all(r["fid"] >= 0 and "kid" in r for r in scored)
+    best_step = min(scored, key=lambda r: r["fid"])["step"]
+    assert Checkpointer(run_dir, best=True).all_steps() == [best_step]
+    assert Checkpointer(run_dir).all_steps() == [4]            # the rotation keeps 1; best is apart
+    assert "final quality (digits" in out and "real-vs-real baseline: fid" in out
+    assert f"best fid: " in out and f"at step {best_step}" in out
+    _, best = restore_run(run_dir, best=True)
+    assert int(best.step) == best_step
+    # Resuming keeps the best so far: a later, worse score does not replace it.
+    assert main(["resume", run_dir, "steps=6", "--no-progress"]) == 0
+    scored = [r for r in _rows(run_dir) if "fid" in r]
+    assert [r["step"] for r in scored] == [2, 4, 6]
+    assert Checkpointer(run_dir, best=True).all_steps() == [min(scored, key=lambda r: r["fid"])["step"]]
+
+
+def test_a_mixture_run_scores_mode_coverage(tmp_path, capsys):
+    assert main(["train", "--config", "ring8", *TINY_TOY, "steps=2", "eval_every=2", "eval_samples=200",
+                 "log_every=2", "checkpoint_every=2", "--runs-dir", str(tmp_path), "--name", "r",
+                 "--no-progress"]) == 0
+    scored = [r for r in _rows(str(tmp_path / "r")) if "modes" in r]
+    assert len(scored) == 1 and 0 <= scored[0]["modes"] <= 8 and 0 <= scored[0]["high_quality"] <= 1
+    assert "best modes" in capsys.readouterr().out
+
+
+def test_no_best_checkpoint_without_evaluation(tmp_path):
+    assert main(["train", "--config", "gaussian1d", *TINY_TOY, "steps=2", "--runs-dir", str(tmp_path),
+                 "--name", "r", "--no-progress"]) == 0
+    from gan_jax.errors import UserError
+    with pytest.raises(UserError, match="has no best checkpoint"):
+        restore_run(str(tmp_path / "r"), best=True)
