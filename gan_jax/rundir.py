@@ -22,7 +22,7 @@ from gan_jax.config import check_run_name
 from gan_jax.errors import UserError
 
 __all__ = ["RUN_MARKERS", "is_run_dir", "atomic_write_text", "atomic_write_json", "RunLock",
-           "claim_run_dir", "disk_full_message"]
+           "claim_run_dir", "disk_full_message", "check_output_path"]
 
 RUN_MARKERS = ("config.json", "sweep.json")
 LOCK_FILE = ".lock"
@@ -41,6 +41,24 @@ def disk_full_message(path: str, needed_bytes: int = 0) -> str:
         free = 0
     need = f"; about {needed_bytes / 2**20:.1f} MiB is needed" if needed_bytes else ""
     return f"the disk holding {path} is full ({free / 2**20:.1f} MiB free{need}); free some space"
+
+
+def check_output_path(path: str, overwrite: bool = False, option: str = "--out") -> str:
+    """``path`` if a file can be written there: its parent is (or can be made) a directory,
+    the path itself is not a directory, and it does not exist unless ``overwrite``.
+    Checked before any work starts; creates the parent folders."""
+    parent = os.path.dirname(os.path.abspath(path))
+    ancestor = parent
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise UserError(f"{option} {path}: {ancestor} is a file, not a directory; choose another path")
+    if os.path.isdir(path):
+        raise UserError(f"{option} {path} is a directory; give a file name inside it")
+    if os.path.lexists(path) and not overwrite:
+        raise UserError(f"{path} exists; pass --overwrite to replace it or choose another {option}")
+    os.makedirs(parent, exist_ok=True)
+    return path
 
 
 def atomic_write_text(path: str, text: str) -> str:
