@@ -1,4 +1,5 @@
-"""Shared shell for the theory experiments: --out handling, results.json, figures."""
+"""Shared shell for the experiments: --out handling, results.json (with the
+provenance of the result), figures, and the entry point's setup."""
 
 import argparse
 import json
@@ -11,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from gan_jax.errors import UserError  # noqa: E402
+from gan_jax.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
 __all__ = ["parse_args", "write_results", "save_figure", "plt", "run_main"]
 
@@ -29,10 +31,11 @@ def parse_args(name, description, argv, add_arguments=None):
 
 
 def write_results(out, results):
-    """Write ``results`` (floats, ints, lists, strings) to out/results.json; return the path."""
+    """Write ``results`` (floats, ints, lists, strings) to out/results.json with
+    their ``provenance`` (:func:`gan_jax.provenance.collect_provenance`); return the path."""
     path = os.path.join(out, "results.json")
     with open(path, "w") as f:
-        json.dump(results, f, indent=2)
+        json.dump({**results, "provenance": collect_provenance()}, f, indent=2)
     return path
 
 
@@ -46,8 +49,10 @@ def save_figure(fig, out, filename):
 
 
 def run_main(main):
-    """Run an experiment's ``main(argv)`` on the command line's arguments; a
+    """Run an experiment's ``main(argv)`` on the command line's arguments, after
+    the entry point's setup (:func:`gan_jax.provenance.entry_point_setup`); a
     :class:`UserError` (bad input) becomes one line on stderr and exit status 2."""
+    entry_point_setup()
     try:
         main(sys.argv[1:])
     except UserError as e:

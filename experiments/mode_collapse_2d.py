@@ -46,6 +46,7 @@ from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.build import init_state  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
+from gan_jax.provenance import collect_provenance  # noqa: E402
 from gan_jax.state import generate, train_step  # noqa: E402
 
 # Published rows: (modes, % high quality). VEEGAN Table 1 (means of 5 runs);
@@ -162,12 +163,17 @@ def markdown_table(name, results):
     lines = [f"### {name}", "",
              f"| method | modes (max {max_modes}) | % high-quality samples | seeds |",
              "| --- | --- | --- | --- |"]
+    older = [method for method, r in results.items() if "versions" not in r.get("provenance", {})]
     for method, r in results.items():
         s = r["summary"]
-        lines.append(f"| {method} (ours) | {s['modes_mean']:.1f} ± {s['modes_std']:.1f} | "
+        mark = " †" if method in older else ""
+        lines.append(f"| {method} (ours){mark} | {s['modes_mean']:.1f} ± {s['modes_std']:.1f} | "
                      f"{s['hq_mean']:.1f} ± {s['hq_std']:.1f} | {s['n_seeds']} |")
     for method, modes, hq in PUBLISHED[name]:
         lines.append(f"| {method} | {modes} | {hq} | published |")
+    if older:
+        lines += ["", "† made by older code, before provenance was recorded (see the row's "
+                  "`provenance` in results.json); not re-run since."]
     return "\n".join(lines) + "\n"
 
 
@@ -226,6 +232,7 @@ def main(argv=None):
             results.pop(method, None)   # a re-run row moves to the end of the table
             results[method] = {"config": config_to_dict(config), "seeds": rows,
                                "summary": summarise(rows), "train_seconds": time.time() - t0,
+                               "provenance": collect_provenance(),
                                "snapshots": {str(k): v.tolist() for k, v in snaps.items()}}
             s = results[method]["summary"]
             print(f"{name} {method}: modes {s['modes_mean']:.2f} ± {s['modes_std']:.2f}, "

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from gan_jax.errors import UserError
+from gan_jax.provenance import entry_point_setup
 
 __all__ = ["main", "COMMAND_MODULES"]
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    entry_point_setup()  # the project's PRNG choice, unless JAX_THREEFRY_PARTITIONABLE is set
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options too (argparse stops at the first option).

@@ -20,10 +20,13 @@ _OVERRIDES = ["eval_every=0", "batch_size=8", "g_width=8", "d_width=8", "latent_
               "sample_every=2", "checkpoint_every=2", "grid_samples=4"]
 
 # The training loop on one device for 3 steps; writes the final parameters to argv[2].
+# An entry point like `gan-jax`, so it makes the same PRNG choice.
 _LOOP_SCRIPT = textwrap.dedent("""
     import sys, jax, numpy as np
     from gan_jax.config import get_config
     from gan_jax.loop import train
+    from gan_jax.provenance import entry_point_setup
+    entry_point_setup()
     run_dir, out = sys.argv[1], sys.argv[2]
     overrides = OVERRIDES + ["steps=3"]
     state = train(get_config("digits_dcgan", overrides), run_dir, progress=False, echo=lambda *a: None)
