@@ -33,10 +33,13 @@ from gan_jax.checkpoint import Checkpointer, NonFiniteState, write_run_config
 from gan_jax.config import Config, read_json_object
 from gan_jax.errors import UserError
 from gan_jax.parallel import barrier, is_lead_process, make_mesh, replicate, shard_batch
-from gan_jax.rundir import atomic_write_text, claim_run_dir, disk_full_message, is_run_dir
+from gan_jax.provenance import collect_provenance, run_prng
+from gan_jax.rundir import atomic_write_json, atomic_write_text, claim_run_dir, disk_full_message, is_run_dir
 from gan_jax.state import GANState, generate, naive_train_step, train_step
 
-__all__ = ["train", "TrainingDiverged", "uses_labels"]
+__all__ = ["train", "TrainingDiverged", "uses_labels", "PROVENANCE_FILE"]
+
+PROVENANCE_FILE = "provenance.json"
 
 
 class TrainingDiverged(UserError):
@@ -186,6 +189,24 @@ class _Quality:
             self.checkpointer.close()
 
 
+def _record_provenance(run_dir: str, resumed: bool, write: bool) -> dict:
+    """``RUN_DIR/provenance.json``: where the run was made (commit, versions, backend, PRNG,
+    :func:`gan_jax.provenance.collect_provenance`), with one more record per resume. Returns
+    the record the run was created with (a run older than the file: the current one)."""
+    path = os.path.join(run_dir, PROVENANCE_FILE)
+    now = collect_provenance()
+    record = dict(now)
+    if resumed and os.path.isfile(path):
+        try:
+            record = read_json_object(path, "run provenance")
+        except UserError:
+            record = dict(now, note="provenance.json was unreadable; rewritten at this resume")
+        record["resumes"] = record.get("resumes", []) + [now]
+    if write:
+        atomic_write_json(path, record)
+    return record
+
+
 def _drop_rows_after(path: str, step: int) -> None:
     """Keep the rows of ``metrics.jsonl`` up to ``step`` (a resumed run logs the later ones again)."""
     if not os.path.isfile(path):
@@ -237,7 +258,9 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     lock = claim_run_dir(run_dir, mode) if lead else None
     barrier("gan_jax.train.claimed_run_dir")
     try:
-        return _train_claimed(config, run_dir, mesh, source, state, resume and existed, progress, echo, tqdm)
+        provenance = _record_provenance(run_dir, resume and existed, lead)
+        with run_prng(provenance):   # a resumed run continues with the PRNG it was trained with
+            return _train_claimed(config, run_dir, mesh, source, state, resume and existed, progress, echo, tqdm)
     finally:
         if lock is not None:
             lock.release()

@@ -63,3 +63,34 @@ def test_no_best_checkpoint_without_evaluation(tmp_path):
     from gan_jax.errors import UserError
     with pytest.raises(UserError, match="has no best checkpoint"):
         restore_run(str(tmp_path / "r"), best=True)
+
+
+def test_a_run_records_its_provenance_and_resumes_under_its_prng(tmp_path):
+    import jax
+    run_dir = str(tmp_path / "r")
+    assert main(["train", "--config", "gaussian1d", *TINY_TOY, "steps=2", "checkpoint_every=2", "--runs-dir",
+                 str(tmp_path), "--name", "r", "--no-progress"]) == 0
+    record = json.load(open(os.path.join(run_dir, "provenance.json")))
+    assert {"git_commit", "versions", "backend", "device_kind", "xla_flags", "prng"} <= set(record)
+    assert record["prng"]["jax_threefry_partitionable"] == bool(jax.config.jax_threefry_partitionable)
+    # A run made under the other PRNG continues under it, and the process's own setting is untouched.
+    record["prng"]["jax_threefry_partitionable"] = not record["prng"]["jax_threefry_partitionable"]
+    json.dump(record, open(os.path.join(run_dir, "provenance.json"), "w"))
+    seen = []
+    import gan_jax.loop as loop
+    original = loop._train_claimed
+
+    def spy(*args, **kwargs):
+        seen.append(bool(jax.config.jax_threefry_partitionable))
+        return original(*args, **kwargs)
+
+    before = bool(jax.config.jax_threefry_partitionable)
+    loop._train_claimed = spy
+    try:
+        assert main(["resume", run_dir, "steps=3", "--no-progress"]) == 0
+    finally:
+        loop._train_claimed = original
+    assert seen == [record["prng"]["jax_threefry_partitionable"]]
+    assert bool(jax.config.jax_threefry_partitionable) == before
+    resumed = json.load(open(os.path.join(run_dir, "provenance.json")))
+    assert len(resumed["resumes"]) == 1 and resumed["prng"] == record["prng"]
