@@ -4,7 +4,7 @@ A simulated rater perceives each image's truth through an ``oracle`` (the
 stimulus id -> kind map that the caller reads from the database) and answers
 wrongly with its own error rate; attention checks it answers correctly unless
 told to fail them. Used by the load and crash tests and by
-``experiments/study_simulated.py``; needs ``httpx`` (the study extra).
+``experiments/study_simulated.py``; needs ``httpx2`` (the study extra).
 """
 
 import time
@@ -38,8 +38,8 @@ class SimulatedRater:
 
     def __init__(self, base_url: str, oracle: Dict[str, str], error_rate: float, seed: int,
                  fail_attention: bool = False, timeout: float = 30.0):
-        import httpx
-        self.client = httpx.Client(base_url=base_url, timeout=timeout)
+        import httpx2
+        self.client = httpx2.Client(base_url=base_url, timeout=timeout)
         self.oracle, self.error_rate, self.fail_attention = oracle, error_rate, fail_attention
         self.rng = np.random.default_rng(seed)
         self.rater_id: Optional[str] = None

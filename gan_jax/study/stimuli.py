@@ -100,17 +100,16 @@ def build_stimuli(run_dirs: Sequence[str], real_spec: str, pool: int, n_attentio
         raise UserError(f"the runs make images of different shapes {sorted(shapes)}; "
                         "compare runs of one image size and channel count")
     shape = shapes.pop()
-    rows = []
+    images, indices = real_images(real_spec, shape[0], shape[2], pool, seed)
+    if images.shape[1:] != shape:
+        raise UserError(f"--real {real_spec} gives {images.shape[1:]} images but the runs make {shape}")
+    rows = [dict(id=secrets.token_urlsafe(16), kind="real", real_source=real_spec, real_index=int(i),
+                 png=encode_png(x)) for i, x in zip(indices, images)]
     for model, run in enumerate(run_dirs):
         samples, step = generated_images(run, pool, seed)
         rows += [dict(id=secrets.token_urlsafe(16), kind="generated", model=model, run_dir=run,
                       checkpoint_step=step, sample_seed=seed, sample_index=i, png=encode_png(x))
                  for i, x in enumerate(samples)]
-    images, indices = real_images(real_spec, shape[0], shape[2], pool, seed)
-    if images.shape[1:] != shape:
-        raise UserError(f"--real {real_spec} gives {images.shape[1:]} images but the runs make {shape}")
-    rows += [dict(id=secrets.token_urlsafe(16), kind="real", real_source=real_spec, real_index=int(i),
-                  png=encode_png(x)) for i, x in zip(indices, images)]
     noise = noise_images(np.random.default_rng(seed), n_attention, shape)
     rows += [dict(id=secrets.token_urlsafe(16), kind="attention", sample_seed=seed, sample_index=i,
                   png=encode_png(x)) for i, x in enumerate(noise)]
