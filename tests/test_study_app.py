@@ -9,13 +9,10 @@ subprocess on 127.0.0.1 on a free port.
 import contextlib
 import json
 import os
-import queue
 import shutil
 import signal
 import sqlite3
 import struct
-import subprocess
-import sys
 import threading
 import time
 
@@ -26,9 +23,8 @@ from starlette.testclient import TestClient
 
 from gan_jax.cli import main
 from gan_jax.study.app import MAX_BODY_BYTES, make_app
-from gan_jax.study.report import write_report
 from gan_jax.study.server import prepare_study, study_design
-from gan_jax.study.simulate import SimulatedRater, load_oracle, right_response
+from gan_jax.study.simulate import SimulatedRater, load_oracle, right_response, serve_argv, server_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DESIGNS = {
@@ -82,44 +78,13 @@ def _answers(db_path):
         return db.execute("SELECT session_id, trial_index, response FROM answers ORDER BY id").fetchall()
 
 
-def _serve_argv(db_path, design):
-    argv = [sys.executable, "-m", "gan_jax.cli", "study", "serve", *design["runs"], "--real", design["real"],
-            "--db", db_path, "--port", "0"]
-    for key in ("mode", "trials", "practice", "attention_checks", "exposure_ms", "pool", "seed"):
-        argv += [f"--{key.replace('_', '-')}", str(design[key])]
-    return argv
-
-
 @contextlib.contextmanager
 def real_server(db_path, design):
     """``gan-jax study serve`` on 127.0.0.1, a free port; yields ``(process, base URL)``."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu")
-    process = subprocess.Popen(_serve_argv(db_path, design), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=env, cwd=REPO)
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
-    url, seen = None, []
-    deadline = time.monotonic() + 60
-    while url is None and time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            assert process.poll() is None, "".join(seen)
-            continue
-        seen.append(line)
-        if line.startswith("serving at "):
-            url = line.split()[2].rstrip("/")
-    try:
-        assert url and url.startswith("http://127.0.0.1:"), "".join(seen)
+    with server_process(serve_argv(db_path, design), env=env, cwd=REPO, start_timeout=60) as (process, url):
+        assert url.startswith("http://127.0.0.1:")
         yield process, url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _png_chunks(data: bytes):

@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from gan_jax.study.stats import (SINGLE_CONTRIBUTIONS, TWO_AFC_CONTRIBUTIONS, bootstrap_totals, contributions,
-                                 expanded_interval, percentile_interval, rates, share_greater)
+                                 expanded_interval, interval_coverage, percentile_interval, rates,
+                                 share_greater, simulate_single_studies, student_t_cdf, student_t_quantile,
+                                 widening_factor)
 
 
 def test_rates_from_cells():
@@ -47,41 +50,35 @@ def test_trial_resampling_is_multinomial_within_a_rater():
     np.testing.assert_allclose(np.cov(draws.T), 40 * (np.diag(p) - np.outer(p, p)), atol=0.25)
 
 
+@pytest.mark.parametrize("dof", [1, 2, 3, 5, 9, 19, 39, 200])
+@pytest.mark.parametrize("probability", [0.95, 0.975, 0.995])
+def test_student_t_quantile_matches_scipy(dof, probability):
+    assert student_t_cdf(1.7, dof) == pytest.approx(scipy_stats.t.cdf(1.7, dof), abs=1e-9)
+    assert student_t_quantile(probability, dof) == pytest.approx(scipy_stats.t.ppf(probability, dof), rel=1e-6)
+    assert widening_factor(dof + 1, 2 * probability - 1) == pytest.approx(
+        np.sqrt((dof + 1) / dof) * scipy_stats.t.ppf(probability, dof) / scipy_stats.norm.ppf(probability), rel=1e-6)
+
+
 def test_intervals_and_shares():
     samples = np.arange(1001) / 1000.0
     np.testing.assert_allclose(percentile_interval(samples), [0.025, 0.975])
-    # Widened about the estimate by sqrt(R / (R - 1)) = sqrt(5 / 4), then clipped to [0, 1].
+    # Widened about the estimate by f = sqrt(5 / 4) t_4 / z = 1.118 * 2.776 / 1.960, then clipped to [0, 1].
+    factor = np.sqrt(1.25) * scipy_stats.t.ppf(0.975, 4) / scipy_stats.norm.ppf(0.975)
     np.testing.assert_allclose(expanded_interval(0.1 * samples + 0.4, 0.45, 5),
-                               0.45 + np.sqrt(1.25) * np.array([-0.0475, 0.0475]))
-    np.testing.assert_allclose(expanded_interval(samples, 0.9, 2), [0.0, 1.0])  # 0.9 -/+ sqrt(2) * (0.875, 0.075)
+                               0.45 + factor * np.array([-0.0475, 0.0475]), rtol=1e-3)
+    np.testing.assert_allclose(expanded_interval(samples, 0.9, 2), [0.0, 1.0])
     assert share_greater(np.array([1, 2, 3, 4]), np.array([0, 2, 4, 0])) == 0.5
-
-
-def _simulated_coverage(n_studies, n_raters, resample_trials, seed, concentration=5.0):
-    """Coverage of the 95 % intervals of error on generated images, real images and overall
-    over simulated single-mode studies: rater r errs with probabilities p_gen,r ~ Beta (mean
-    0.3) and p_real,r ~ Beta (mean 0.15) on 25 generated and 25 real images."""
-    rng = np.random.default_rng(seed)
-    truth = {"error_generated": 0.3, "error_real": 0.15, "error": 0.225}
-    c = concentration
-    p_gen = rng.beta(0.3 * c, 0.7 * c, size=(n_studies, n_raters))
-    p_real = rng.beta(0.15 * c, 0.85 * c, size=(n_studies, n_raters))
-    gen_err, real_err = rng.binomial(25, p_gen), rng.binomial(25, p_real)
-    counts = np.stack([gen_err, 25 - gen_err, real_err, 25 - real_err], -1)
-    estimate = rates(counts.sum(-2))
-    boot = rates(bootstrap_totals(counts, 1000, rng, resample_trials))
-    covered = {}
-    for name, value in truth.items():
-        low, high = np.moveaxis(expanded_interval(boot[name], estimate[name], n_raters), -1, 0)
-        covered[name] = float(np.mean((low <= value) & (value <= high)))
-    return covered
 
 
 def test_rater_bootstrap_covers_the_truth_95_percent_of_the_time():
     # 400 simulated studies of 40 raters (the full 1,000-study check is experiments/study_coverage.py).
     # With true coverage 0.95 the observed share has sd sqrt(0.95 * 0.05 / 400) = 0.011;
     # the test accepts 3 sd: [0.917, 0.983].
-    covered = _simulated_coverage(400, 40, resample_trials=False, seed=0)
+    # Single mode, rater r errs with p_gen,r ~ Beta (mean 0.3) on 25 generated and p_real,r ~ Beta
+    # (mean 0.15) on 25 real images; the truth is the population mean.
+    rng = np.random.default_rng(0)
+    counts = simulate_single_studies(rng, 400, 40, 25, 25, 0.3, 0.15, concentration=5.0)
+    covered = interval_coverage(counts, {"error_generated": 0.3, "error_real": 0.15, "error": 0.225}, 1000, rng)
     for name, share in covered.items():
         assert abs(share - 0.95) <= 3 * np.sqrt(0.95 * 0.05 / 400), (name, share)
 

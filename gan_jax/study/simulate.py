@@ -7,12 +7,61 @@ told to fail them. Used by the load and crash tests and by
 ``experiments/study_simulated.py``; needs ``httpx2`` (the study extra).
 """
 
+import contextlib
+import queue
+import signal
+import subprocess
+import sys
+import threading
 import time
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-__all__ = ["load_oracle", "right_response", "SimulatedRater"]
+__all__ = ["load_oracle", "right_response", "SimulatedRater", "serve_argv", "server_process"]
+
+
+def serve_argv(db_path: str, design: dict) -> List[str]:
+    """The ``gan-jax study serve`` command line (this Python) that continues the
+    study ``design`` stored in ``db_path``, on 127.0.0.1 and any free port."""
+    argv = [sys.executable, "-m", "gan_jax.cli", "study", "serve", *design["runs"], "--real", design["real"],
+            "--db", db_path, "--port", "0"]
+    for key in ("mode", "trials", "practice", "attention_checks", "exposure_ms", "pool", "seed"):
+        argv += [f"--{key.replace('_', '-')}", str(design[key])]
+    return argv
+
+
+@contextlib.contextmanager
+def server_process(argv: List[str], env: Optional[dict] = None, cwd: Optional[str] = None,
+                   start_timeout: float = 120.0):
+    """Run a ``gan-jax study serve`` command line as a subprocess; yields
+    ``(process, base URL)`` once it prints its address, and stops it (SIGINT,
+    then SIGKILL) on exit unless it has already ended."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd)
+    lines: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    url, seen = None, []
+    deadline = time.monotonic() + start_timeout
+    try:
+        while url is None and time.monotonic() < deadline and process.poll() is None:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if line.startswith("serving at "):
+                url = line.split()[2].rstrip("/")
+        if url is None:
+            raise RuntimeError("the study server did not start:\n" + "".join(seen))
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def load_oracle(db) -> Dict[str, str]:
