@@ -498,6 +498,8 @@ def _browser_session(tmp_path, fresh, by_keyboard, screenshot=None):
             wait.until(ec.element_to_be_clickable((By.ID, "answer-left")))
             wait.until(lambda d: d.execute_script(
                 "return [...document.querySelectorAll('#images img')].every(i => i.complete && i.naturalWidth > 0)"))
+            assert not driver.find_element(By.ID, "next").is_displayed()
+            assert driver.find_element(By.ID, "feedback").text == ""
             progress = driver.find_element(By.ID, "progress").text
             assert progress == (f"Practice {index + 1} of 2" if index < 2 else f"Trial {index - 1} of 8")
             urls = [driver.find_element(By.ID, f"image-{side}").get_attribute("src").split(url)[1]
