@@ -4,12 +4,13 @@ answer latency under load, the report, and (optionally) a browser screenshot.
 Starts ``gan-jax study serve`` on 127.0.0.1 (a free port) on a new database,
 lets --raters simulated raters take their sessions at once (threads; each
 rater's error rate on ordinary trials is drawn from Beta around the
---error-rates given per model, so the truth is known), then writes the
+--error-rates given per model, so the truth is known; the first --inattentive
+of them answer at random and fail the attention checks), then writes the
 report. The raters are simulated: the numbers say how the app and the report
 behave, not how realistic a model is.
 
     python experiments/study_simulated.py --runs RUN_DIR [RUN_DIR ...] --error-rates 0.35 [0.05 ...]
-        [--real digits] [--raters 50] [--trials 50] [--practice 5] [--screenshot docs/study_trial.png] --out DIR
+        [--real digits] [--raters 50] [--inattentive 0] [--trials 50] [--practice 5] [--screenshot docs/study_trial.png] --out DIR
 """
 
 import contextlib
@@ -68,6 +69,8 @@ def main(argv=None):
         p.add_argument("--raters", type=int, default=50)
         p.add_argument("--trials", type=int, default=50)
         p.add_argument("--practice", type=int, default=5)
+        p.add_argument("--inattentive", type=int, default=0,
+                       help="of the raters, this many answer at random and fail the attention checks")
         p.add_argument("--concentration", type=float, default=20.0, help="Beta concentration of rater error rates")
         p.add_argument("--screenshot", help="save a browser screenshot of a trial here")
     args = parse_args("study_simulated", __doc__.split("\n")[0], argv, options)
@@ -96,9 +99,11 @@ def main(argv=None):
         with contextlib.closing(open_db(db_path)) as db:
             sessions = dict(db.execute("SELECT id, model FROM sessions").fetchall())
         c = args.concentration
-        for rater in raters:
+        for i, rater in enumerate(raters):
             mean = args.error_rates[sessions[rater.session_id]]
             rater.error_rate = float(rng.beta(mean * c, (1 - mean) * c))
+            if i < args.inattentive:
+                rater.error_rate, rater.fail_attention = 0.5, True
 
         def run(rater):
             try:
@@ -123,7 +128,8 @@ def main(argv=None):
                "latency_ms": {"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
                               "max": float(latencies.max()), "n": int(latencies.size)},
                "simulated_error_rates": {str(m): args.error_rates[m] for m in range(len(args.runs))},
-               "rater_error_rates": [{"model": sessions[r.session_id], "rate": r.error_rate} for r in raters],
+               "rater_error_rates": [{"model": sessions[r.session_id], "rate": r.error_rate,
+                                      "fails_attention": r.fail_attention} for r in raters],
                "report": os.path.join(args.out, "report.json")}
     write_results(args.out, results)
     print(json.dumps({k: results[k] for k in ("answers_sent", "answers_stored", "distinct_stored", "failures",

@@ -113,11 +113,12 @@ def _plot(report: dict, path: str) -> None:
             errs[1].append(r["high"] - r["estimate"])
         ax.bar(xs, ys, width * 0.9, yerr=errs, capsize=4,
                label=f"{os.path.basename(m['run'])} ({m['raters']} raters, {m['excluded_raters']} excluded)")
-    ax.axhline(0.5, color="0.5", lw=0.8, ls="--")
+    ax.axhline(0.5, color="0.5", lw=0.8, ls="--", label="chance (0.5)")
     ax.set_xticks(range(len(names)), [labels[n] for n in names])
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"rate ({int(100 * report['level'])} % bootstrap interval)")
-    ax.set_title(f"{report['design']['mode']} study: rates per model")
+    mode = report["design"]["mode"]
+    ax.set_title(f"{mode} study: rates per model" + (" (in 2afc the three error rates coincide)" if mode == "2afc" else ""))
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
