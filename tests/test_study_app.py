@@ -495,6 +495,13 @@ def _browser_session(tmp_path, fresh, by_keyboard, screenshot=None):
         body = driver.find_element(By.TAG_NAME, "body")
         body.send_keys(Keys.ENTER) if by_keyboard else start.click()
         for index in range(10):
+            if by_keyboard and index == 5:
+                # A reload mid-session offers to continue where the rater stopped.
+                driver.refresh()
+                start = wait.until(ec.element_to_be_clickable((By.ID, "start")))
+                assert start.text == "Continue where you stopped"
+                body = driver.find_element(By.TAG_NAME, "body")
+                body.send_keys(Keys.ENTER)
             wait.until(ec.element_to_be_clickable((By.ID, "answer-left")))
             wait.until(lambda d: d.execute_script(
                 "return [...document.querySelectorAll('#images img')].every(i => i.complete && i.naturalWidth > 0)"))
