@@ -211,7 +211,7 @@ def test_nothing_tells_real_from_generated_before_the_answer(fresh):
             assert len({len(i) for i in ids}) == 1 and all(i.replace("-", "").replace("_", "").isalnum() for i in ids)
             for stimulus_id in ids[:5]:
                 reply = client.get(f"/stimuli/{stimulus_id}")
-                headers = {k: v for k, v in reply.headers.items() if k != "content-length"}
+                headers = dict(reply.headers)  # the byte length too: pixel data is stored uncompressed
                 chunks = _png_chunks(reply.content)
                 # Same headers, same PNG layout (IHDR: size, bit depth, colour type), no metadata chunks.
                 forms.add((json.dumps(headers, sort_keys=True), chunks[0][1],
@@ -219,7 +219,7 @@ def test_nothing_tells_real_from_generated_before_the_answer(fresh):
         assert len(forms) == 1, forms
         headers, ihdr, chunk_kinds = forms.pop()
         assert chunk_kinds == ("IDAT", "IEND", "IHDR")
-        assert struct.unpack(">II", ihdr[:8]) == (256, 256) and ihdr[8:10] == bytes([8, 0])  # 8-bit grey
+        assert struct.unpack(">II", ihdr[:8]) == (8, 8) and ihdr[8:10] == bytes([8, 0])  # 8-bit grey, like the data
         assert json.loads(headers)["cache-control"] == "no-store"
         # Trials of many sessions: the same form whichever side is real, and identical pages.
         for _ in range(4):
@@ -505,6 +505,10 @@ def _browser_session(tmp_path, fresh, by_keyboard, screenshot=None):
             wait.until(ec.element_to_be_clickable((By.ID, "answer-left")))
             wait.until(lambda d: d.execute_script(
                 "return [...document.querySelectorAll('#images img')].every(i => i.complete && i.naturalWidth > 0)"))
+            # 8x8 digits shown 32 times larger, nearest neighbour.
+            image = driver.find_element(By.ID, "image-left")
+            assert (image.size["width"], image.size["height"]) == (256, 256)
+            assert image.value_of_css_property("image-rendering") == "pixelated"
             assert not driver.find_element(By.ID, "next").is_displayed()
             assert driver.find_element(By.ID, "feedback").text == ""
             progress = driver.find_element(By.ID, "progress").text

@@ -1,9 +1,12 @@
 """Stimuli: generated samples, real images and attention checks, encoded alike.
 
-Every stimulus, whatever its source, becomes the same kind of file: a PNG of
-the same mode and size, enlarged by nearest neighbour (so that 8x8 digits stay
-sharp), with no metadata, stored under an opaque random id. Nothing in the
-bytes' form or name says where an image came from.
+Every stimulus, whatever its source, becomes the same kind of file: an 8-bit
+PNG of the images' own size and mode with no metadata, its pixel data stored
+uncompressed, so that every stimulus file of a study has the same byte
+length (a compressed file's length would tell real digits, with their 17 grey
+levels, from generated ones). The page enlarges them by an integer factor with
+nearest-neighbour scaling (``image-rendering: pixelated``), so 8x8 digits
+stay sharp. Each is stored under an opaque random id.
 """
 
 import io
@@ -15,27 +18,18 @@ import numpy as np
 
 from gan_jax.errors import UserError
 
-__all__ = ["DISPLAY_PIXELS", "display_scale", "encode_png", "noise_images", "real_images",
+__all__ = ["encode_png", "noise_images", "real_images",
            "generated_images", "build_stimuli"]
 
-DISPLAY_PIXELS = 256  # stimuli are enlarged to about this many pixels a side
-
-
-def display_scale(size: int) -> int:
-    """The integer enlargement of a ``size``-pixel image: round(256 / size), at least 1."""
-    return max(1, round(DISPLAY_PIXELS / size))
-
-
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of one ``(H, W, C)`` image in [-1, 1] (C = 1 or 3), enlarged by
-    :func:`display_scale` (nearest neighbour), 8 bits, no metadata chunks."""
+    """PNG bytes of one ``(H, W, C)`` image in [-1, 1] (C = 1 or 3): 8 bits,
+    no metadata chunks, deflate level 0 (stored), so the length depends on
+    (H, W, C) alone."""
     from PIL import Image
     pixels = np.clip(np.round((np.asarray(image, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    scale = display_scale(pixels.shape[0])
-    pixels = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
     picture = Image.fromarray(pixels[..., 0], "L") if pixels.shape[-1] == 1 else Image.fromarray(pixels, "RGB")
     out = io.BytesIO()
-    picture.save(out, format="PNG", optimize=False, compress_level=6)
+    picture.save(out, format="PNG", compress_level=0)
     return out.getvalue()
 
 

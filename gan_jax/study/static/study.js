@@ -37,6 +37,14 @@
     });
   }
 
+  // Stimuli arrive at their own resolution; show them about 256 pixels wide, enlarged by a
+  // whole number so that nearest-neighbour scaling (CSS image-rendering: pixelated) keeps every pixel square.
+  function enlarge(img) {
+    const factor = Math.max(1, Math.round(256 / img.naturalWidth));
+    img.style.width = (img.naturalWidth * factor) + "px";
+    img.style.height = (img.naturalHeight * factor) + "px";
+  }
+
   function setProgress() {
     const done = state.answered, total = state.total, practice = state.practice_total;
     let text;
@@ -85,6 +93,7 @@
     const loads = [loadImage($("image-left"), trial.images[0])];
     if (!single) { loads.push(loadImage($("image-right"), trial.images[1])); }
     await Promise.all(loads);
+    for (const side of single ? ["left"] : ["left", "right"]) { enlarge($("image-" + side)); }
     shownAt = performance.now();
     accepting = true;
     setAnswerButtons(true);
