@@ -298,6 +298,8 @@ def test_serve_and_report_refuse_bad_input(runs, study_dbs, tmp_path, capsys):
     refused(serve + [runs[0], "--real", "digits", "--trials", "500"], "--pool")
     existing, _ = study_dbs["single"]
     refused(["study", "serve", "--port", "0", "--db", existing, runs[0], "--real", "digits"], "another study")
+    refused(serve[:-1] + [str(tmp_path / "no" / "s.sqlite"), runs[0], "--real", "digits"], "does not exist")
+    refused(serve[:-1] + [str(tmp_path), runs[0], "--real", "digits"], "is a folder")
     foreign = tmp_path / "notes.txt"
     foreign.write_text("not a database at all, just some notes" * 100)
     refused(serve[:-1] + [str(foreign), runs[0], "--real", "digits"], "not a SQLite database")

@@ -53,6 +53,10 @@ def open_db(path: str, create: bool = False) -> sqlite3.Connection:
     """
     if not create and not os.path.isfile(path):
         raise UserError(f"{path} does not exist; pass the --db file that `gan-jax study serve` wrote")
+    if create and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise UserError(f"the folder of {path} does not exist; create it or pass another --db")
+    if os.path.isdir(path):
+        raise UserError(f"{path} is a folder; pass a database file")
     try:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
