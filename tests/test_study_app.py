@@ -557,3 +557,25 @@ def test_browser_session_by_clicking(fresh, tmp_path):
     shot = tmp_path / "trial.png"
     _browser_session(tmp_path, fresh, by_keyboard=False, screenshot=shot)
     assert _png_chunks(shot.read_bytes())[0][0] == "IHDR"
+
+
+@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+def test_browser_single_mode_masks_after_the_exposure(fresh, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+    db_path, design = fresh("single")  # --exposure-ms 300
+    with real_server(db_path, design) as (_, url), chromium(tmp_path) as driver:
+        wait = WebDriverWait(driver, 20)
+        driver.get(url + "/")
+        wait.until(ec.element_to_be_clickable((By.ID, "start"))).click()
+        wait.until(ec.element_to_be_clickable((By.ID, "answer-right")))
+        assert driver.find_element(By.ID, "answer-left").text == "Real (F)"
+        assert not driver.find_element(By.ID, "figure-right").is_displayed()  # one image in single mode
+        WebDriverWait(driver, 5).until(
+            lambda d: "masked" in d.find_element(By.ID, "figure-left").get_attribute("class"))
+        assert not driver.find_element(By.ID, "image-left").is_displayed()
+        driver.find_element(By.ID, "answer-right").click()
+        wait.until(lambda d: d.find_element(By.ID, "feedback").text)
+    assert [(i, r) for _, i, r in _answers(db_path)] == [(0, "generated")]
