@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "gan_jax.commands.evaluate",
     "gan_jax.commands.demo",
     "gan_jax.commands.latent",
+    "gan_jax.commands.study",
 )
 
 
