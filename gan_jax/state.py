@@ -288,8 +288,10 @@ def _d_step(state: GANState, real_batch, key, labels=None):
     obj = state.objective
     z_key, gp_key = jax.random.split(key)
     z = sample_latent(z_key, real_batch.shape[0], state.latent_dim, state.latent_dist)
+    # No stop_gradient on the fakes: the gradient below is taken in D's
+    # parameters only, and the update stays differentiable in G's (the
+    # Dirac-GAN lab takes jax.jacfwd of train_step; stop_gradient would zero it).
     fake, g_stats = apply_generator(state, state.g_params, z, labels)
-    fake = jax.lax.stop_gradient(fake)
 
     def loss_fn(d_params):
         loss, aux = _d_loss(state, d_params, real_batch, fake, labels, gp_key)
