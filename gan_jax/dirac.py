@@ -94,8 +94,9 @@ from gan_jax.state import GANObjective, GANState, create_state, train_step
 __all__ = [
     "DiracGenerator", "DiracDiscriminator", "DiracMethod", "DIRAC_METHODS", "FIELD_SLOPE",
     "CONVERGES", "NEUTRAL", "DIVERGES", "RADIUS_TOLERANCE",
-    "dirac_method", "dirac_state", "dirac_update", "update_jacobian", "simulate_dirac",
-    "spectral_radius", "local_verdict", "trajectory_verdict", "analyse_method",
+    "dirac_method", "check_run_settings", "dirac_state", "dirac_update", "update_jacobian",
+    "update_displacements", "simulate_dirac", "spectral_radius", "local_verdict", "trajectory_verdict",
+    "analyse_method",
 ]
 
 CONVERGES, NEUTRAL, DIVERGES = "converges", "neutral", "diverges"
@@ -201,7 +202,9 @@ def dirac_method(name: str) -> DiracMethod:
     return DIRAC_METHODS[name]
 
 
-def _check_run(lr, steps=None):
+def check_run_settings(lr, steps=None) -> None:
+    """UserError unless the step size ``lr`` is a positive number and ``steps``
+    (when given) a positive integer."""
     if not (isinstance(lr, (int, float)) and lr > 0 and np.isfinite(lr)):
         raise UserError(f"the step size must be a positive number, got {lr!r}")
     if steps is not None and (not isinstance(steps, int) or steps <= 0):
@@ -254,7 +257,7 @@ def update_jacobian(method: DiracMethod, lr: float, seed: int = 0) -> np.ndarray
     """``(2, 2)`` float64: d(theta', psi') / d(theta, psi) of one training
     update at the equilibrium (0, 0), by ``jax.jacfwd`` through ``train_step``
     (the key ``PRNGKey(seed)`` draws the update's randomness)."""
-    _check_run(lr)
+    check_run_settings(lr)
     with jax.enable_x64(True):
         state = dirac_state(method, lr)
         return np.asarray(_jacobian_at_equilibrium(state, method, jax.random.PRNGKey(seed)))
@@ -273,10 +276,29 @@ def simulate_dirac(method: DiracMethod, lr: float, start, steps: int, seed: int 
     """``(steps + 1, 2)`` float64: (theta_t, psi_t) of ``steps`` training
     updates from ``start`` = (theta_0, psi_0); update t uses the key
     ``fold_in(PRNGKey(seed), t)``."""
-    _check_run(lr, steps)
+    check_run_settings(lr, steps)
     with jax.enable_x64(True):
         state = dirac_state(method, lr, float(start[0]), float(start[1]))
         return np.asarray(_trajectory(state, method, jax.random.PRNGKey(seed), steps))
+
+
+@functools.partial(jax.jit, static_argnames=("method",))
+def _displacements(state, method, key, points):
+    def one(v):
+        moved = state.replace(g_params={"theta": v[0]}, d_params={"psi": v[1]})
+        return _point(dirac_update(moved, method, key)) - v
+    return jax.vmap(one)(points)
+
+
+def update_displacements(method: DiracMethod, lr: float, points, seed: int = 0) -> np.ndarray:
+    """``(N, 2)``: how far one training update moves each (theta, psi) of
+    ``points`` ``(N, 2)``, divided by ``lr``: the vector field the method
+    follows (for simultaneous GD it is the gradient field v itself)."""
+    check_run_settings(lr)
+    with jax.enable_x64(True):
+        state = dirac_state(method, lr)
+        moved = _displacements(state, method, jax.random.PRNGKey(seed), jnp.asarray(points, jnp.float64))
+        return np.asarray(moved) / lr
 
 
 def spectral_radius(matrix) -> float:
