@@ -65,8 +65,8 @@ def _bridge_panel(ax, results, lr, start, steps=150):
             ax.plot(path[:, 0], path[:, 1], color=f"C{i}", ls="--", lw=1, label=f"Dirac-GAN, {rule}, h = {lr:g}")
     ax.plot(0, 0, "k*", ms=9)
     ax.set(xlabel="theta = x", ylabel="psi = -y")
-    ax.set_title(f"First {steps} updates. xy game vs Dirac-GAN: both updates have eigenvalues 1 +- {lr * a:g} i (simultaneous)\n"
-                 f"and 1 - x/2 +- i sqrt(x - x^2/4), x = {(lr * a) ** 2:g} (alternating)", fontsize=8)
+    ax.set_title(f"xy game (solid) vs Dirac-GAN (dashed), {steps} updates:\nsame update eigenvalues, "
+                 f"1 +- {lr * a:g}i (simultaneous), modulus 1 (alternating)", fontsize=8)
     ax.legend(fontsize=6)
 
 

@@ -54,7 +54,7 @@ oscillation, not convergence), above diverges. The update matrices (state
   gamma = sigma^2 / 4; eigenvalues -sigma^2/8 +- sqrt(sigma^4/64 - a^2) (the
   paper's f''(0) sigma^2 +- sqrt(f''(0)^2 sigma^4 - f'(0)^2), halved). The
   noise is drawn afresh each step, so the Jacobian is that of one draw
-  (batch of 1024 noise samples: the mean of eps^2 is within a few per cent of
+  (4,096 noise samples per batch: the mean of eps^2 is within a few per cent of
   sigma^2).
 - consensus optimisation of weight gamma: both players add (gamma / 2)
   ||v||^2 = (gamma / 2) a^2 (theta^2 + psi^2) near 0, J = [[-gamma a^2, a],
