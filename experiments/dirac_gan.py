@@ -136,14 +136,15 @@ def main(argv=None):
     save_figure(fig, args.out, "dirac_gan_distance.png")
     gif = _animate(results, args.methods, args.out, args.gif_frames, extent)
 
-    summary = {"lr": args.lr, "steps": args.steps, "start": list(args.start), "methods": {}}
+    summary = {}
     for name, r in results.items():
-        summary["methods"][name] = {
+        summary[name] = {
             "final_distance": r["final_distance"], "converges": r["converges"],
             "spectral_radius": r["spectral_radius"],
             "eigenvalues": [[float(e.real), float(e.imag)] for e in r["eigenvalues"]],
             "local_verdict": r["local_verdict"], "trajectory_verdict": r["trajectory_verdict"],
-            "paper": DIRAC_METHODS[name].paper or "not covered", "label": DIRAC_METHODS[name].label}
+            "paper": DIRAC_METHODS[name].paper or "not covered", "label": DIRAC_METHODS[name].label,
+            "lr": args.lr, "steps": args.steps, "start": list(args.start)}
     write_results(args.out, summary)
 
     print(f"{'method':16s} {'rho':>10s} {'Jacobian':>9s} {'trajectory':>10s} {'final dist':>10s}  "

@@ -30,10 +30,10 @@ oscillation, not convergence), above diverges. The update matrices (state
 (theta, psi), x = h^2 a^2):
 
 - simultaneous, no regulariser: M = I + h J, eigenvalues 1 +- i h a,
-  rho = sqrt(1 + x) > 1 for every h: diverges (paper, Lemma 2.2).
+  rho = sqrt(1 + x) > 1 for every h: diverges (paper, section 2).
 - alternating (D first, then G at the new psi): psi' = psi - h a theta,
   theta' = theta + h a psi', M = [[1 - x, h a], [-h a, 1]]: det 1, trace
-  2 - x, so |eigenvalues| = 1 for h a < 2 (neutral; paper, Lemma 2.3) and a
+  2 - x, so |eigenvalues| = 1 for h a < 2 (neutral; paper, section 2) and a
   real eigenvalue below -1 for h a > 2 (diverges).
 - the non-saturating generator cost -1/2 f(psi theta) has the same Jacobian at
   the equilibrium (d/d psi of its theta-gradient is -a there too).
@@ -46,7 +46,7 @@ oscillation, not convergence), above diverges. The update matrices (state
 - R1 or R2 of weight gamma: D also minimises (gamma / 2) psi^2 (the input
   gradient of psi x is psi on real and fake data alike), J = [[0, a],
   [-a, -gamma]] with eigenvalues (-gamma +- sqrt(gamma^2 - 4 a^2)) / 2
-  (paper, Theorem 4.1); simultaneous M = I + h J, alternating
+  (paper, section 3); simultaneous M = I + h J, alternating
   M = [[1 - x, h a (1 - h gamma)], [-h a, 1 - h gamma]] with det 1 - h gamma:
   converges for small h.
 - instance noise of std sigma on every input of D: the curvature of D's loss
@@ -58,7 +58,7 @@ oscillation, not convergence), above diverges. The update matrices (state
   sigma^2).
 - consensus optimisation of weight gamma: both players add (gamma / 2)
   ||v||^2 = (gamma / 2) a^2 (theta^2 + psi^2) near 0, J = [[-gamma a^2, a],
-  [-a, -gamma a^2]], eigenvalues -gamma a^2 +- i a (paper, section 3.3):
+  [-a, -gamma a^2]], eigenvalues -gamma a^2 +- i a (paper, section 3):
   converges for small h.
 
 Methods the paper does not cover, derived the same way:
@@ -173,7 +173,7 @@ _BCE = GANObjective("bce", "saturating")
 _WGAN = GANObjective("wasserstein", "wasserstein")
 
 # The paper's Figure 3 (alternating gradient descent) and section 3, plus the
-# simultaneous update (Lemma 2.2) and the methods it does not cover.
+# simultaneous update (section 2) and the methods it does not cover.
 DIRAC_METHODS = {
     "gan": DiracMethod(_BCE, paper=_NO, label="GAN (alternating)"),
     "gan_simultaneous": DiracMethod(dataclasses.replace(_BCE, simultaneous=True), paper=_NO,

@@ -11,7 +11,7 @@ import pytest
 from gan_jax import cli
 from gan_jax.dirac import (CONVERGES, DIRAC_METHODS, DIVERGES, NEUTRAL, DiracMethod, analyse_method,
                            dirac_method, local_verdict, simulate_dirac, spectral_radius, trajectory_verdict,
-                           update_jacobian)
+                           update_displacements, update_jacobian)
 from gan_jax.errors import UserError
 from gan_jax.state import GANObjective
 
@@ -38,7 +38,7 @@ def _long_run_rate(method, lr):
 
 
 def test_simultaneous_gd_grows_by_abs_one_plus_i_h_a():
-    # Lemma 2.2: the update matrix is I + h [[0, a], [-a, 0]], eigenvalues 1 +- i h a.
+    # Paper, section 2: the update matrix is I + h [[0, a], [-a, 0]], eigenvalues 1 +- i h a.
     method = DIRAC_METHODS["gan_simultaneous"]
     jacobian = update_jacobian(method, LR)
     np.testing.assert_allclose(jacobian, [[1, LR * A_BCE], [-LR * A_BCE, 1]], atol=1e-12)
@@ -56,7 +56,7 @@ def test_long_run_rate_equals_the_spectral_radius(name):
 
 @pytest.mark.parametrize("gamma", [0.3, 1.0])   # complex (gamma < 2a) and real eigenvalues
 def test_r1_continuous_and_discrete_eigenvalues(gamma):
-    # Theorem 4.1 for the Dirac-GAN: J = [[0, a], [-a, -gamma]], eigenvalues
+    # Paper, section 3 (zero-centred penalties): J = [[0, a], [-a, -gamma]], eigenvalues
     # (-gamma +- sqrt(gamma^2 - 4 a^2)) / 2; simultaneous GD: M = I + h J.
     continuous = (-gamma + np.array([1, -1]) * np.sqrt(complex(gamma ** 2 - 4 * A_BCE ** 2))) / 2
     jacobian = update_jacobian(_bce(r1_weight=gamma, simultaneous=True), LR)
@@ -78,7 +78,7 @@ def test_r1_and_r2_alternating_update_matrix():
 
 
 def test_consensus_eigenvalues():
-    # Consensus optimisation (paper, section 3.3): J = [[-gamma a^2, a], [-a, -gamma a^2]],
+    # Consensus optimisation (paper, section 3): J = [[-gamma a^2, a], [-a, -gamma a^2]],
     # eigenvalues -gamma a^2 +- i a; simultaneous GD converges iff
     # |1 + h(-gamma a^2 +- i a)| < 1, i.e. h < 2 gamma / (1 + gamma^2 a^2).
     gamma = 4.0
@@ -124,7 +124,7 @@ def _alternating_k_steps_threshold(k):
 
 
 @pytest.mark.parametrize("name,threshold,below", [
-    ("gan", 2 / A_BCE, NEUTRAL),                                  # h a < 2 (paper, Lemma 2.3)
+    ("gan", 2 / A_BCE, NEUTRAL),                                  # h a < 2 (paper, section 2)
     ("k_d_steps", _alternating_k_steps_threshold(5), NEUTRAL),    # h a sqrt(k) < 2
     ("two_time_scale", 2 / (A_BCE * np.sqrt(4.0)), NEUTRAL),      # h_G h_D a^2 = 4 h^2 a^2 < 4
     ("unrolled", 2 / (A_BCE * np.sqrt(4 * 5 + 1)), CONVERGES),   # x < 4 / (4k + 1)
@@ -139,6 +139,15 @@ def test_step_size_dependent_verdicts_on_both_sides_of_the_threshold(name, thres
         threshold = (-2 * gamma + np.sqrt(4 * gamma ** 2 + 16 * A_BCE ** 2)) / (2 * A_BCE ** 2)
     assert local_verdict(spectral_radius(update_jacobian(method, 0.95 * threshold))) == below
     assert local_verdict(spectral_radius(update_jacobian(method, 1.05 * threshold))) == DIVERGES
+
+
+def test_update_field_of_simultaneous_gd_is_the_gradient_field():
+    # One simultaneous update moves (theta, psi) by h v, v = (a(s) psi, -a(s) theta),
+    # a(s) = sigmoid(s) / 2, s = psi theta, exactly (not only near the equilibrium).
+    points = np.array([[0.5, 0.5], [-1.0, 2.0], [1.5, -0.3], [0.0, 1.0]])
+    field = update_displacements(DIRAC_METHODS["gan_simultaneous"], LR, points)
+    a = 0.5 / (1 + np.exp(-points[:, 0] * points[:, 1]))
+    np.testing.assert_allclose(field, np.stack([a * points[:, 1], -a * points[:, 0]], 1), rtol=1e-12, atol=1e-15)
 
 
 def test_wgan_clip_update_is_the_unclipped_k_step_matrix():
