@@ -259,7 +259,7 @@ def _joint_field_sq_norm(state: GANState, g_params, d_params, real, z, labels, k
         return _d_loss(at, dp, real, fake, labels, key)[0]
 
     def g_loss(gp):
-        return _g_loss(at, gp, z, labels, real, jax.random.fold_in(key, 2), jax.random.fold_in(key, 3))[0]
+        return _g_loss(at, gp, z, labels, real, noise_key=jax.random.fold_in(key, 2))[0]
 
     return _tree_sq_norm(jax.grad(d_loss)(d_params)) + _tree_sq_norm(jax.grad(g_loss)(g_params))
 
