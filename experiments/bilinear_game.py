@@ -15,7 +15,7 @@ import optax
 from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.games import BILINEAR_METHODS, simulate_bilinear, train_gaussian_gan
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_jax.state import create_state
+from gan_jax.state import GANObjective, create_state
 
 THEORY = {
     "simultaneous": "spirals out: |v| x sqrt(1 + lr^2) per step",
@@ -25,6 +25,16 @@ THEORY = {
     "consensus": "converges: |v| x sqrt((1 - lr gamma)^2 + lr^2) per step",
 }
 REAL_MEAN, REAL_STD = 2.0, 0.5
+# Every method its own colour, line style, width and marker: optimistic and
+# extragradient follow nearly the same path, so one is drawn thick and light,
+# the other thin and dashed on top of it.
+STYLES = {
+    "simultaneous": dict(color="C3", ls="-", lw=1.0, marker="o"),
+    "alternating": dict(color="C0", ls="-.", lw=1.0, marker="s"),
+    "optimistic": dict(color="C1", ls="--", lw=1.2, marker="^"),
+    "extragradient": dict(color="C2", ls="-", lw=4.0, alpha=0.45, marker="D"),
+    "consensus": dict(color="C4", ls=":", lw=1.6, marker="v"),
+}
 
 
 def main(argv=None):
@@ -43,9 +53,10 @@ def main(argv=None):
     traces = {}
     for simultaneous in (True, False):
         state = create_state(init_key, MLPGenerator((1,), hidden=16, depth=1), MLPDiscriminator(hidden=16, depth=1),
-                             optax.sgd(args.gan_lr), optax.sgd(args.gan_lr), latent_dim=1, data_shape=(1,))
+                             optax.sgd(args.gan_lr), optax.sgd(args.gan_lr), latent_dim=1, data_shape=(1,),
+                             objective=GANObjective(simultaneous=simultaneous))
         name = "simultaneous" if simultaneous else "alternating"
-        _, trace = train_gaussian_gan(state, train_key, args.gan_steps, 128, REAL_MEAN, REAL_STD, simultaneous)
+        _, trace = train_gaussian_gan(state, train_key, args.gan_steps, 128, REAL_MEAN, REAL_STD)
         traces[name] = {k: np.asarray(v) for k, v in trace.items()}
         tail = traces[name]["g_mean"][-args.gan_steps // 4:]
         results[f"gan_{name}"] = {"final_g_mean": float(tail[-1]), "last_quarter_g_mean_std": float(tail.std()),
@@ -55,8 +66,9 @@ def main(argv=None):
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for m, p in paths.items():
-        axes[0, 0].plot(p[:, 0], p[:, 1], label=m, lw=1)
-        axes[0, 1].semilogy(np.linalg.norm(p, axis=1) + 1e-30, label=m)
+        every = max(1, args.steps // 10)
+        axes[0, 0].plot(p[:, 0], p[:, 1], label=m, markevery=every, ms=5, **STYLES[m])
+        axes[0, 1].semilogy(np.linalg.norm(p, axis=1) + 1e-30, label=m, markevery=every, ms=5, **STYLES[m])
     axes[0, 0].plot(0, 0, "k*", ms=12, label="Nash equilibrium")
     axes[0, 0].set(xlabel="x (minimiser)", ylabel="y (maximiser)",
                    title=f"Bilinear game f = xy: trajectories from (1, 1), lr = {args.lr}")

@@ -117,11 +117,19 @@ def build_objective(config: Config) -> GANObjective:
     if config.gp_weight < 0 or config.r1_weight < 0:
         raise UserError(f"penalty weights must be 0 (off) or positive, got gp_weight={config.gp_weight}, "
                         f"r1_weight={config.r1_weight}")
-    return GANObjective(config.d_loss, config.g_loss, config.gp_weight,
-                        config.label_smoothing, config.feature_matching,
-                        unroll_steps=config.unroll_steps,
-                        unroll_stop_gradient=config.unroll_stop_gradient,
-                        aux_class_weight=config.aux_class_weight, r1_weight=config.r1_weight)
+    if config.naive and config.simultaneous:
+        raise UserError("simultaneous=true applies to k-step training only; set naive=false or simultaneous=false")
+    try:
+        return GANObjective(config.d_loss, config.g_loss, config.gp_weight,
+                            config.label_smoothing, config.feature_matching,
+                            unroll_steps=config.unroll_steps,
+                            unroll_stop_gradient=config.unroll_stop_gradient,
+                            aux_class_weight=config.aux_class_weight, r1_weight=config.r1_weight,
+                            r2_weight=config.r2_weight, instance_noise=config.instance_noise,
+                            weight_clip=config.weight_clip, consensus_weight=config.consensus_weight,
+                            simultaneous=config.simultaneous)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def check_config(config: Config) -> Config:

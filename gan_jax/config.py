@@ -105,6 +105,12 @@ class Config:
     unroll_steps: int = key(0, ge=0)         # unrolled GAN: G trains against D after k steps (0 = off)
     unroll_stop_gradient: bool = False   # cheap variant: no gradient through the unroll
     pack: int = key(1, ge=1)                 # PacGAN: D judges packs of this many samples (1 = off)
+    # Issue 15 (the Dirac-GAN lab): training methods usable on any model.
+    r2_weight: float = key(0.0, ge=0.0)      # R2 penalty gamma on generated data, Mescheder et al. 2018 (0 = off)
+    instance_noise: float = key(0.0, ge=0.0)   # std of Gaussian noise added to every input of D (0 = off)
+    weight_clip: float = key(0.0, ge=0.0)    # WGAN: clip D's parameters to [-c, c] after each D update (0 = off)
+    consensus_weight: float = key(0.0, ge=0.0)   # consensus optimisation gamma, Mescheder et al. 2017 (0 = off)
+    simultaneous: bool = False    # G steps from the state before the D steps (default: after them)
     # Class conditioning (issue 6).
     conditional: str = key("none", choices=("none",) + D_CONDITIONINGS)
     num_classes: int = key(10, ge=2)

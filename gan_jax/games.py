@@ -1,5 +1,6 @@
-"""Two-player games made runnable: the bilinear game f(x, y) = x y and
-simultaneous updates of a real GAN.
+"""Two-player games made runnable: the bilinear game f(x, y) = x y and a 1-D
+Gaussian GAN trained with simultaneous or alternating updates (the Dirac-GAN,
+the smallest real GAN with the xy game's eigenvalues, is :mod:`gan_jax.dirac`).
 
 The bilinear game (Goodfellow 2016, NIPS tutorial section 8.2; the seeds'
 lecture notes): x minimises f(x, y) = x y, y maximises it, and the unique Nash
@@ -33,10 +34,10 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import UserError
-from gan_jax.state import GANState, apply_generator, d_step, g_step, sample_latent, train_step
+from gan_jax.state import GANState, apply_generator, sample_latent, train_step
 
 __all__ = ["BILINEAR_METHODS", "bilinear_field", "simulate_bilinear",
-           "simulate_bilinear_batch", "simultaneous_train_step", "train_gaussian_gan"]
+           "simulate_bilinear_batch", "train_gaussian_gan"]
 
 BILINEAR_METHODS = ("simultaneous", "alternating", "optimistic", "extragradient", "consensus")
 
@@ -113,36 +114,14 @@ def simulate_bilinear_batch(method: str, x0, y0, lr, steps: int, gamma: float = 
     return run(jnp.ravel(x0), jnp.ravel(y0), jnp.ravel(lr))
 
 
-@jax.jit
-def simultaneous_train_step(state: GANState, real_batch: jax.Array, key: jax.Array, labels=None):
-    """One simultaneous GAN update: D and G both take their gradient at the old state.
-
-    Alternating training (:func:`gan_jax.state.train_step`) lets G see the D it
-    just updated; here G's step uses the D from before this step, the
-    simultaneous gradient play whose bilinear analogue spirals outwards.
-
-    Args:
-      state: the GAN state; real_batch: ``(B, ...)``; key: PRNG key;
-      labels: ``(B,)`` or None.
-
-    Returns:
-      ``(new_state, metrics)`` with the D step's and the G step's metrics.
-    """
-    d_key, g_key = jax.random.split(key)
-    d_state, d_metrics = d_step(state, real_batch, d_key, labels)
-    g_state, g_metrics = g_step(state, g_key, labels, real_batch)
-    new_state = g_state.replace(d_params=d_state.d_params, d_opt_state=d_state.d_opt_state,
-                                d_batch_stats=d_state.d_batch_stats)
-    return new_state, {**d_metrics, **g_metrics}
-
-
-@functools.partial(jax.jit, static_argnames=("steps", "batch_size", "simultaneous"))
+@functools.partial(jax.jit, static_argnames=("steps", "batch_size"))
 def train_gaussian_gan(state: GANState, key: jax.Array, steps: int, batch_size: int,
-                       real_mean: float, real_std: float, simultaneous: bool):
-    """Train a 1-D GAN on N(real_mean, real_std^2) with simultaneous or alternating updates.
+                       real_mean: float, real_std: float):
+    """Train a 1-D GAN on N(real_mean, real_std^2) with :func:`gan_jax.state.train_step`, k = 1.
 
-    Alternating = :func:`gan_jax.state.train_step` with k = 1;
-    simultaneous = :func:`simultaneous_train_step`. Real batches ``(batch_size, 1)``.
+    The update order is the state's: simultaneous when
+    ``state.objective.simultaneous`` (G steps from the state before D's step),
+    else alternating. Real batches ``(batch_size, 1)``.
 
     Returns:
       ``(state, trace)``; trace holds ``(steps,)`` arrays ``d_real`` (mean D(x)),
@@ -154,10 +133,7 @@ def train_gaussian_gan(state: GANState, key: jax.Array, steps: int, batch_size: 
     def body(s, step_key):
         real_key, update_key = jax.random.split(step_key)
         real = real_mean + real_std * jax.random.normal(real_key, (batch_size, 1))
-        if simultaneous:
-            s, metrics = simultaneous_train_step(s, real, update_key)
-        else:
-            s, metrics = train_step(s, real[None], update_key)
+        s, metrics = train_step(s, real[None], update_key)
         g_mean = jnp.mean(apply_generator(s, s.g_params, probe_z, train=False)[0])
         return s, {"d_real": metrics["d_real"], "d_fake": metrics["d_fake"], "g_mean": g_mean}
 

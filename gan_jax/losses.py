@@ -34,6 +34,8 @@ __all__ = [
     "hinge_discriminator",
     "hinge_generator",
     "feature_matching",
+    "r1_penalty",
+    "r2_penalty",
     "D_LOSSES",
     "G_LOSSES",
 ]
@@ -144,6 +146,20 @@ def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax
       real: a real batch ``(B, ...)``.
     """
     return jnp.mean(_input_gradient_sq_norms(critic, real))
+
+
+def r2_penalty(critic: Callable[[jax.Array], jax.Array], fake: jax.Array) -> jax.Array:
+    """R2 regulariser E_{x ~ p_g} ||grad_x D(x)||_2^2 (Mescheder et al. 2018, eq. 10).
+
+    The same zero-centred penalty as :func:`r1_penalty`, on generated data:
+    D minimises ``(gamma / 2)`` times this, with the fake batch held fixed
+    (the penalty trains D only).
+
+    Args:
+      critic: maps a batch ``(B, ...)`` to logits ``(B,)`` or ``(B, 1)``.
+      fake: a generated batch ``(B, ...)``.
+    """
+    return jnp.mean(_input_gradient_sq_norms(critic, fake))
 
 
 def least_squares_discriminator(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:

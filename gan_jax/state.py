@@ -51,6 +51,19 @@ class GANObjective:
         (fake) minimise (Odena et al. 2017, L_C).
       r1_weight: gamma of the R1 penalty (gamma / 2) E ||grad_x D(x)||^2 on
         real data (Mescheder et al. 2018; 0 = none).
+      r2_weight: gamma of the R2 penalty (gamma / 2) E ||grad_x D(x)||^2 on
+        generated data (Mescheder et al. 2018; 0 = none).
+      instance_noise: sigma >= 0; every input of D (real and fake, in both
+        players' losses) gets Gaussian noise of std sigma added (Sonderby et
+        al. 2017; 0 = none). The penalties see the noisy inputs.
+      weight_clip: c >= 0; after each D update every parameter of D is
+        clipped to [-c, c] (WGAN, Arjovsky et al. 2017; 0 = none).
+      consensus_weight: gamma >= 0 of consensus optimisation (Mescheder et
+        al. 2017): both players add (gamma / 2) ||v||^2 to their loss, v =
+        (grad_G L_G, grad_D L_D) the joint gradient field at the current
+        parameters (0 = none).
+      simultaneous: ``train_step`` takes G's step from the state before its D
+        steps (both players move from the same point) instead of after them.
     """
     d_loss: str = "bce"
     g_loss: str = "nonsaturating"
@@ -61,6 +74,11 @@ class GANObjective:
     unroll_stop_gradient: bool = False
     aux_class_weight: float = 1.0
     r1_weight: float = 0.0
+    r2_weight: float = 0.0
+    instance_noise: float = 0.0
+    weight_clip: float = 0.0
+    consensus_weight: float = 0.0
+    simultaneous: bool = False
 
     def __post_init__(self):
         if self.d_loss not in losses.D_LOSSES:
@@ -74,6 +92,12 @@ class GANObjective:
         if self.gp_weight < 0 or self.r1_weight < 0:
             raise ValueError(f"penalty weights must be >= 0, got gp_weight={self.gp_weight}, "
                              f"r1_weight={self.r1_weight}")
+        for name in ("r2_weight", "instance_noise", "weight_clip", "consensus_weight"):
+            value = getattr(self, name)
+            if not value >= 0 or value == float("inf"):  # `not >=` also catches NaN
+                raise ValueError(f"{name} must be 0 (off) or a positive finite number, got {value}")
+        if self.consensus_weight and self.unroll_steps:
+            raise ValueError("consensus_weight and unroll_steps cannot be combined; set one of them to 0")
 
 
 class GANState(struct.PyTreeNode):
@@ -180,9 +204,21 @@ def _split_aux(logits, labels, weight):
     return logits, weight * jnp.mean(ce)
 
 
-def _d_loss(state: GANState, d_params, real, fake, labels, gp_key):
-    """Discriminator loss on one real and one (fixed) fake batch."""
+def _with_instance_noise(x, sigma, key):
+    """x + sigma * eps, eps ~ N(0, I) of x's shape (sigma = 0: x unchanged)."""
+    if not sigma:
+        return x
+    return x + sigma * jax.random.normal(key, x.shape, x.dtype)
+
+
+def _d_loss(state: GANState, d_params, real, fake, labels, key):
+    """Discriminator loss on one real and one (fixed) fake batch; ``key``
+    draws WGAN-GP's interpolation weights and the instance noise."""
     obj = state.objective
+    if obj.instance_noise:
+        real_key, fake_key = jax.random.split(jax.random.fold_in(key, 1))
+        real = _with_instance_noise(real, obj.instance_noise, real_key)
+        fake = _with_instance_noise(fake, obj.instance_noise, fake_key)
     real_logits, stats = apply_discriminator(state, d_params, state.d_batch_stats, real, labels)
     fake_logits, stats = apply_discriminator(state, d_params, stats, fake, labels)
     real_logits, real_aux = _split_aux(real_logits, labels, obj.aux_class_weight)
@@ -194,21 +230,81 @@ def _d_loss(state: GANState, d_params, real, fake, labels, gp_key):
     # The penalties are on the adversarial output only (AC-GAN's class logits are dropped).
     critic = lambda x: _split_aux(apply_discriminator(state, d_params, stats, x, labels)[0], labels, 0.0)[0]
     if obj.gp_weight:
-        loss = loss + obj.gp_weight * losses.gradient_penalty(critic, real, fake, gp_key)
+        loss = loss + obj.gp_weight * losses.gradient_penalty(critic, real, fake, key)
     if obj.r1_weight:
         loss = loss + 0.5 * obj.r1_weight * losses.r1_penalty(critic, real)
+    if obj.r2_weight:
+        loss = loss + 0.5 * obj.r2_weight * losses.r2_penalty(critic, fake)
     return loss + real_aux + fake_aux, (stats, real_logits, fake_logits)
 
 
+def _tree_sq_norm(tree) -> jax.Array:
+    """Sum of the squares of every entry of a pytree."""
+    return sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree))
+
+
+def _joint_field_sq_norm(state: GANState, g_params, d_params, real, z, labels, key):
+    """||v||^2, v = (grad_G L_G, grad_D L_D) at (``g_params``, ``d_params``).
+
+    The squared norm of the game's joint gradient field (Mescheder et al.
+    2017, "The Numerics of GANs", eq. 8), both losses on the same latent
+    batch ``z`` ``(B, latent_dim)`` and real batch ``real`` ``(B, ...)``.
+    Differentiable in both parameter sets: consensus optimisation adds
+    (gamma / 2) ||v||^2 to each player's loss.
+    """
+    at = state.replace(g_params=g_params, d_params=d_params)
+
+    def d_loss(dp):
+        fake, _ = apply_generator(at, g_params, z, labels)
+        return _d_loss(at, dp, real, fake, labels, key)[0]
+
+    def g_loss(gp):
+        return _g_loss(at, gp, z, labels, real, noise_key=jax.random.fold_in(key, 2))[0]
+
+    return _tree_sq_norm(jax.grad(d_loss)(d_params)) + _tree_sq_norm(jax.grad(g_loss)(g_params))
+
+
+def _clip_weights(params, c):
+    """Every parameter clipped to [-c, c] (c = 0: unchanged)."""
+    if not c:
+        return params
+    return jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+
+
+def _clipping_tx(tx: optax.GradientTransformation, c: float) -> optax.GradientTransformation:
+    """``tx`` whose updates land every parameter inside [-c, c]: the WGAN
+    discriminator's update, for the unrolled lookahead (c = 0: ``tx`` itself)."""
+    if not c:
+        return tx
+
+    def update(updates, opt_state, params):
+        updates, opt_state = tx.update(updates, opt_state, params)
+        return jax.tree.map(lambda p, u: jnp.clip(p + u, -c, c) - p, params, updates), opt_state
+
+    return optax.GradientTransformation(tx.init, update)
+
+
 def _d_step(state: GANState, real_batch, key, labels=None):
+    obj = state.objective
     z_key, gp_key = jax.random.split(key)
     z = sample_latent(z_key, real_batch.shape[0], state.latent_dim, state.latent_dist)
+    # No stop_gradient on the fakes: the gradient below is taken in D's
+    # parameters only, and the update stays differentiable in G's (the
+    # Dirac-GAN lab takes jax.jacfwd of train_step; stop_gradient would zero it).
     fake, g_stats = apply_generator(state, state.g_params, z, labels)
-    fake = jax.lax.stop_gradient(fake)
+
+    def loss_fn(d_params):
+        loss, aux = _d_loss(state, d_params, real_batch, fake, labels, gp_key)
+        if obj.consensus_weight:
+            loss = loss + 0.5 * obj.consensus_weight * _joint_field_sq_norm(
+                state, state.g_params, d_params, real_batch, z, labels, gp_key)
+        return loss, aux
+
     (loss, (d_stats, real_logits, fake_logits)), grads = jax.value_and_grad(
-        _d_loss, argnums=1, has_aux=True)(state, state.d_params, real_batch, fake, labels, gp_key)
+        loss_fn, has_aux=True)(state.d_params)
     updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
-    new_state = state.replace(d_params=optax.apply_updates(state.d_params, updates),
+    new_state = state.replace(d_params=_clip_weights(optax.apply_updates(state.d_params, updates),
+                                                     obj.weight_clip),
                               d_opt_state=d_opt_state, d_batch_stats=d_stats, g_batch_stats=g_stats)
     metrics = {"d_loss": loss,
                "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
@@ -244,13 +340,19 @@ def _unrolled_d_params(state: GANState, g_params, real_batch, labels, key):
         return _d_loss(state, d_params, real_batch, fake, labels, gp_key)[0]
 
     keys = jax.random.split(key, state.objective.unroll_steps)
-    return unroll_updates(d_loss, state.d_params, state.d_opt_state, state.d_tx, keys,
+    d_tx = _clipping_tx(state.d_tx, state.objective.weight_clip)
+    return unroll_updates(d_loss, state.d_params, state.d_opt_state, d_tx, keys,
                           stop_gradient=state.objective.unroll_stop_gradient)
 
 
-def _g_loss(state: GANState, g_params, z, labels, real_batch, unroll_key=None):
+def _g_loss(state: GANState, g_params, z, labels, real_batch, unroll_key=None, noise_key=None):
     fake, g_stats = apply_generator(state, g_params, z, labels)
     obj = state.objective
+    if obj.instance_noise:
+        fake_key, real_key = jax.random.split(noise_key)
+        fake = _with_instance_noise(fake, obj.instance_noise, fake_key)
+        if obj.feature_matching:
+            real_batch = _with_instance_noise(real_batch, obj.instance_noise, real_key)
     # The unrolled GAN scores G against D as it will be k steps ahead.
     d_params = (_unrolled_d_params(state, g_params, real_batch, labels, unroll_key)
                 if obj.unroll_steps else state.d_params)
@@ -277,12 +379,24 @@ def _g_step(state: GANState, key, labels=None, real_batch=None, batch_size=None)
         raise ValueError("feature matching needs real_batch in g_step")
     if state.objective.unroll_steps and real_batch is None:
         raise ValueError("the unrolled discriminator needs real_batch in g_step")
+    obj = state.objective
+    if obj.consensus_weight and real_batch is None:
+        raise ValueError("consensus optimisation needs real_batch in g_step")
     unroll_key = None
-    if state.objective.unroll_steps:
+    if obj.unroll_steps:
         key, unroll_key = jax.random.split(key)
     z = sample_latent(key, batch_size, state.latent_dim, state.latent_dist)
-    (loss, (g_stats, fake_logits)), grads = jax.value_and_grad(
-        _g_loss, argnums=1, has_aux=True)(state, state.g_params, z, labels, real_batch, unroll_key)
+    # Derived keys leave z's draw, and so every run without these options, unchanged.
+    noise_key, consensus_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+
+    def loss_fn(g_params):
+        loss, aux = _g_loss(state, g_params, z, labels, real_batch, unroll_key, noise_key)
+        if obj.consensus_weight:
+            loss = loss + 0.5 * obj.consensus_weight * _joint_field_sq_norm(
+                state, g_params, state.d_params, real_batch, z, labels, consensus_key)
+        return loss, aux
+
+    (loss, (g_stats, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
     updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
     new_state = state.replace(g_params=optax.apply_updates(state.g_params, updates),
                               g_opt_state=g_opt_state, g_batch_stats=g_stats, step=state.step + 1)
@@ -311,6 +425,10 @@ def _select(labels, i):
 def train_step(state: GANState, real_batches: jax.Array, key: jax.Array, labels=None):
     """k discriminator steps, then one generator step, in one compiled function.
 
+    Alternating by default: the generator steps against the discriminator its
+    k steps produced. With ``objective.simultaneous`` the generator's step is
+    taken from the state before them (both players move from the same point).
+
     Args:
       real_batches: ``(k, B, ...)``: one real batch per discriminator step
         (k = ``real_batches.shape[0]``; Goodfellow et al. 2014 use k=1, and
@@ -327,9 +445,15 @@ def train_step(state: GANState, real_batches: jax.Array, key: jax.Array, labels=
 
     # k is static and small (1 or 2): a Python loop traces the D steps inline.
     # Inside a lax.scan body XLA:CPU ran the convolutions about 10x slower.
+    start = state
     for i in range(k):
         state, d_metrics = _d_step(state, real_batches[i], d_keys[i], _select(labels, i))
-    state, g_metrics = _g_step(state, g_key, _select(labels, -1), real_batches[-1])
+    if state.objective.simultaneous:
+        moved, g_metrics = _g_step(start, g_key, _select(labels, -1), real_batches[-1])
+        state = state.replace(g_params=moved.g_params, g_opt_state=moved.g_opt_state,
+                              g_batch_stats=moved.g_batch_stats, step=moved.step)
+    else:
+        state, g_metrics = _g_step(state, g_key, _select(labels, -1), real_batches[-1])
     return state, {**d_metrics, **g_metrics}
 
 

@@ -22,6 +22,7 @@ DEMOS = {
     "saturation": "vanishing gradients of the saturating generator cost when p_r and p_g barely overlap",
     "naive_vs_k_steps": "the naive algorithm (D to convergence) against k = 1, 2 D steps per G step",
     "bilinear_game": "f = xy under simultaneous/alternating/optimistic/extragradient/consensus updates",
+    "dirac_gan": "the Dirac-GAN under every training method: Jacobian verdicts, trajectories, GIF (issue 15)",
 }
 
 
