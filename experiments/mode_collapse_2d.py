@@ -90,7 +90,7 @@ def method_config(data, method, extra=()):
     """The Config of ``method`` on ``data``, named ``data/method``."""
     preset = f"{data}_best" if method in BEST_METHODS else data
     config = get_config(preset, METHODS[method] + list(extra))
-    return dataclasses.replace(config, name=f"{data}/{method}")
+    return dataclasses.replace(config, name=f"{data}-{method}")
 
 
 def mixture_batches(key, centers, std, shape):

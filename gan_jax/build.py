@@ -7,7 +7,6 @@ import optax
 from gan_jax import models
 from gan_jax.config import Config, validate_config
 from gan_jax.errors import UserError
-from gan_jax.losses import D_LOSSES, G_LOSSES
 from gan_jax.models.conditional import (D_CONDITIONINGS, LABEL_EMBEDDINGS, ConditionalDiscriminator,
                                       ConditionalGenerator)
 from gan_jax.models.dcgan import SUPPORTED_SIZES
@@ -45,8 +44,6 @@ def _condition(config: Config, gen, disc):
 
 def _pack(config: Config, disc):
     """``disc`` as a PacGAN discriminator of ``config.pack`` samples (1: unchanged)."""
-    if config.pack < 1:
-        raise UserError(f"pack must be 1 (no packing) or more, got {config.pack}")
     if config.pack == 1:
         return disc
     if config.conditional != "none":
@@ -106,17 +103,7 @@ def build_optimizers(config: Config):
 
 
 def build_objective(config: Config) -> GANObjective:
-    if config.d_loss not in D_LOSSES:
-        raise UserError(f"unknown d_loss {config.d_loss!r}; expected one of {', '.join(sorted(D_LOSSES))}")
-    if config.g_loss not in G_LOSSES:
-        raise UserError(f"unknown g_loss {config.g_loss!r}; expected one of {', '.join(sorted(G_LOSSES))}")
-    if config.label_smoothing and config.d_loss != "bce":
-        raise UserError("label_smoothing works with d_loss=bce only")
-    if config.unroll_steps < 0:
-        raise UserError(f"unroll_steps must be 0 (ordinary GAN) or positive, got {config.unroll_steps}")
-    if config.gp_weight < 0 or config.r1_weight < 0:
-        raise UserError(f"penalty weights must be 0 (off) or positive, got gp_weight={config.gp_weight}, "
-                        f"r1_weight={config.r1_weight}")
+    """The GANObjective of ``config``; the core validates it (ValueError), turned here into a UserError."""
     if config.naive and config.simultaneous:
         raise UserError("simultaneous=true applies to k-step training only; set naive=false or simultaneous=false")
     try:

@@ -42,5 +42,5 @@ def test_bad_override_is_one_line_and_exit_2(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "pack must be 1" in lines[0] and "Traceback" not in proc.stderr
+    assert len(lines) == 1 and "config key 'pack' in overrides got 0: must be >= 1" in lines[0] and "Traceback" not in proc.stderr
     assert not (tmp_path / "results.json").exists()

@@ -47,7 +47,7 @@ def test_packed_discriminator_is_the_base_on_the_packs():
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (["pack=0"], "pack must be 1"),
+    (["pack=0"], "config key .pack. in overrides got 0: must be >= 1"),
     (["pack=3", "batch_size=64"], "divisible by 3"),
     (["pack=2", "conditional=concat", "data=digits", "model=dcgan"], "unconditional"),
 ])
