@@ -9,6 +9,7 @@ Adam. Scores made with it are comparable only with each other (its name,
 """
 
 import os
+import tempfile
 from typing import Tuple
 
 import flax.linen as nn
@@ -102,8 +103,10 @@ def load_or_train_classifier() -> Tuple[dict, float]:
     params = jax.jit(train_classifier)(jnp.asarray(train_x), jnp.asarray(train_y))
     test_accuracy = float(accuracy(params, jnp.asarray(test_x), jnp.asarray(test_y)))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    # A temporary file of its own, so that processes training at once (test workers) never
+    # write into each other's file; the last complete one is renamed into place.
+    fd, tmp = tempfile.mkstemp(prefix=f".{EXTRACTOR_NAME}.", suffix=".tmp", dir=os.path.dirname(path))
+    with os.fdopen(fd, "wb") as f:
         f.write(serialization.to_bytes({"params": params, "test_accuracy": test_accuracy}))
     os.replace(tmp, path)
     return params, test_accuracy
