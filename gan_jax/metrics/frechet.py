@@ -8,7 +8,8 @@ Dtype policy of :func:`frechet_distance`: NumPy input (arrays of any dtype,
 lists, Python floats) is computed in float64, under JAX's scoped
 ``jax.enable_x64(True)`` switch, and returns a NumPy float64; JAX arrays
 (tracers under ``jit`` included) are computed in their own dtype, so float32
-statistics on an accelerator stay float32 and the call can be jit-compiled. Mixing the two kinds of input is refused rather than guessed.
+statistics on an accelerator stay float32 and the call can be jit-compiled.
+Mixing the two kinds of input is refused rather than guessed.
 """
 
 import jax
