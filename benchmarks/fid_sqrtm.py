@@ -24,6 +24,7 @@ import scipy.linalg
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from gan_jax.metrics.frechet import frechet_distance
+from gan_jax.provenance import entry_point_setup
 
 THREADS = 2
 
@@ -102,6 +103,7 @@ def describe(r: dict) -> str:
 
 
 def main():
+    entry_point_setup()  # an entry point: the project's PRNG choice, as gan-jax makes it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dim", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=3)

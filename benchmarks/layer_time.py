@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from gan_jax.models import layers
+from gan_jax.provenance import entry_point_setup
 
 # (name, input shape without batch (H, W, C), output features, "up" or "down")
 LAYERS = {
@@ -97,6 +98,7 @@ def torch_times(shape, features, kind, repeats):
 
 
 def main(argv=None):
+    entry_point_setup()  # an entry point: the project's PRNG choice, as gan-jax makes it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(LAYERS), default="dcgan64")
     parser.add_argument("--batch", type=int, default=64)

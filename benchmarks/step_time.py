@@ -41,6 +41,7 @@ import jax.numpy as jnp
 
 from gan_jax.build import init_state
 from gan_jax.config import get_config
+from gan_jax.provenance import entry_point_setup
 from gan_jax.models import layers
 from gan_jax.state import train_step
 
@@ -172,6 +173,7 @@ def bench_e2e(steps: int) -> dict:
 
 
 def main(argv=None):
+    entry_point_setup()  # an entry point: the project's PRNG choice, as gan-jax makes it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="dcgan28")
     parser.add_argument("--batch", type=int, default=64)

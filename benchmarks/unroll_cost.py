@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gan_jax.build import data_shape, init_state  # noqa: E402
 from gan_jax.config import get_config  # noqa: E402
+from gan_jax.provenance import entry_point_setup  # noqa: E402
 from gan_jax.state import g_step  # noqa: E402
 
 
@@ -41,6 +42,7 @@ def time_g_step(state, real, reps):
 
 
 def main():
+    entry_point_setup()  # an entry point: the project's PRNG choice, as gan-jax makes it
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="ring8")
     parser.add_argument("--ks", type=int, nargs="+", default=[0, 1, 5, 10, 20])

@@ -110,7 +110,7 @@ def _build_tiny_tfds(data_dir):
 
 
 def test_tfds_source_reads_a_locally_built_data_set(tmp_path):
-    images, _ = _build_tiny_tfds(tmp_path)
+    _build_tiny_tfds(tmp_path)
     config = get_config("digits_dcgan", ["data=tfds:gan_jax_tiny", f"tfds_data_dir={tmp_path}",
                                          "batch_size=4"])
     source = data.make_source(config)
@@ -120,10 +120,30 @@ def test_tfds_source_reads_a_locally_built_data_set(tmp_path):
     assert batch.shape == (4, 8, 8, 1) and batch.dtype == np.float32
     assert -1.0 <= batch.min() and batch.max() <= 1.0
     assert labels.shape == (4,) and set(labels.tolist()) <= {0, 1, 2}
-    # one epoch of three batches holds every image once: the mean pixel matches the data's
-    epoch = np.concatenate([batch] + [next(batches)[0] for _ in range(2)])
-    want = images.astype(np.float64).mean() / 127.5 - 1.0
-    assert abs(epoch.mean() - want) < 0.05
+
+
+@pytest.mark.xfail(strict=True, reason="TfdsSource.iterate shuffles after repeat(), so its first 12 "
+                   "samples mix epochs: 4 of the 12 images come twice and 4 never")
+def test_tfds_source_epoch_holds_every_image_once(tmp_path):
+    """One epoch of three batches holds every image once, with its label: each
+    batch image is far nearer one source image (downscaled by PIL, bilinear)
+    than any other, and no source image is matched twice."""
+    images, source_labels = _build_tiny_tfds(tmp_path)
+    config = get_config("digits_dcgan", ["data=tfds:gan_jax_tiny", f"tfds_data_dir={tmp_path}",
+                                         "batch_size=4"])
+    batches = data.make_source(config).iterate(0)
+    epoch = [next(batches) for _ in range(3)]
+    epoch_images = np.concatenate([b for b, _ in epoch])
+    epoch_labels = np.concatenate([lab for _, lab in epoch])
+    from PIL import Image
+    downscaled = np.stack([np.asarray(Image.fromarray(im[..., 0]).resize((8, 8), Image.BILINEAR))
+                           for im in images])[..., None] / 127.5 - 1.0
+    distances = np.abs(epoch_images[:, None] - downscaled[None]).mean(axis=(2, 3, 4))  # (epoch, source)
+    two_smallest = np.sort(distances, axis=1)[:, :2]
+    assert np.all(two_smallest[:, 0] < 0.5 * two_smallest[:, 1]), two_smallest
+    nearest = distances.argmin(axis=1)
+    assert sorted(nearest) == list(range(len(images)))
+    np.testing.assert_array_equal(epoch_labels, source_labels[nearest])
 
 
 def test_tfds_missing_data_set_is_one_clear_sentence(tmp_path):

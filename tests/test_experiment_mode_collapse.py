@@ -30,10 +30,23 @@ def test_second_invocation_keeps_the_first_ones_rows(tmp_path):
         row = results["ring8"][method]
         assert row["summary"]["n_seeds"] == 1 and 0 <= row["seeds"][0]["modes"] <= 8
         assert len(snapshots["ring8"][method]) >= 1
+        assert row["provenance"]["versions"]["jax"] and row["provenance"]["prng"]
         assert all(len(points) == 500 and len(points[0]) == 2
                    for points in snapshots["ring8"][method].values())
     table = (tmp_path / "table.md").read_text()
-    assert "gan_nonsaturating (ours)" in table and "pacgan2 (ours)" in table
+    assert "| gan_nonsaturating (ours) |" in table and "| pacgan2 (ours) |" in table
+    assert "†" not in table
+
+
+def test_rows_without_provenance_are_marked_as_older_code():
+    script = _load_script()
+    summary = {"modes_mean": 8.0, "modes_std": 0.0, "hq_mean": 90.0, "hq_std": 1.0, "n_seeds": 5}
+    table = script.markdown_table("ring8", {
+        "old": {"summary": summary, "provenance": {"git_commit": "unknown", "first_committed_in": "abc"}},
+        "new": {"summary": summary, "provenance": {"git_commit": "unknown", "versions": {"jax": "0"}}}})
+    assert "| old (ours) † | 8.0 ± 0.0 | 90.0 ± 1.0 | 5 |" in table
+    assert "| new (ours) | 8.0 ± 0.0 |" in table
+    assert "† made by older code" in table
 
 
 def test_bad_override_is_one_line_and_exit_2(tmp_path):

@@ -67,12 +67,15 @@ def test_discriminator_losses_match_formulas(name, formula, jit):
 
 
 def test_saturating_is_minus_discriminator_cost_up_to_a_generator_free_term():
-    # J(G) = -J(D): the G-dependent part of -J(D) is +1/2 E log(1 - D(G(z))).
-    d_cost = losses.discriminator_bce(jnp.asarray(REAL), jnp.asarray(FAKE))
-    g_free = -0.5 * np.mean(np.log(sigmoid(REAL)))
-    np.testing.assert_allclose(-d_cost, losses.generator_saturating(FAKE) + 0.5 * np.mean(np.log(sigmoid(REAL))),
-                               rtol=1e-5)
-    assert g_free > 0
+    # J(G) = -J(D) + c: -J(D) - J(G) = 1/2 E log D(x) for every fake batch, and
+    # the two have the same gradient with respect to the fake logits.
+    real = jnp.asarray(REAL)
+    g_free = 0.5 * np.mean(np.log(sigmoid(REAL)))
+    for fake in (FAKE, -2 * FAKE + 1):
+        difference = -losses.discriminator_bce(real, jnp.asarray(fake)) - losses.generator_saturating(fake)
+        np.testing.assert_allclose(difference, g_free, rtol=1e-5)
+        np.testing.assert_allclose(jax.grad(lambda f: -losses.discriminator_bce(real, f))(jnp.asarray(fake)),
+                                   jax.grad(losses.generator_saturating)(jnp.asarray(fake)), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", sorted(losses.G_LOSSES))

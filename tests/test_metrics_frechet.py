@@ -79,20 +79,12 @@ def test_dtype_policy_numpy_in_float64_jax_arrays_in_their_dtype():
     np.testing.assert_allclose(from_float32_numpy, frechet_distance(*(s.astype(np.float64) for s in stats32)),
                                rtol=1e-12)
     jax_args = [jnp.asarray(s) for s in stats32]
-    for fn in (frechet_distance, jax.jit(frechet_distance)):
-        in_float32 = fn(*jax_args)
-        assert in_float32.dtype == jnp.float32
-        error = abs(float(in_float32) - exact) / exact
-        assert 1e-7 < error < 1e-3, error
+    in_float32 = frechet_distance(*jax_args)
+    assert in_float32.dtype == jnp.float32
+    error = abs(float(in_float32) - exact) / exact
+    assert 1e-7 < error < 1e-3, error
     with pytest.raises(TypeError, match="not a mix"):
         frechet_distance(stats[0], jax_args[1], stats[2], stats[3])
-
-
-def test_float32_jax_arrays_vmap_over_pairs_of_statistics():
-    pairs = [random_gaussians(5, 80, seed) for seed in (5, 6)]
-    stacked = [jnp.asarray(np.stack([p[i] for p in pairs]), jnp.float32) for i in range(4)]
-    batched = jax.vmap(frechet_distance)(*stacked)
-    np.testing.assert_allclose(batched, [scipy_fid(*p) for p in pairs], rtol=1e-4)
 
 
 @pytest.mark.parametrize("fn", [frechet_distance, jax.jit(frechet_distance)])

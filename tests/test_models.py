@@ -1,6 +1,7 @@
 """The DCGAN rules, checked on the parameter tree and the traced computation,
 and the shapes of every model."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,22 +84,41 @@ def test_no_pooling_relu_in_generator_leaky_relu_in_discriminator(size, channels
     assert d_prims.count("select_n") == n_conv_d - 1  # ... LeakyReLU (a select) after every hidden layer
 
 
-def test_leaky_relu_slope_is_0_2():
-    d = DCGANDiscriminator(8, 4, norm="none")
-    x = jnp.zeros((1, 8, 8, 1))
-    variables = d.init(jax.random.PRNGKey(0), x)
-    # With the conv weights set to identity-like positive/negative values, a
-    # negative input through a linear-only path scales by 0.2 per layer:
-    # check it by comparing D on x and on -x for a one-layer probe.
-    from gan_jax.models.layers import DownConv
-    conv = DownConv(1)
-    v = conv.init(jax.random.PRNGKey(0), x)
-    v = jax.tree.map(jnp.ones_like, v)
-    probe = lambda t: jax.nn.leaky_relu(conv.apply(v, t), 0.2)
-    pos = probe(jnp.ones((1, 8, 8, 1)))
-    neg = probe(-jnp.ones((1, 8, 8, 1)))
-    np.testing.assert_allclose(neg, -0.2 * pos, rtol=1e-6)
-    assert d.apply(variables, x).shape == (1,)
+def _layer_calls(module, variables, x):
+    """``(name, input, output)`` of each of the module's own layers, in call
+    order, recorded from its forward pass in eval mode."""
+    calls = []
+
+    def record(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if context.method_name == "__call__" and len(context.module.scope.path) == 1:
+            calls.append((context.module.name, np.asarray(args[0]), np.asarray(out)))
+        return out
+
+    with nn.intercept_methods(record):
+        module.apply(variables, x, train=False)
+    return calls
+
+
+@pytest.mark.parametrize("size,channels,norm", [(8, 1, "none"), (32, 3, "batch")])
+def test_leaky_relu_slope_is_0_2(size, channels, norm):
+    """Reads D's activations off its own forward pass: between a layer's output
+    h and the next convolution's input a, a = h where h >= 0 and a = 0.2 h where
+    h < 0 (LeakyReLU(0.2), Radford et al. 2016), after every hidden layer."""
+    d = DCGANDiscriminator(size, 4, norm=norm)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, channels))
+    variables = d.init(jax.random.PRNGKey(1), x)
+    calls = _layer_calls(d, variables, x)
+    # An activation sits wherever a layer feeds a convolution (a norm layer takes the raw convolution).
+    activations = [(calls[i][2], calls[i + 1][1]) for i in range(len(calls) - 1)
+                   if not calls[i + 1][0].endswith("_norm")]
+    n_conv = len([k for k in variables["params"] if not k.endswith("_norm")])
+    assert len(activations) == n_conv - 1
+    for h, a in activations:
+        negative = h < 0
+        assert negative.any() and (~negative).any()
+        np.testing.assert_array_equal(a[~negative], h[~negative])
+        np.testing.assert_allclose(a[negative] / h[negative], 0.2, rtol=1e-5)
 
 
 def test_issue_28x28_layout():

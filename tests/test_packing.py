@@ -56,7 +56,7 @@ def test_bad_packing_is_a_user_error(overrides, message):
         init_state(get_config("ring8", overrides))
 
 
-def test_packed_gan_trains_on_the_ring():
+def test_one_packed_train_step_on_the_ring_updates_a_discriminator_of_m_samples():
     config = get_config("ring8", ["pack=4", "batch_size=32", "mlp_hidden=16", "latent_dim=4",
                                   "norm=batch"])
     state = init_state(config)

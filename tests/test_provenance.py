@@ -21,7 +21,7 @@ _IMPORT_SCRIPT = """
 import sys, jax
 jax.config.update("jax_threefry_partitionable", sys.argv[1] == "True")
 before = dict(jax.config.values)
-import gan_jax, gan_jax.build, gan_jax.cli, gan_jax.loop, gan_jax.metrics, gan_jax.provenance
+import gan_jax, gan_jax.cli, gan_jax.games, gan_jax.metrics, gan_jax.provenance, gan_jax.theory
 print(sorted(k for k, v in jax.config.values.items() if before.get(k) != v))
 """
 

@@ -9,11 +9,13 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import GANObjective, create_state, d_step, g_step, generate, naive_train_step, train_step
+from gan_jax import (GANObjective, create_state, d_step, g_step, generate, naive_train_step, sample_latent,
+                     train_step)
 from gan_jax.build import init_state
 from gan_jax.config import get_config
 from gan_jax.data import GAUSSIAN1D_MEAN, GAUSSIAN1D_STD
 from gan_jax.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from gan_jax.state import apply_generator
 
 
 def _toy_state(objective=GANObjective(), seed=0, hidden=16):
@@ -145,9 +147,14 @@ def test_batch_norm_statistics_update_in_training_and_generate_uses_them():
     assert not _tree_equal(new.g_batch_stats, state.g_batch_stats)
     samples = generate(new, jax.random.PRNGKey(1), 5)
     assert samples.shape == (5, 8, 8, 1)
-    # eval mode: each sample depends only on its own z (no batch statistics)
-    one = generate(new, jax.random.PRNGKey(1), 5)[:1]
-    np.testing.assert_allclose(samples[:1], one, atol=1e-6)
+    # eval mode: each sample depends only on its own z (running averages, no
+    # batch statistics), so G(z_0) alone equals the first sample of the batch;
+    # in train mode a batch of one normalises by its own statistics instead.
+    z = sample_latent(jax.random.PRNGKey(1), 5, new.latent_dim, new.latent_dist)
+    alone, _ = apply_generator(new, new.g_params, z[:1], train=False)
+    np.testing.assert_allclose(samples[:1], alone, atol=1e-6)
+    in_train_mode, _ = apply_generator(new, new.g_params, z[:1], train=True)
+    assert np.max(np.abs(np.asarray(in_train_mode) - np.asarray(alone))) > 1e-3
 
 
 def test_gaussian_1d_gan_learns_the_target_mean_and_std():

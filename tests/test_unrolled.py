@@ -243,3 +243,18 @@ def test_memory_estimate_handles_batch_norm_discriminators():
     assert variables["batch_stats"]
     one = unroll_memory_bytes(disc, variables["params"], (8, 8, 8, 1), 1, variables["batch_stats"])
     assert one > 4 * 4 * sum(math.prod(x.shape) for x in jax.tree.leaves(variables["params"]))
+
+
+def test_memory_estimate_matches_the_compiled_generator_step(plain):
+    """The estimate against XLA's own count: the temporary buffers of the
+    compiled unrolled generator step (what the backward pass keeps) are within
+    a factor of 2 of it either way (measured on XLA:CPU for this ring MLP:
+    0.94, 0.99, 1.00 at k = 1, 5, 10). One k: compiling the unroll is slow."""
+    k = 1
+    state = with_objective(plain, unroll_steps=k)
+    real = jnp.zeros((32, 2))
+    step = jax.jit(lambda s, r, key: g_step(s, key, real_batch=r))
+    compiled = step.lower(state, real, jax.random.PRNGKey(0)).compile()
+    temporaries = compiled.memory_analysis().temp_size_in_bytes
+    estimate = unroll_memory_bytes(state.discriminator, state.d_params, real.shape, k)
+    assert 0.5 <= estimate / temporaries <= 2.0, (estimate, temporaries)

@@ -8,8 +8,8 @@ Dtype policy of :func:`frechet_distance`: NumPy input (arrays of any dtype,
 lists, Python floats) is computed in float64, under JAX's scoped
 ``jax.enable_x64(True)`` switch, and returns a NumPy float64; JAX arrays
 (tracers under ``jit`` included) are computed in their own dtype, so float32
-statistics on an accelerator stay float32 and the call can be jit-compiled
-and vmapped. Mixing the two kinds of input is refused rather than guessed.
+statistics on an accelerator stay float32 and the call can be jit-compiled.
+Mixing the two kinds of input is refused rather than guessed.
 """
 
 import jax
@@ -115,7 +115,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
       ``jax.enable_x64(True)``; returns a NumPy float64. JAX's global x64
       setting is left as it was.
     - JAX arrays (tracers included): computed in their common dtype (float32
-      at least), returns a JAX scalar; pure, jit-compilable, vmappable.
+      at least), returns a JAX scalar; pure and jit-compilable.
       float32 statistics give float32 accuracy (about 1e-5 relative at
       d = 256); pass NumPy arrays, or call :func:`frechet_distance_f64`,
       for float64.
