@@ -140,7 +140,7 @@ def test_fid_rejects_images_out_of_range(tmp_path, capsys):
                    "[-1, 1]")
 
 
-def test_fid_of_a_source_against_itself_is_zero(runs, capsys):
+def test_fid_of_a_source_against_itself_is_zero(cache, capsys):
     """FID(P, P) = 0: the same seeded stream on both sides gives identical features."""
     for src in ("digits", "ring8"):
         assert main(["fid", "--real", src, "--fake", src, "-n", "300", "--no-progress"]) == 0

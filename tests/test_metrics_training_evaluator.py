@@ -23,6 +23,7 @@ def test_ring_baseline_of_exact_mixture_samples_has_every_mode_at_the_chi_square
     evaluator, notice = make_training_evaluator(config, 2500, jax.random.PRNGKey(0))
     assert notice == "" and evaluator.baseline["modes"] == 8
     assert evaluator.baseline["high_quality"] == pytest.approx(1 - np.exp(-4.5), abs=0.01)
+    assert evaluator.score(evaluator.reference) == evaluator.baseline
     scores = evaluator.evaluate(init_state(config))
     assert set(scores) == {"modes", "high_quality"} and 0 <= scores["modes"] <= 8
 
@@ -32,6 +33,7 @@ def test_digits_evaluator_scores_an_untrained_generator_far_above_real_data():
     evaluator, notice = make_training_evaluator(config, 300, jax.random.PRNGKey(0))
     assert notice == "" and evaluator.extractor == "digits_mlp_v1"
     assert evaluator.baseline["samples"] == 300
+    assert evaluator.score(evaluator.reference)["fid"] == pytest.approx(0.0, abs=1e-6)  # FID(P, P) = 0
     state = init_state(config)
     scores = evaluator.evaluate(state)
     assert set(scores) == {"fid", "kid"}
