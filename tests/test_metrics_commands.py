@@ -1,10 +1,11 @@
-"""``gan-jax fid`` and ``gan-jax eval`` end to end, in-process, on tiny runs of every kind of source.
+"""``gan-jax fid`` and ``gan-jax eval`` end to end, in-process, on tiny runs and on every kind of source.
 
-One tiny run per source (digits, ring8, a tensorflow-datasets set built here
-from local arrays, an RGB image folder) is trained once for the module. The
-FID Inception has random (well-scaled) weights made in Flax and saved where
-``convert-inception`` writes by default, in a temporary ``$GAN_JAX_CACHE``:
-``fid`` and ``eval`` must find them there without a flag.
+Tiny runs (digits, ring8, a tensorflow-datasets set built here from local
+arrays) are trained once for the module; an RGB image folder is scored
+against the same images stored in an ``.npz``. The FID Inception has random
+(well-scaled) weights made in Flax and saved where ``convert-inception``
+writes by default, in a temporary ``$GAN_JAX_CACHE``: ``fid`` and ``eval``
+must find them there without a flag.
 """
 
 import json
@@ -57,22 +58,21 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, cache):
-    """``{name: run_dir}`` of tiny trained runs: digits, ring8, tfds (28x28 grey), an RGB folder."""
+    """``{name: run_dir}`` of tiny trained runs (digits, ring8, tfds: 28x28 grey), and ``folder``/``npz``:
+    8 RGB images as PNG files and as one ``.npz``."""
     root = tmp_path_factory.mktemp("runs")
     tfds_dir = tmp_path_factory.mktemp("tfds")
     build_tiny_mnist(tfds_dir)
-    folder = tmp_path_factory.mktemp("data") / "rgb"
-    write_rgb_folder(folder)
+    data_dir = tmp_path_factory.mktemp("data")
+    write_rgb_folder(data_dir / "rgb", data_dir / "rgb.npz")
     specs = {
         "digits": ("digits_dcgan", ["batch_size=16"] + TINY_DCGAN),
         "ring8": ("ring8", ["steps=2", "batch_size=32", "mlp_hidden=16", "latent_dim=4", "log_every=1",
                             "sample_every=2", "checkpoint_every=2"]),
         "tfds": ("digits_dcgan", ["data=tfds:gan_jax_mnistlike", f"tfds_data_dir={tfds_dir}", "image_size=28",
                                   "channels=1", "batch_size=8"] + TINY_DCGAN),
-        "rgb": ("digits_dcgan", [f"data=folder:{folder}", "image_size=8", "channels=3", "batch_size=8"]
-                + TINY_DCGAN),
     }
-    out = {"folder": str(folder), "tfds_dir": str(tfds_dir)}
+    out = {"folder": str(data_dir / "rgb"), "npz": str(data_dir / "rgb.npz")}
     for name, (config, overrides) in specs.items():
         assert main(["train", "--config", config, *overrides, "--runs-dir", str(root), "--name", name,
                      "--no-progress"]) == 0
@@ -93,13 +93,14 @@ def build_tiny_mnist(data_dir) -> None:
     ).download_and_prepare()
 
 
-def write_rgb_folder(folder) -> None:
-    """8 random RGB PNGs of 12x10 pixels (not square: the loader crops)."""
+def write_rgb_folder(folder, npz) -> None:
+    """8 random 8x8 RGB images, as PNG files in ``folder`` and as ``images`` in ``npz``."""
     from PIL import Image
     folder.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (10, 12, 3)).astype(np.uint8)).save(folder / f"{i}.png")
+    images = np.random.default_rng(1).integers(0, 256, (8, 8, 8, 3)).astype(np.uint8)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    np.savez(npz, images=images)
 
 
 def fid_line(out: str) -> float:
@@ -147,7 +148,7 @@ def test_fid_of_a_source_against_itself_is_zero(cache, capsys):
         assert fid_line(capsys.readouterr().out) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_digits_run_eval_and_fid(runs, capsys):
+def test_digits_run_eval(runs, capsys):
     assert main(["eval", runs["digits"], "-n", "100", "--no-progress"]) == 0
     result = json.load(open(f"{runs['digits']}/eval.json"))
     assert result["features"] == "digits_mlp_v1" and result["n_generated"] == 100 and result["n_real"] == 1797
@@ -156,43 +157,40 @@ def test_digits_run_eval_and_fid(runs, capsys):
     # Two steps of training: far from the data, far above the real halves' score.
     assert result["scores"]["fid"] > 10 * result["real_vs_real"]["fid"] > 0
     assert sum(result["class_stats"]["histogram"]) == pytest.approx(1.0, abs=1e-5)
-    capsys.readouterr()
-    assert main(["fid", "--real", "digits", "--fake", runs["digits"], "-n", "100", "--no-progress"]) == 0
-    out = capsys.readouterr().out
-    assert "1797 real vs 100 fake" in out and "real-vs-real baseline (two halves of 898)" in out
 
 
-def test_ring8_run_eval_reports_mode_coverage(runs, capsys):
+def test_ring8_run_eval_reports_mode_coverage(runs):
     assert main(["eval", runs["ring8"], "-n", "200", "--no-progress"]) == 0
     result = json.load(open(f"{runs['ring8']}/eval.json"))
     coverage = result["mode_coverage"]
     assert len(coverage["counts"]) == 8 and 0 <= coverage["modes_captured"] <= 8
     assert sum(coverage["counts"]) == pytest.approx(200 * coverage["high_quality_fraction"], abs=0.5)
-    assert main(["fid", "--real", "ring8", "--fake", runs["ring8"], "-n", "200", "--no-progress"]) == 0
-    assert "FID (points, 200 real vs 200 fake)" in capsys.readouterr().out
+    assert set(result["scores"]) == {"frechet_distance", "precision", "recall"}
 
 
-def test_tfds_run_is_evaluated_with_the_cached_inception(runs, capsys):
+def test_tfds_run_is_evaluated_with_the_cached_inception(runs):
     assert main(["eval", runs["tfds"], "-n", "8", "--no-progress"]) == 0
     result = json.load(open(f"{runs['tfds']}/eval.json"))
     assert result["features"] == "inception_fid_2015_12_05" and result["n_real"] == 8
     assert np.isfinite(result["scores"]["fid"]) and result["scores"]["fid"] > 0
 
 
-def test_rgb_folder_run_is_evaluated_with_the_cached_inception(runs, capsys):
-    assert main(["eval", runs["rgb"], "-n", "8", "--no-progress"]) == 0
-    result = json.load(open(f"{runs['rgb']}/eval.json"))
-    assert result["features"] == "inception_fid_2015_12_05" and result["data"].startswith("folder:")
-    assert np.isfinite(result["scores"]["fid"]) and result["n_real"] == 8
+def test_rgb_folder_scored_with_the_cached_inception_against_the_same_images_is_zero(runs, capsys):
+    """FID(P, P) = 0 across two routes: the PNG files and the .npz hold the same 8x8 RGB pixels."""
+    assert main(["fid", "--real", f"folder:{runs['folder']}", "--fake", runs["npz"], "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "FID (inception_fid_2015_12_05, 8 real vs 8 fake)" in out
+    assert fid_line(out) == pytest.approx(0.0, abs=1e-3)
+    assert "real-vs-real baseline (two halves of 4)" in out
 
 
 def test_a_folder_takes_the_other_sides_shape_and_mismatches_are_one_line(runs, capsys):
     # The folder is read at the digits run's 8x8x1 and scored with the digits classifier.
     assert main(["fid", "--real", runs["folder"], "--fake", runs["digits"], "-n", "50", "--no-progress"]) == 0
     assert "FID (digits_mlp_v1, 8 real vs 50 fake)" in capsys.readouterr().out
-    one_line_error(capsys, ["fid", "--real", "digits", "--fake", runs["rgb"]], "shape (8, 8, 1)")
+    one_line_error(capsys, ["fid", "--real", "digits", "--fake", runs["npz"]], "shape (8, 8, 1)")
     one_line_error(capsys, ["fid", "--real", "ring8", "--fake", runs["digits"]], "compare sources of one shape")
-    one_line_error(capsys, ["fid", "--real", f"folder:{runs['folder']}", "--fake", runs["rgb"],
+    one_line_error(capsys, ["fid", "--real", f"folder:{runs['folder']}", "--fake", runs["npz"],
                             "--image-size", "28", "--channels", "3"], "(28, 28, 3)")
     one_line_error(capsys, ["fid", "--real", f"folder:{runs['folder']}", "--fake",
                             f"folder:{runs['folder']}"], "--image-size and --channels")
@@ -201,5 +199,5 @@ def test_a_folder_takes_the_other_sides_shape_and_mismatches_are_one_line(runs, 
 def test_garbage_inception_weights_are_one_line(runs, tmp_path, capsys):
     garbage = tmp_path / "garbage.msgpack"
     garbage.write_bytes(bytes(range(256)) * 4)
-    one_line_error(capsys, ["fid", "--real", runs["folder"], "--fake", runs["rgb"], "--inception-weights",
+    one_line_error(capsys, ["fid", "--real", runs["folder"], "--fake", runs["npz"], "--inception-weights",
                             str(garbage)], "is not a converted FID Inception")
