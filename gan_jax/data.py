@@ -7,6 +7,11 @@ a resumed run continues with exactly the batch it would have seen:
 in-memory arrays are reshuffled every epoch by a permutation seeded with
 ``(seed, epoch)``; generated toy data is drawn from a generator seeded with
 ``(seed, position)``; tensorflow-datasets streams skip ``position`` batches.
+
+User files (``.npz``, image folders) are read and checked by
+:mod:`gan_jax.data_files`. :func:`evaluation_batches` gives a seeded real
+sample of any source in batches, through the same reading code, for the
+metrics.
 """
 
 import functools

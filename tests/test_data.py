@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax import data
+from gan_jax import data, data_files
 from gan_jax.config import get_config
 from gan_jax.errors import UserError
 
@@ -181,3 +181,132 @@ def test_tfds_source_gives_each_process_its_own_half_of_the_split(tmp_path):
     assert len(halves[0]) == len(halves[1]) == 6 and not halves[0] & halves[1]
     every = {tuple(np.round(x.ravel() / 127.5 - 1.0, 4)) for x in images.astype(np.float32)}
     assert halves[0] | halves[1] == every
+
+
+# --- user files: every failure one line (issue 17) -------------------------------------------
+
+def _conditional_npz_config(path, *overrides):
+    return get_config("digits_cgan", [f"data=npz:{path}", "batch_size=2", *overrides])
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array([0.0, 1.0, 2.0, 3.0]), "dtype float64"),
+    (np.array([0.0, np.nan, 2.0, 3.0]), "dtype float64"),
+    (np.array([0, -1, 2, 3]), "include -1"),
+    (np.array([0, 1, 2, 10]), "set num_classes=11"),
+    (np.array([0, 1, 2]), "4 images but 3 labels"),
+    (np.array([[0, 1], [2, 3]]), "shape (2, 2)"),
+])
+def test_npz_labels_must_be_one_integer_class_per_image(tmp_path, labels, message):
+    path = tmp_path / "d.npz"
+    np.savez(path, images=np.zeros((4, 8, 8, 1), np.uint8), labels=labels)
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        data.make_source(_conditional_npz_config(path))
+
+
+def test_conditional_config_on_unlabelled_data_is_one_line(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, images=np.zeros((4, 8, 8, 1), np.uint8))
+    with pytest.raises(UserError, match="has no labels"):
+        data.make_source(_conditional_npz_config(path))
+    labelled = tmp_path / "l.npz"
+    np.savez(labelled, images=np.zeros((4, 8, 8, 1), np.uint8), labels=np.array([0, 1, 2, 3]))
+    assert data.make_source(_conditional_npz_config(labelled)).num_classes == 4
+
+
+def test_every_unreadable_npz_is_one_line(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez(good, images=np.zeros((64, 8, 8, 1), np.uint8))
+    whole = good.read_bytes()
+    cases = {
+        "truncated": (whole[:len(whole) // 2], "cannot read"),
+        "garbage": (b"PK\x03\x04 not really a zip", "cannot read"),
+    }
+    for name, (payload, message) in cases.items():
+        (tmp_path / f"{name}.npz").write_bytes(payload)
+        with pytest.raises(UserError, match=message):
+            data.load_array(f"npz:{tmp_path / name}.npz", 8, 1)
+    np.savez(tmp_path / "pickled.npz", images=np.array([object()] * 4, dtype=object))
+    with pytest.raises(UserError, match="pickle"):
+        data.load_array(f"npz:{tmp_path / 'pickled.npz'}", 8, 1)
+    np.savez(tmp_path / "keys.npz", pictures=np.zeros((4, 8, 8, 1), np.uint8))
+    with pytest.raises(UserError, match=r"\['pictures'\]; store the images under 'images'"):
+        data.load_array(f"npz:{tmp_path / 'keys.npz'}", 8, 1)
+
+
+def test_truncated_array_inside_an_intact_zip_is_one_line(tmp_path):
+    """A member whose .npy data stops early (the zip directory itself intact)."""
+    import zipfile
+    array = np.zeros((16, 8, 8, 1), np.uint8)
+    np.save(tmp_path / "images.npy", array)
+    raw = (tmp_path / "images.npy").read_bytes()
+    with zipfile.ZipFile(tmp_path / "short.npz", "w") as archive:
+        archive.writestr("images.npy", raw[:-100])
+    with pytest.raises(UserError, match="truncated"):
+        data.load_array(f"npz:{tmp_path / 'short.npz'}", 8, 1)
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose IHDR claims width x height pixels (and no pixel data)."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def test_image_dimensions_are_checked_from_the_header_before_decoding(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    _png_header_only(folder / "bomb.png", 100000, 100000)
+    with pytest.raises(UserError, match="bomb.png"):
+        data.load_array(f"folder:{folder}", 8, 1)
+    (folder / "bomb.png").unlink()
+    Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(folder / "large.png")
+    config = get_config("digits_dcgan", [f"data=folder:{folder}", "batch_size=1", "max_image_pixels=5000"])
+    with pytest.raises(UserError, match="10000 pixels, over max_image_pixels=5000"):
+        data.make_source(config)
+    raised = get_config("digits_dcgan", [f"data=folder:{folder}", "batch_size=1", "max_image_pixels=10000"])
+    assert data.make_source(raised).images.shape == (1, 8, 8, 1)
+
+
+def test_folder_walk_does_not_follow_a_symlink_loop(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / name)
+    os.symlink(folder, folder / "sub" / "loop")
+    files = data_files.list_image_files(str(folder))
+    assert [os.path.relpath(f, folder) for f in files] == ["a.png", os.path.join("sub", "b.png")]
+
+
+def test_evaluation_batches_stream_a_seeded_subset_without_repeats(tmp_path):
+    """n of N rows of an .npz, each an actual row of the file (numpy's own reader is the reference)."""
+    images = np.random.default_rng(0).integers(0, 256, (50, 8, 8, 1)).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", images=images)
+    config = get_config("digits_dcgan", [f"data=npz:{tmp_path / 'd.npz'}"])
+    batches = list(data.evaluation_batches(config, 20, batch_size=7, seed=1))
+    assert [len(b) for b in batches] == [7, 7, 6]
+    rows = {row.tobytes() for row in data.to_unit_range(np.load(tmp_path / "d.npz")["images"], "file")}
+    got = [row.tobytes() for row in np.concatenate(batches)]
+    assert len(set(got)) == 20 and set(got) <= rows
+    again = np.concatenate(list(data.evaluation_batches(config, 20, batch_size=5, seed=1)))
+    np.testing.assert_array_equal(again, np.concatenate(batches))
+
+
+def test_folder_images_are_decoded_one_batch_at_a_time(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((8, 8), 50 * i, np.uint8)).save(folder / f"{i}.png")
+    files = data_files.list_image_files(str(folder))
+    batches = data_files.image_batches(files, 8, 1, batch_size=2)
+    first = next(batches)  # a generator: only the first two files are decoded so far
+    assert first.shape == (2, 8, 8, 1) and first.dtype == np.uint8
+    assert [b.shape[0] for b in batches] == [2, 1]

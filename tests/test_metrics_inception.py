@@ -77,6 +77,17 @@ def test_missing_weights_file_says_where_to_get_it(tmp_path):
         inception_convert.convert_inception(str(bad), str(tmp_path / "out.msgpack"))
 
 
+def test_weights_that_are_not_a_converted_inception_are_one_line(tmp_path):
+    garbage = tmp_path / "garbage.msgpack"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(UserError, match="is not a converted FID Inception"):
+        inception_convert.load_inception_variables(str(garbage))
+    other = inception_convert.save_inception_variables({"params": {"w": np.zeros(3, np.float32)}},
+                                                       str(tmp_path / "other.msgpack"))
+    with pytest.raises(UserError, match="missing or misshapen"):
+        inception_convert.load_inception_variables(other)
+
+
 def randomised_pytorch_fid(torch, monkeypatch):
     """pytorch-fid's InceptionV3 (2048-d block) with random but well-scaled weights and BN statistics."""
     pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")

@@ -195,8 +195,8 @@ def fid_of_sources(real_spec: str, fake_spec: str, n: int = 2000, data_samples: 
         batches = source_batches(source, n, data_samples, seed=seed)
         return evaluation.feature_sets(extractor, batches, desc, progress, keep=keep, halves=halves)
 
-    real_sets = sets(real, "real", halves=True)
     fake_set = sets(fake, "fake", halves=False)[0]
+    real_sets = sets(real, "real", halves=True)
     score = evaluation.fid_between(real_sets[0], fake_set)
     baseline, baseline_n = None, 0
     if len(real_sets) == 3 and real_sets[2].stats.n >= 2:

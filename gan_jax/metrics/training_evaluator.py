@@ -4,7 +4,7 @@
 ``(evaluator, notice)``. The evaluator's ``evaluate(state)`` draws
 ``num_samples`` samples from ``state``'s generator with the same ``key`` every
 time (so scores over training differ only through the generator) and
-scores them against the reference:
+scores them against the reference (``score(samples)`` scores any samples):
 
 - 8x8x1 images (digits): the digits classifier's features, ``fid`` and ``kid``;
 - other images: the FID Inception's features, ``fid`` and ``kid``, when
@@ -40,8 +40,13 @@ _MIXTURES = ("ring8", "grid25")
 
 
 class TrainingEvaluator(NamedTuple):
-    """``evaluate(state) -> {name: float}``; ``baseline``: the same names for real data."""
+    """``evaluate(state)``: the scores of ``num_samples`` samples of the state's generator;
+    ``score(samples)``: the same scores of any samples ``(num_samples, ...)``; ``reference``:
+    the real samples scored against (images) or scored as the baseline (mixtures);
+    ``baseline``: the scores of real data."""
     evaluate: Callable
+    score: Callable
+    reference: np.ndarray
     baseline: dict
     extractor: str
     num_samples: int
@@ -52,9 +57,14 @@ def _labels(config: Config, n: int) -> Optional[np.ndarray]:
     return np.arange(n, dtype=np.int32) % config.num_classes if config.conditional != "none" else None
 
 
-def _samples(state, key, n: int, labels) -> np.ndarray:
+def _generator_scores(score: Callable, config: Config, num_samples: int, key) -> Callable:
+    """``state -> score(num_samples samples of state's generator)``, from one fixed latent batch."""
     from gan_jax.sampling import generate_batches
-    return np.concatenate(list(generate_batches(state, key, n, labels, chunk=n)))
+    labels = _labels(config, num_samples)
+
+    def evaluate(state) -> dict:
+        return score(np.concatenate(list(generate_batches(state, key, num_samples, labels, chunk=num_samples))))
+    return evaluate
 
 
 def _coverage(points: np.ndarray, name: str) -> dict:
@@ -66,29 +76,31 @@ def _coverage(points: np.ndarray, name: str) -> dict:
 
 def _mixture_evaluator(config: Config, num_samples: int, key) -> TrainingEvaluator:
     exact, _ = data_lib.sample_toy(config.data, np.random.default_rng(config.seed), num_samples)
-    labels = _labels(config, num_samples)
-    return TrainingEvaluator(lambda state: _coverage(_samples(state, key, num_samples, labels), config.data),
-                             _coverage(exact, config.data), "mode_coverage", num_samples)
+
+    def score(points: np.ndarray) -> dict:
+        return _coverage(points, config.data)
+    return TrainingEvaluator(_generator_scores(score, config, num_samples, key), score, exact, score(exact),
+                             "mode_coverage", num_samples)
 
 
 def _image_evaluator(config: Config, num_samples: int, key, extractor) -> TrainingEvaluator:
-    real = evaluation.feature_sets(extractor, data_lib.evaluation_batches(config, 2 * num_samples, seed=config.seed),
-                                   "reference", progress=False)[0].features
+    real = np.concatenate(list(data_lib.evaluation_batches(config, 2 * num_samples, seed=config.seed)))
     # evaluation_batches reads in data order; shuffle before splitting off the reference.
     real = real[np.random.default_rng(config.seed).permutation(len(real))]
     reference, held_out = real[:num_samples], real[num_samples:2 * num_samples]
+    reference_features = extractor.features(reference)
     kid_key = jax.random.fold_in(key, 1)
 
-    def scores(features: np.ndarray) -> dict:
-        return {"fid": fid_of_features(reference, features, extractor.name),
-                "kid": kid_of_features(kid_key, reference, features)[0]}
+    def score(samples: np.ndarray) -> dict:
+        features = extractor.features(evaluation.check_images(samples, "samples"))
+        return {"fid": fid_of_features(reference_features, features, extractor.name),
+                "kid": kid_of_features(kid_key, reference_features, features)[0]}
 
-    baseline = scores(held_out) if len(held_out) >= 2 else {}
+    baseline = score(held_out) if len(held_out) >= 2 else {}
     if baseline:
         baseline["samples"] = len(held_out)
-    labels = _labels(config, num_samples)
-    return TrainingEvaluator(lambda state: scores(extractor.features(_samples(state, key, num_samples, labels))),
-                             baseline, extractor.name, num_samples)
+    return TrainingEvaluator(_generator_scores(score, config, num_samples, key), score, reference, baseline,
+                             extractor.name, num_samples)
 
 
 def make_training_evaluator(config: Config, num_samples: int, key: jax.Array
