@@ -287,7 +287,7 @@ class TfdsSource:
     def iterate(self, start_position: int = 0) -> Iterator[Batch]:
         tf = self._tf
         ds = (self._ds.map(self._prepare, num_parallel_calls=tf.data.AUTOTUNE)
-              .repeat().shuffle(10000, seed=self.seed, reshuffle_each_iteration=True)
+              .shuffle(10000, seed=self.seed, reshuffle_each_iteration=True).repeat()
               .batch(self._local_batch, drop_remainder=True)
               .skip(start_position).prefetch(tf.data.AUTOTUNE))
         for images, labels in ds.as_numpy_iterator():

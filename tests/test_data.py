@@ -122,8 +122,6 @@ def test_tfds_source_reads_a_locally_built_data_set(tmp_path):
     assert labels.shape == (4,) and set(labels.tolist()) <= {0, 1, 2}
 
 
-@pytest.mark.xfail(strict=True, reason="TfdsSource.iterate shuffles after repeat(), so its first 12 "
-                   "samples mix epochs: 4 of the 12 images come twice and 4 never")
 def test_tfds_source_epoch_holds_every_image_once(tmp_path):
     """One epoch of three batches holds every image once, with its label: each
     batch image is far nearer one source image (downscaled by PIL, bilinear)
