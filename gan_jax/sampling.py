@@ -14,7 +14,8 @@ import numpy as np
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, apply_generator, generate, sample_latent
 
-__all__ = ["parse_labels", "generate_batches", "sample_batches", "sample_from_run", "interpolation_strips"]
+__all__ = ["parse_labels", "generate_batches", "restore_for_sampling", "sample_batches", "sample_from_run",
+           "interpolation_strips"]
 
 
 def parse_labels(text, n: int, num_classes: int) -> np.ndarray:
@@ -46,11 +47,14 @@ def generate_batches(state: GANState, key: jax.Array, n: int, labels: Optional[n
         yield np.asarray(generate(state, jax.random.fold_in(key, i), size, lab))[:n - start]
 
 
-def _restore_for_sampling(run_dir: str, n: int, labels_text, step: Optional[int]):
+def restore_for_sampling(run_dir: str, n: int, labels_text=None, step: Optional[int] = None,
+                         best: bool = False):
+    """``(state, labels (n,) or None)``: a run's newest intact checkpoint (or ``step``, or
+    with ``best`` the best one kept by evaluation) and the labels to draw ``n`` samples with."""
     from gan_jax.checkpoint import restore_run
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
-    config, state = restore_run(run_dir, step)
+    config, state = restore_run(run_dir, step, best=best)
     labels = None
     if config.conditional != "none":
         labels = parse_labels(labels_text, n, config.num_classes)
@@ -60,16 +64,17 @@ def _restore_for_sampling(run_dir: str, n: int, labels_text, step: Optional[int]
 
 
 def sample_batches(run_dir: str, n: int, seed: int = 0, labels_text=None, chunk: int = 1000,
-                   step: Optional[int] = None) -> Iterator[np.ndarray]:
+                   step: Optional[int] = None, best: bool = False) -> Iterator[np.ndarray]:
     """The samples of :func:`sample_from_run`, one chunk at a time."""
-    state, labels = _restore_for_sampling(run_dir, n, labels_text, step)
+    state, labels = restore_for_sampling(run_dir, n, labels_text, step, best)
     yield from generate_batches(state, jax.random.PRNGKey(seed), n, labels, chunk)
 
 
 def sample_from_run(run_dir: str, n: int, seed: int = 0, labels_text=None, chunk: int = 1000,
-                    step: Optional[int] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """``(samples (n, ...), labels (n,) or None)`` from a run's latest checkpoint (or ``step``)."""
-    state, labels = _restore_for_sampling(run_dir, n, labels_text, step)
+                    step: Optional[int] = None, best: bool = False) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """``(samples (n, ...), labels (n,) or None)`` from a run's latest checkpoint (or ``step``,
+    or the best one)."""
+    state, labels = restore_for_sampling(run_dir, n, labels_text, step, best)
     samples = np.concatenate(list(generate_batches(state, jax.random.PRNGKey(seed), n, labels, chunk)))
     return samples, labels
 

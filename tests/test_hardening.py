@@ -124,6 +124,26 @@ def test_resume_refuses_what_would_silently_do_nothing_or_restart(tmp_path, caps
     assert _steps_logged(runs / "r") == [1, 2]
 
 
+def test_sample_checks_its_output_before_drawing_anything(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert _run(capsys, *_train_args(runs, "r", "steps=1"))[0] == 0
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "adir.npz").mkdir()
+    sample = ["sample", "--checkpoint", str(runs / "r"), "--out"]
+    for out, fragment in ((tmp_path / "afile" / "x.npz", "is a file, not a directory"),
+                          (tmp_path / "adir.npz", "is a directory"),
+                          (tmp_path / "afile", "must end in .png or .npz")):
+        code, _, err = _run(capsys, *sample, str(out))
+        _assert_one_line_error(code, err, fragment)
+    code, _, err = _run(capsys, *sample, str(tmp_path / "big.png"), "-n", "5000")
+    _assert_one_line_error(code, err, "at most 4096")
+    assert (tmp_path / "afile").read_text() == "mine" and not os.listdir(tmp_path / "adir.npz")
+    code, _, _ = _run(capsys, *sample, str(tmp_path / "new" / "s.npz"), "-n", "2500", "--no-progress")
+    assert code == 0
+    with np.load(tmp_path / "new" / "s.npz") as f:
+        assert f["samples"].shape == (2500, 1) and len(np.unique(f["samples"])) == 2500
+
+
 # ---- non-finite state ----
 
 def test_a_diverging_run_stops_cleanly_and_never_saves_nan(tmp_path, capsys):

@@ -41,6 +41,9 @@ def test_digits_run_scores_itself_and_keeps_the_best_checkpoint(tmp_path, capsys
     assert f"best fid: " in out and f"at step {best_step}" in out
     _, best = restore_run(run_dir, best=True)
     assert int(best.step) == best_step
+    assert main(["sample", "--checkpoint", run_dir, "--best", "-n", "16", "--out", str(tmp_path / "b.png")]) == 0
+    assert main(["eval", run_dir, "--best", "-n", "64", "--no-progress"]) == 0
+    assert json.load(open(os.path.join(run_dir, "eval_best.json")))["n_generated"] == 64
     # Resuming keeps the best so far: a later, worse score does not replace it.
     assert main(["resume", run_dir, "steps=6", "--no-progress"]) == 0
     scored = [r for r in _rows(run_dir) if "fid" in r]

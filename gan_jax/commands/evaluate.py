@@ -10,6 +10,7 @@ import os
 
 from gan_jax.config import Config
 from gan_jax.errors import UserError
+from gan_jax.rundir import atomic_write_json
 
 __all__ = ["register", "run_fid", "run_eval", "run_convert"]
 
@@ -46,6 +47,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception"))
     p.add_argument("--inception-weights")
+    p.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation during training")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_eval)
 
@@ -103,11 +105,10 @@ def run_eval(args) -> None:
     if args.n < 2:
         raise UserError(f"-n must be at least 2, got {args.n}")
     read_run_config(args.run_dir)  # a clear error for a directory that is not a run
-    figure = os.path.join(args.run_dir, "eval.png")
+    suffix = "_best" if args.best else ""
+    figure = os.path.join(args.run_dir, f"eval{suffix}.png")
     result = evaluate_run(args.run_dir, figure, args.n, args.seed, args.features, args.inception_weights,
-                          progress=not args.no_progress)
-    path = os.path.join(args.run_dir, "eval.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
+                          progress=not args.no_progress, best=args.best)
+    path = atomic_write_json(os.path.join(args.run_dir, f"eval{suffix}.json"), result)
     print(json.dumps({k: v for k, v in result.items() if not k.startswith("class_stats")}, indent=2))
     print(f"wrote {path} and {figure}")

@@ -45,6 +45,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--labels", help="conditional runs: comma-separated classes (default: all classes evenly)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation during training")
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_sample)
 
 
@@ -130,20 +132,35 @@ def run_resume(args) -> None:
     train(changed, args.run_dir, resume=True, progress=not args.no_progress)
 
 
+MAX_GRID_SAMPLES = 4096
+
+
 def run_sample(args) -> None:
+    """Draw ``-n`` samples in chunks of 1,000: an ``.npz`` is written chunk by chunk
+    (memory stays bounded) with a progress bar; a ``.png`` grid holds at most 4,096."""
+    from tqdm.auto import tqdm
     from gan_jax import viz
+    from gan_jax.npz_stream import save_npz_chunks
+    from gan_jax.rundir import check_output_path
+    from gan_jax.sampling import generate_batches, restore_for_sampling
     out = args.out
     if not out.endswith((".png", ".npz")):
         raise UserError(f"--out must end in .png or .npz, got {out}")
-    if os.path.exists(out) and not args.overwrite:
-        raise UserError(f"{out} exists; pass --overwrite to replace it or choose another --out")
-    samples, labels = sample_from_run(args.checkpoint, args.n, args.seed, args.labels)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    if out.endswith(".npz"):
-        arrays = {"samples": samples} if labels is None else {"samples": samples, "labels": labels}
-        np.savez(out, **arrays)
-    elif samples.ndim == 4:
-        viz.save_image_grid(samples, out)
-    else:
-        viz.save_points(samples, out, f"{args.n} samples from {args.checkpoint}")
-    print(f"wrote {len(samples)} samples to {out}")
+    if out.endswith(".png") and args.n > MAX_GRID_SAMPLES:
+        raise UserError(f"a .png grid holds at most {MAX_GRID_SAMPLES} samples, got -n {args.n}; "
+                        "write an .npz for more")
+    check_output_path(out, args.overwrite)
+    state, labels = restore_for_sampling(args.checkpoint, args.n, args.labels, best=args.best)
+    chunks = generate_batches(state, jax.random.PRNGKey(args.seed), args.n, labels)
+    with tqdm(total=args.n, unit="sample", disable=args.no_progress or args.n <= 1000, dynamic_ncols=True) as bar:
+        if out.endswith(".npz"):
+            save_npz_chunks(out, "samples", chunks, args.n, None if labels is None else {"labels": labels},
+                            on_chunk=bar.update)
+        else:
+            samples = np.concatenate(list(chunks))
+            bar.update(len(samples))
+            if samples.ndim == 4:
+                viz.save_image_grid(samples, out)
+            else:
+                viz.save_points(samples, out, f"{args.n} samples from {args.checkpoint}")
+    print(f"wrote {args.n} samples to {out}")

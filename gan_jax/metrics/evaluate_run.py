@@ -95,9 +95,10 @@ def _image_result(key, real, fake, extractor, progress: bool, figure: str) -> di
 
 
 def evaluate_run(run_dir: str, figure: str, n: int = 1000, seed: int = 0, features: str = "auto",
-                 inception_weights: Optional[str] = None, progress: bool = True) -> dict:
-    """Every applicable metric of ``n`` samples of a run against ``max(2n, 2000)`` real
-    samples (fewer if the data set is smaller); draws ``figure`` and returns the results."""
+                 inception_weights: Optional[str] = None, progress: bool = True, best: bool = False) -> dict:
+    """Every applicable metric of ``n`` samples of a run (its newest checkpoint, or with
+    ``best`` the best one kept by evaluation) against ``max(2n, 2000)`` real samples (fewer
+    if the data set is smaller); draws ``figure`` and returns the results."""
     from gan_jax.build import data_shape
     from gan_jax.checkpoint import read_run_config
     from gan_jax.sampling import sample_batches
@@ -106,7 +107,7 @@ def evaluate_run(run_dir: str, figure: str, n: int = 1000, seed: int = 0, featur
     extractor = None
     if len(shape) == 3:  # fail on a missing extractor before sampling anything
         extractor = evaluation.get_extractor(features, shape, inception_weights)
-    fake = _concat(sample_batches(run_dir, n, seed))
+    fake = _concat(sample_batches(run_dir, n, seed, best=best))
     real = _concat(data_lib.evaluation_batches(config, max(2 * n, 2000), seed=seed))
     result = {"run_dir": run_dir, "data": config.data, "n_generated": int(len(fake)), "n_real": int(len(real))}
     if extractor is None:
