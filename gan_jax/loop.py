@@ -20,6 +20,7 @@ import errno
 import json
 import math
 import os
+import threading
 import time
 from typing import Optional
 
@@ -29,7 +30,7 @@ import numpy as np
 from gan_jax import data as data_lib
 from gan_jax import viz
 from gan_jax.build import init_state
-from gan_jax.checkpoint import Checkpointer, NonFiniteState, write_run_config
+from gan_jax.checkpoint import BEST_DIR, Checkpointer, NonFiniteState, write_run_config
 from gan_jax.config import Config, read_json_object
 from gan_jax.errors import UserError
 from gan_jax.parallel import barrier, is_lead_process, make_mesh, replicate, shard_batch
@@ -141,34 +142,56 @@ class _Quality:
 
     def __init__(self, config: Config, run_dir: str, echo):
         self.every, self.evaluator, self.best, self.best_step = config.eval_every, None, None, None
-        self.checkpointer = None
-        if not self.every:
+        self.checkpointer, self.echo, self._builder, self._failure, self.notice = None, echo, None, None, ""
+        self.run_dir = run_dir
+        if not self.every or config.steps < self.every:
+            self.every = 0
             return
-        from gan_jax.metrics.training_evaluator import make_training_evaluator
-        self.evaluator, notice = make_training_evaluator(config, config.eval_samples,
-                                                         jax.random.PRNGKey(config.seed + 3))
-        if notice:
-            echo(f"note: {notice}; training goes on")
-        if self.evaluator is None:
-            return
-        self.checkpointer = Checkpointer(run_dir, best=True)
-        step = self.checkpointer.latest_step()
+        if os.path.isdir(os.path.join(run_dir, "checkpoints", BEST_DIR)):   # a resumed run's best so far
+            self.checkpointer = Checkpointer(run_dir, best=True)
+        step = self.checkpointer.latest_step() if self.checkpointer is not None else None
         if step is not None:
             meta = os.path.join(self.checkpointer.directory, str(step), "meta", "metadata")
             try:
                 self.best, self.best_step = read_json_object(meta, "best checkpoint metadata")["scores"], step
             except (UserError, KeyError):
                 pass  # an unreadable best is replaced by the next evaluation
+        # The reference (real features, the digits classifier on first use, compiling the
+        # metrics) is built in a thread while the first steps train: mostly single-threaded
+        # compilation, it overlaps the training steps instead of delaying them.
+        self._builder = threading.Thread(target=self._build, args=(config,), daemon=True)
+        self._builder.start()
+
+    def _build(self, config: Config) -> None:
+        from gan_jax.metrics.training_evaluator import make_training_evaluator
+        try:
+            self.evaluator, self.notice = make_training_evaluator(config, config.eval_samples,
+                                                                  jax.random.PRNGKey(config.seed + 3))
+        except BaseException as e:  # re-raised in the training thread by _ready
+            self._failure = e
+
+    def _ready(self) -> bool:
+        """Wait for the reference; False (with one notice) when no metric applies."""
+        if self._builder is not None:
+            self._builder.join()
+            self._builder = None
+            if self._failure is not None:
+                raise self._failure
+            if self.notice:
+                self.echo(f"note: {self.notice}; training goes on")
+        return self.evaluator is not None
 
     def due(self, done: int, steps: int) -> bool:
         """Every ``eval_every`` steps, and at the last step of a run at least that long."""
-        return self.evaluator is not None and (done % self.every == 0 or done == steps >= self.every)
+        return bool(self.every) and (done % self.every == 0 or done == steps) and self._ready()
 
     def evaluate(self, state: GANState, config: Config, position: int) -> dict:
         """Scores of ``state`` (with ``eval_seconds``); saves it as the best when it is."""
         start = time.time()
         scores = {k: float(v) for k, v in self.evaluator.evaluate(state).items()}
         if all(math.isfinite(v) for v in scores.values()) and _is_better(scores, self.best):
+            if self.checkpointer is None:
+                self.checkpointer = Checkpointer(self.run_dir, best=True)
             try:
                 self.best_step = self.checkpointer.save(state, config, position, extra={"scores": scores})
                 self.best = scores
@@ -185,6 +208,8 @@ class _Quality:
         return f"  best {name}: {self.best[name]:.4g} at step {self.best_step}{base}, kept in {self.checkpointer.directory}"
 
     def close(self):
+        if self._builder is not None:
+            self._builder.join()
         if self.checkpointer is not None:
             self.checkpointer.close()
 

@@ -93,11 +93,12 @@ def load_or_train_classifier() -> Tuple[dict, float]:
     """The cached classifier's parameters and test accuracy, training it on first use (shell)."""
     from gan_jax.data import load_digits
     path = os.path.join(cache_dir(), f"{EXTRACTOR_NAME}.msgpack")
-    template = {"params": init_classifier(jax.random.PRNGKey(SEED)), "test_accuracy": 0.0}
     if os.path.isfile(path):
+        # msgpack_restore needs no template, so no parameters are initialised (and compiled) to read it.
         with open(path, "rb") as f:
-            restored = serialization.from_bytes(template, f.read())
-        return restored["params"], float(restored["test_accuracy"])
+            restored = serialization.msgpack_restore(f.read())
+        params = jax.tree.map(jnp.asarray, restored["params"])
+        return params, float(restored["test_accuracy"])
     train_x, train_y = load_digits("train")
     test_x, test_y = load_digits("test")
     params = jax.jit(train_classifier)(jnp.asarray(train_x), jnp.asarray(train_y))
