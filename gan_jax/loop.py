@@ -89,6 +89,21 @@ def _write_samples(state: GANState, config: Config, key, path: str, reference=No
     return viz.save_image_grid(images, path) if write else path
 
 
+def _abandon_event_files(writer) -> None:
+    """After a failed close (a full disk), mark tensorboardX's event files closed, so that
+    its exit handler does not try the same flush again and print a traceback at exit."""
+    for file_writer in list(getattr(writer, "all_writers", {}).values()):
+        event_writer = getattr(file_writer, "event_writer", None)
+        if event_writer is None:
+            continue
+        try:
+            if getattr(event_writer, "_worker", None) is not None:
+                event_writer._worker.stop()
+        except OSError:
+            pass
+        event_writer._closed = True
+
+
 class _Logger:
     """metrics.jsonl plus TensorBoard scalars; writes nothing when ``write`` is false
     (the processes other than 0 of a multi-host run). A full disk is one UserError."""
@@ -117,11 +132,14 @@ class _Logger:
     def close(self):
         """Close both writers; a full disk at this point must not hide the error that ended the run."""
         if self.file is not None:
-            for close in (self.file.close, self.writer.close):
-                try:
-                    close()
-                except OSError:
-                    pass
+            try:
+                self.file.close()
+            except OSError:
+                pass
+            try:
+                self.writer.close()
+            except OSError:
+                _abandon_event_files(self.writer)
             self.file = None
 
 
