@@ -132,12 +132,13 @@ class Checkpointer:
         """Save ``state`` at its step; NonFiniteState if it holds NaN or inf (nothing written),
         UserError on a full disk (the earlier checkpoints stay)."""
         step = int(jax.device_get(state.step))
-        bad = nonfinite_leaves(state)
+        host = jax.device_get(state)   # one transfer serves the NaN check and the checksum
+        bad = nonfinite_leaves(host)
         if bad:
             raise NonFiniteState(f"the state holds NaN or inf in {bad[0]}"
                                  f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}; it was not saved")
         meta = {"step": step, "data_position": int(data_position), "config": config_to_dict(config),
-                "checksum": state_checksum(state), **(extra or {})}
+                "checksum": state_checksum(host), **(extra or {})}
         try:
             self.manager.save(step, args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
@@ -147,7 +148,7 @@ class Checkpointer:
                 raise
             self.manager.reload()
             raise UserError(f"checkpoint step {step} was not saved: "
-                            f"{disk_full_message(self.directory, 2 * _state_bytes(state))}; the "
+                            f"{disk_full_message(self.directory, 2 * _state_bytes(host))}; the "
                             f"earlier checkpoints stay, and `gan-jax resume` continues once there is room") from None
         return step
 
