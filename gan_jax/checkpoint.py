@@ -66,6 +66,10 @@ def read_run_config(run_dir: str, echo: Callable = None) -> Config:
     or ``run_dir`` is not a run.
     """
     path = os.path.join(run_dir, CONFIG_FILE)
+    if os.path.isfile(os.path.join(run_dir, "sweep.json")) and not os.path.exists(path):
+        seeds = sorted(d for d in os.listdir(run_dir) if d.startswith("seed_"))
+        raise UserError(f"{run_dir} is a sweep of {len(seeds)} runs; pass one of its seed directories"
+                        f"{f', e.g. {os.path.join(run_dir, seeds[0])}' if seeds else ''}")
     if not os.path.isdir(run_dir):
         raise UserError(f"{run_dir} is not a gan-jax run directory (it does not exist); pass the "
                         "directory that `gan-jax train` printed")

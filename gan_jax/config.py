@@ -130,6 +130,11 @@ class Config:
     beta2: float = key(0.999, ge=0.0, lt=1.0)
     lr_schedule: str = key("constant", choices=("constant", "cosine"))   # cosine decays both rates to 0
     seed: int = key(0, ge=0, le=2**31 - 1)
+    # Steps per compiled call: T > 1 scans T steps in one dispatch (fast for small models;
+    # XLA:CPU runs convolutions slower in a scan, so image presets keep 1). Logging,
+    # samples, evaluation and checkpoints happen between calls: a call also ends at each
+    # of their steps, so intervals that are multiples of T keep every call T steps long.
+    steps_per_call: int = key(1, ge=1, le=100_000)
     # Logging and checkpoints (in generator steps).
     log_every: int = key(50, ge=1)
     sample_every: int = key(500, ge=1)
@@ -282,7 +287,8 @@ _IMAGE_TFDS = dict(model="dcgan", d_loss="bce", g_loss="nonsaturating", latent_d
                    sample_every=1000, checkpoint_every=1000, eval_every=5000, eval_samples=5000)
 _TOY = dict(model="mlp", norm="none", output_activation="linear", mlp_hidden=128,
             mlp_depth=2, latent_dim=16, batch_size=256, lr_g=1e-3, lr_d=1e-3, beta1=0.5,
-            log_every=100, sample_every=1000, checkpoint_every=1000, eval_every=1000, eval_samples=2500)
+            log_every=100, sample_every=1000, checkpoint_every=1000, eval_every=1000, eval_samples=2500,
+            steps_per_call=100)
 
 PRESETS = {
     "digits_dcgan": dict(),
@@ -300,11 +306,11 @@ PRESETS = {
     "ring8_best": dict(_TOY, data="ring8", latent_dim=256, steps=16000, batch_size=128,
                        mlp_hidden=128, mlp_depth=6, mlp_d_depth=2, norm="batch", pack=4,
                        lr_g=3e-3, lr_d=3e-3, lr_schedule="cosine", log_every=500,
-                       sample_every=4000, checkpoint_every=4000),
+                       sample_every=4000, checkpoint_every=4000, steps_per_call=500),
     "grid25_best": dict(_TOY, data="grid25", latent_dim=256, steps=24000, batch_size=256,
                         mlp_hidden=128, mlp_depth=6, mlp_d_hidden=256, mlp_d_depth=2, norm="batch",
                         pack=2, r1_weight=1.0, lr_g=3e-3, lr_d=3e-3, lr_schedule="cosine", log_every=500,
-                        sample_every=4000, checkpoint_every=4000),
+                        sample_every=4000, checkpoint_every=4000, steps_per_call=500),
     # The seeds' image comparison: the same DCGAN with a 20-step unrolled D.
     "digits_unrolled": dict(unroll_steps=20),
     "mnist_unrolled": dict(_IMAGE_TFDS, data="tfds:mnist", image_size=28, channels=1,

@@ -81,18 +81,18 @@ def test_a_run_records_its_provenance_and_resumes_under_its_prng(tmp_path):
     json.dump(record, open(os.path.join(run_dir, "provenance.json"), "w"))
     seen = []
     import gan_jax.loop as loop
-    original = loop._train_claimed
+    original = loop._Run.train
 
     def spy(*args, **kwargs):
         seen.append(bool(jax.config.jax_threefry_partitionable))
         return original(*args, **kwargs)
 
     before = bool(jax.config.jax_threefry_partitionable)
-    loop._train_claimed = spy
+    loop._Run.train = spy
     try:
         assert main(["resume", run_dir, "steps=3", "--no-progress"]) == 0
     finally:
-        loop._train_claimed = original
+        loop._Run.train = original
     assert seen == [record["prng"]["jax_threefry_partitionable"]]
     assert bool(jax.config.jax_threefry_partitionable) == before
     resumed = json.load(open(os.path.join(run_dir, "provenance.json")))

@@ -14,7 +14,8 @@ from gan_jax.sampling import parse_labels, sample_from_run  # noqa: F401 (moved 
 __all__ = ["register", "run_train", "run_resume", "run_sample", "sample_from_run", "parse_labels"]
 
 # Keys a resumed run may change: how long it runs and how it logs, not what it trains.
-RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every")
+RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every",
+                  "steps_per_call")
 
 
 def register(subparsers) -> None:
@@ -26,6 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--runs-dir", default="runs", help="parent directory of runs (default: runs)")
     p.add_argument("--resume", action="store_true", help="continue the run --name if it exists")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run of the same name first")
+    p.add_argument("--seeds", metavar="S0,S1,...",
+                   help="train one run per seed together in one compiled program (a sweep: RUN_DIR/seed_S/ "
+                        "each; e.g. 0,1,2,3,4 or 0-4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_distributed_args(p)
     p.set_defaults(func=run_train)
@@ -34,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help=f"only {', '.join(RESUMABLE_KEYS)} may change")
+    p.add_argument("--seeds", help=argparse.SUPPRESS)   # refused with a clear line: a sweep resumes whole
     p.add_argument("--no-progress", action="store_true")
     _add_distributed_args(p)
     p.set_defaults(func=run_resume)
@@ -88,10 +93,13 @@ def run_train(args) -> None:
     from gan_jax.checkpoint import read_run_config
     from gan_jax.config import check_run_name, get_config
     from gan_jax.loop import train
+    from gan_jax.loop import is_sweep_dir, read_sweep
     from gan_jax.rundir import is_run_dir
+    from gan_jax.sweep import parse_seeds
     config = get_config(args.config, args.overrides)
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pick one")
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     if args.name is not None:
         check_run_name(args.name, "--name")
     if os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
@@ -106,7 +114,16 @@ def run_train(args) -> None:
         if args.overwrite and os.path.lexists(run_dir) and not is_run_dir(run_dir):
             raise UserError(f"{run_dir} exists but is not a gan-jax run (no config.json); --overwrite "
                             "deletes only runs: move it away or choose another --name")
-        if args.resume and is_run_dir(run_dir):
+        if args.resume and is_sweep_dir(run_dir):
+            saved, saved_seeds, _ = read_sweep(run_dir)
+            if seeds is not None and seeds != saved_seeds:
+                raise UserError(f"{run_dir} is a sweep of seeds {','.join(map(str, saved_seeds))}; a sweep "
+                                f"resumes as a whole: drop --seeds (or `gan-jax resume {run_dir}`)")
+            _check_resumable_changes(saved, config)
+            seeds = saved_seeds
+        elif args.resume and is_run_dir(run_dir):
+            if seeds is not None:
+                raise UserError(f"{run_dir} is a single run, not a sweep; drop --seeds to resume it")
             _check_resumable_changes(read_run_config(run_dir), config)
     elif args.resume:
         raise UserError("--resume needs --name (or use: gan-jax resume RUN_DIR)")
@@ -116,20 +133,29 @@ def run_train(args) -> None:
         run_dir = _unique_run_dir(args.runs_dir, config.name)
     if is_lead_process():
         hosts = f", {jax.process_count()} processes" if jax.process_count() > 1 else ""
-        print(f"training {config.name} on {config.data} for {config.steps} steps on "
+        what = f"{len(seeds)} seeds of {config.name}" if seeds else config.name
+        print(f"training {what} on {config.data} for {config.steps} steps on "
               f"{jax.default_backend()} ({jax.device_count()} device(s){hosts}); writing {run_dir}")
-    train(config, run_dir, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
+    train(config, run_dir, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite,
+          seeds=seeds)
 
 
 def run_resume(args) -> None:
     from gan_jax.checkpoint import read_run_config
     from gan_jax.config import apply_overrides, validate_config
-    from gan_jax.loop import train
-    config = read_run_config(args.run_dir, echo=print)
+    from gan_jax.loop import is_sweep_dir, read_sweep, train
+    if args.seeds is not None:
+        raise UserError(f"resume takes no --seeds: a sweep resumes as a whole, with the seeds it was "
+                        f"started with; run `gan-jax resume {args.run_dir}`")
+    seeds = None
+    if is_sweep_dir(args.run_dir):
+        config, seeds, _ = read_sweep(args.run_dir)
+    else:
+        config = read_run_config(args.run_dir, echo=print)
     changed = validate_config(apply_overrides(config, args.overrides), "overrides")
     _check_resumable_changes(config, changed)
     _join_hosts(args)
-    train(changed, args.run_dir, resume=True, progress=not args.no_progress)
+    train(changed, args.run_dir, resume=True, progress=not args.no_progress, seeds=seeds)
 
 
 MAX_GRID_SAMPLES = 4096

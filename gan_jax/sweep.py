@@ -1,0 +1,283 @@
+"""Many GANs in one compiled program: N members (seeds) vmapped, steps scanned.
+
+The training state of N runs is one stacked :class:`~gan_jax.state.GANState`
+whose every array has a leading member axis ``(N, ...)``. One dispatch runs
+``T = steps_per_call`` steps of all N members: ``jax.vmap`` over the members
+and, for ``T > 1``, ``jax.lax.scan`` over the steps (the PureJaxRL pattern),
+so the host loops once per chunk instead of once per step per run. A single
+run is the same program with N = 1; :func:`gan_jax.loop.train` drives it for
+the command line (run directories, logs, checkpoints), and
+:func:`train_members` drives it for JAX users, in memory::
+
+    from gan_jax.config import get_config
+    from gan_jax.sweep import train_members, member
+
+    config = get_config("ring8", ["steps=2000", "steps_per_call=500"])
+    states, diverged = train_members(config, seeds=[0, 1, 2, 3, 4])
+    seed_3 = member(states, 3)          # an ordinary GANState
+    # gan_jax.state.generate(seed_3, jax.random.PRNGKey(0), 1000) draws from it.
+
+Step ``t`` of the member with seed ``s`` uses the key
+``fold_in(PRNGKey(s), t)`` and that seed's own data stream, so member ``s`` of
+a sweep computes what a single run with ``seed=s`` computes.
+
+Divergence: a member whose losses or state become NaN or inf at a step is
+frozen at its state before that step (``jnp.where`` per member, inside the
+compiled program), marked dead, and stays so; the others go on.
+"""
+
+import dataclasses
+import math
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax.config import Config
+from gan_jax.errors import UserError
+from gan_jax.state import GANState, naive_train_step, train_step
+
+__all__ = ["parse_seeds", "member_config", "init_members", "member", "stack_members", "make_chunk_fn",
+           "chunk_stops", "sweep_memory_bytes", "check_sweep_memory", "host_chunk", "train_members",
+           "MAX_MEMBERS"]
+
+MAX_MEMBERS = 4096
+
+
+def parse_seeds(text: str) -> Tuple[int, ...]:
+    """``"0,1,2"`` -> ``(0, 1, 2)``; ``"0-4"`` -> ``(0, 1, 2, 3, 4)``. UserError for an empty
+    list, a repeated seed, or anything that is not a non-negative integer below 2**31."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not text or not str(text).strip() or any(not p for p in parts):
+        raise UserError(f"--seeds {text!r} is empty or has an empty item; give integers such as 0,1,2,3,4 or 0-4")
+    seeds = []
+    for part in parts:
+        bounds = part.split("-")
+        try:
+            if len(bounds) == 2:
+                lo, hi = int(bounds[0]), int(bounds[1])
+                if hi < lo:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            elif len(bounds) == 1:
+                seeds.append(int(part))
+            else:
+                raise ValueError
+        except ValueError:
+            raise UserError(f"--seeds: {part!r} is not a non-negative integer or a range LO-HI; "
+                            "give integers such as 0,1,2,3,4 or 0-4") from None
+    bad = [s for s in seeds if not 0 <= s <= 2**31 - 1]
+    if bad:
+        raise UserError(f"--seeds: seed {bad[0]} is outside 0..2147483647")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise UserError(f"--seeds repeats {', '.join(map(str, repeated))}; each seed once")
+    if len(seeds) > MAX_MEMBERS:
+        raise UserError(f"--seeds lists {len(seeds)} seeds; at most {MAX_MEMBERS} in one sweep")
+    return tuple(seeds)
+
+
+def member_config(config: Config, seed: int) -> Config:
+    """The config of the sweep member with ``seed``."""
+    return dataclasses.replace(config, seed=int(seed))
+
+
+def init_members(config: Config, seeds: Sequence[int]) -> GANState:
+    """The initial states of the members, stacked: every array ``(N, ...)``.
+
+    Member ``i`` is ``init_state(config, PRNGKey(seeds[i]))``, the state a
+    single run with ``seed=seeds[i]`` starts from.
+    """
+    from gan_jax.build import init_state
+    keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+    return jax.jit(jax.vmap(lambda k: init_state(config, k)))(keys)
+
+
+def member(states: GANState, i: int) -> GANState:
+    """Member ``i`` of stacked states, as an ordinary GANState."""
+    return jax.tree.map(lambda x: x[i], states)
+
+
+def stack_members(members: Sequence[GANState]) -> GANState:
+    """Ordinary GANStates stacked along a new leading member axis."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *members)
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _config_step(config: Config) -> Callable:
+    """``(state, batches (k, B, ...), labels (k, B) | None, key) -> (state, metrics)`` for one member."""
+    if config.naive:
+        def step(state, batches, labels, key):
+            return naive_train_step(state, batches[0], key, None if labels is None else labels[0],
+                                    tol=config.naive_tol, max_d_steps=config.naive_max_d_steps)
+        return step
+    return lambda state, batches, labels, key: train_step(state, batches, key, labels)
+
+
+def make_chunk_fn(config: Config) -> Callable:
+    """The compiled chunk of training for ``config``:
+
+    ``chunk(states, alive, died_at, seeds, first_step, images, labels) -> (states, alive, died_at, metrics)``
+
+    Shapes (N members, T steps, k batches per step, B batch):
+      states: stacked GANState ``(N, ...)``; alive: ``(N,)`` bool; died_at: ``(N,)`` int32
+      (the step whose update was refused, -1 while alive); seeds: ``(N,)`` int32;
+      first_step: scalar int32, the step number of the chunk's first step;
+      images: ``(T, N, k, B, ...)`` float32; labels: ``(T, N, k, B)`` int32 or None.
+    Returns the states after T steps (a dead member unchanged since it died), the
+    alive mask, the steps of death, and the metrics of the chunk's last step ``{name: (N,)}``.
+
+    Step ``t`` of member ``i``: ``new, m = step(state_i, images[t, i], labels[t, i],
+    fold_in(PRNGKey(seeds[i]), first_step + t))``; it is kept only when the member is
+    alive and ``m`` and ``new`` are finite, else the member keeps its state and dies.
+    With T = 1 the step runs without a scan (XLA:CPU runs convolutions slower in a scan body).
+    """
+    step = _config_step(config)
+
+    def member_step(state, alive, died_at, seed, t, images, labels):
+        new, metrics = step(state, images, labels, jax.random.fold_in(jax.random.PRNGKey(seed), t))
+        ok = alive & _all_finite(metrics) & _all_finite(new)
+        kept = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, state)
+        died_at = jnp.where(alive & ~ok, t, died_at)
+        return kept, ok, died_at, metrics
+
+    vstep = jax.vmap(member_step, in_axes=(0, 0, 0, 0, None, 0, 0))
+
+    def chunk(states, alive, died_at, seeds, first_step, images, labels):
+        if images.shape[0] == 1:
+            states, alive, died_at, metrics = vstep(states, alive, died_at, seeds, first_step,
+                                                    images[0], None if labels is None else labels[0])
+            return states, alive, died_at, metrics
+
+        def body(carry, xs):
+            t, imgs, labs = xs
+            states, alive, died_at, metrics = vstep(*carry, seeds, t, imgs, labs)
+            return (states, alive, died_at), metrics
+
+        steps = first_step + jnp.arange(images.shape[0], dtype=jnp.int32)
+        (states, alive, died_at), metrics = jax.lax.scan(body, (states, alive, died_at),
+                                                         (steps, images, labels))
+        return states, alive, died_at, jax.tree.map(lambda m: m[-1], metrics)
+
+    return jax.jit(chunk, donate_argnums=(0,))
+
+
+def chunk_stops(start: int, steps: int, steps_per_call: int, event_every: Sequence[int] = ()) -> List[int]:
+    """The chunk boundaries after ``start`` up to ``steps``: the multiples of ``steps_per_call``
+    and of every interval in ``event_every`` (0 = none), and ``steps`` itself, in order."""
+    stops = {steps} if steps > start else set()
+    for every in (steps_per_call, *event_every):
+        if every > 0:
+            stops.update(range((start // every + 1) * every, steps, every))
+    return sorted(stops)
+
+
+def host_chunk(iterators: Sequence[Optional[Iterator]], steps: int, batches_per_step: int, labelled: bool,
+               shape: tuple):
+    """``(images (T, N, k, B, ...), labels (T, N, k, B) | None)`` drawn from one batch iterator
+    per member (each yields ``(images (B, ...), labels (B,) | None)``, ``images.shape == shape``);
+    a member whose iterator is None (a frozen member) gets zeros and draws nothing."""
+    n = len(iterators)
+    images = np.zeros((steps, n, batches_per_step) + tuple(shape), np.float32)
+    labels = np.zeros((steps, n, batches_per_step, shape[0]), np.int32) if labelled else None
+    for t in range(steps):
+        for i, it in enumerate(iterators):
+            if it is None:
+                continue
+            for j in range(batches_per_step):
+                x, y = next(it)
+                images[t, i, j] = x
+                if labelled:
+                    labels[t, i, j] = y
+    return images, labels
+
+
+def _tree_bytes(tree) -> int:
+    return sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+
+def sweep_memory_bytes(config: Config, template: GANState, members: int) -> int:
+    """Estimated device bytes of a sweep of ``members`` runs of ``config``, before compiling.
+
+    bytes ~= N * (4 |state| + T k |batch| + 2 (k + 1) |activations of D on one batch|):
+    the state, its new value, the gradients and a copy kept by the divergence check;
+    a chunk of real batches; D's activations (``jax.eval_shape``, nothing runs) kept for the
+    backward pass of each D step and of the G step, for the real and the fake batch.
+    """
+    from gan_jax.build import data_shape
+    batch_shape = (config.batch_size,) + tuple(data_shape(config))
+    k = 1 if config.naive else config.d_steps
+    state_bytes = _tree_bytes(template)
+    batch_bytes = math.prod(batch_shape) * 4
+    activations = _d_activation_bytes(template, batch_shape)
+    per_member = 4 * state_bytes + config.steps_per_call * k * batch_bytes + 2 * (k + 1) * 2 * activations
+    return members * per_member
+
+
+def _d_activation_bytes(template: GANState, batch_shape) -> int:
+    x = jax.ShapeDtypeStruct(tuple(batch_shape), jnp.float32)
+    variables = {"params": template.d_params}
+    if template.d_batch_stats:
+        variables["batch_stats"] = template.d_batch_stats
+
+    def forward(variables, inputs):
+        return template.discriminator.apply(variables, inputs, train=False, capture_intermediates=True,
+                                            mutable=["intermediates"])
+    try:
+        _, mutated = jax.eval_shape(forward, variables, x)
+    except Exception:   # a conditional D needs labels: estimate from the batch alone
+        return 8 * math.prod(batch_shape) * 4
+    return _tree_bytes(mutated["intermediates"])
+
+
+def check_sweep_memory(config: Config, template: GANState, members: int,
+                       available_bytes: Optional[int]) -> None:
+    """UserError when a sweep of ``members`` runs would not fit in half of ``available_bytes``
+    (the rest is left to XLA's buffers); nothing is checked when the memory is unknown."""
+    if available_bytes is None or members <= 1:
+        return
+    needed = sweep_memory_bytes(config, template, members)
+    if needed > 0.5 * available_bytes:
+        fits = max(1, int(0.5 * available_bytes // (needed / members)))
+        raise UserError(f"a sweep of {members} seeds needs about {needed / 2**30:.1f} GiB but only "
+                        f"{available_bytes / 2**30:.1f} GiB is available; use at most {fits} seeds, "
+                        f"a smaller batch_size or steps_per_call")
+
+
+def train_members(config: Config, seeds: Sequence[int], states: Optional[GANState] = None,
+                  start_step: int = 0, on_chunk: Optional[Callable] = None) -> Tuple[GANState, dict]:
+    """Train one member per seed to ``config.steps``, in memory; returns the stacked
+    states and ``{seed: step}`` of the members that diverged (frozen at their last
+    finite state).
+
+    The data come from each seed's source (:func:`gan_jax.data.make_source` with that
+    seed). ``on_chunk(done, states, alive)`` is called at every chunk boundary (for
+    example to take snapshots). For run directories, logs, evaluation and
+    checkpoints use :func:`gan_jax.loop.train` (``gan-jax train --seeds``).
+    """
+    from gan_jax import data as data_lib
+    seeds = tuple(int(s) for s in seeds)
+    states = init_members(config, seeds) if states is None else states
+    sources = [data_lib.make_source(member_config(config, s)) for s in seeds]
+    k = 1 if config.naive else config.d_steps
+    iterators = [src.iterate(start_step * k) for src in sources]
+    chunk = make_chunk_fn(config)
+    alive = jnp.ones((len(seeds),), bool)
+    died_at = jnp.full((len(seeds),), -1, jnp.int32)
+    seed_arr = jnp.asarray(seeds, jnp.int32)
+    shape = (config.batch_size,) + tuple(sources[0].data_shape)
+    done = start_step
+    for stop in chunk_stops(start_step, config.steps, config.steps_per_call):
+        images, labels = host_chunk(iterators, stop - done, k, config.conditional != "none", shape)
+        states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), images, labels)
+        done = stop
+        if on_chunk is not None:
+            on_chunk(done, states, alive)
+    died = np.asarray(died_at)
+    return states, {s: int(d) for s, d in zip(seeds, died) if d >= 0}
