@@ -93,3 +93,48 @@ def test_bad_input_is_a_one_line_user_error(shape, labels_len, n, problem):
     assert "\n" not in str(info.value)
     with pytest.raises(UserError, match=r"\(n, 3\)"):
         stacked_modes(jnp.zeros((4, 2), jnp.int32))
+
+
+# The config side: the data name, its shape rule and the preset.
+
+def test_preset_is_8x8x3_and_assembles_a_dcgan_of_that_shape():
+    from gan_jax.build import build_models, check_config
+    from gan_jax.config import get_config
+    config = check_config(get_config("stacked_digits_dcgan"))
+    assert (config.data, config.image_size, config.channels, config.model) == ("stacked_digits", 8, 3, "dcgan")
+    gen, disc = build_models(config)
+    variables = gen.init(jax.random.PRNGKey(0), jnp.zeros((2, config.latent_dim)), train=False)
+    images = gen.apply(variables, jnp.zeros((2, config.latent_dim)), train=False)
+    assert images.shape == (2, 8, 8, 3)
+    d_variables = disc.init(jax.random.PRNGKey(1), images, train=False)
+    assert disc.apply(d_variables, images, train=False).shape == (2,)
+
+
+def _channels_by_resolution(params, side_of):
+    """{feature-map side: output channels} of the named conv layers."""
+    return {side: jax.tree_util.tree_leaves(params[name])[-1].shape[-1] for name, side in side_of.items()}
+
+
+def test_small_discriminator_override_has_a_quarter_of_the_generator_channels_at_each_resolution():
+    # PacGAN Table 3 / Metz et al. 2017: "D is 1/4 size of G", here d_width=16 against g_width=64.
+    from gan_jax.build import build_models
+    from gan_jax.config import get_config
+    config = get_config("stacked_digits_dcgan", ["d_width=16"])
+    gen, disc = build_models(config)
+    g = jax.eval_shape(lambda: gen.init(jax.random.PRNGKey(0), jnp.zeros((2, config.latent_dim)), train=False))
+    d = jax.eval_shape(lambda: disc.init(jax.random.PRNGKey(0), jnp.zeros((2, 8, 8, 3)), train=False))
+    g_channels = _channels_by_resolution(g["params"], {"project": 2, "up_0": 4})
+    d_channels = _channels_by_resolution(d["params"], {"down_1": 2, "input": 4})
+    assert {side: 4 * c for side, c in d_channels.items()} == g_channels
+
+
+@pytest.mark.parametrize("overrides", [["data=stacked_digits"], ["data=stacked_digits", "channels=3",
+                                                                  "image_size=28"]])
+def test_stacked_digits_with_another_shape_is_refused_in_one_line(overrides):
+    from gan_jax.config import config_from_dict, get_config
+    with pytest.raises(UserError, match="image_size=8 channels=3") as info:
+        get_config("digits_dcgan", overrides)
+    assert "\n" not in str(info.value)
+    with pytest.raises(UserError, match="stacked_digits"):
+        config_from_dict({"data": "stacked_digits", "channels": 1})
+    assert get_config("digits_dcgan", ["data=stacked_digits", "channels=3"]).channels == 3
