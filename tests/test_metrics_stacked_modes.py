@@ -1,6 +1,9 @@
 """Stacked-digit mode scores: the histogram, KL to uniform in closed form, the sampling floor,
 and real stacked digits under the digits classifier."""
 
+import json
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,6 +71,7 @@ def test_scores_read_each_channel_and_do_not_depend_on_the_batch_size():
 
     for batch_size in (301, 100, 64):
         calls.clear()
+        np.testing.assert_array_equal(sm.stacked_mode_histogram(_encoded(classes), classify, batch_size), counts)
         scores = sm.stacked_mode_scores(_encoded(classes), classify, batch_size)
         assert scores["modes"] == expected["modes"]
         np.testing.assert_allclose(scores["kl"], expected["kl"], rtol=1e-5)
@@ -97,12 +101,30 @@ def test_bad_input_is_a_one_line_user_error(images, batch_size, problem):
         sm.mode_histogram(jnp.zeros((2, 3), jnp.int32))
 
 
-def test_real_stacked_digits_reach_all_modes_at_the_sampling_floor(tmp_path, monkeypatch):
-    # The protocol's 26,000 real stacked digits through the digits classifier (trained here, in an
-    # empty cache, in a few seconds): every mode appears (each has 26 expected samples, so a missing
-    # one has probability 1000 e^-26) and the KL sits at the floor 0.0192 plus the true modes' own
-    # KL, 3 x KL(class frequencies || uniform over 10) = 0.0003, plus classifier errors.
-    monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path))
+@pytest.fixture(scope="module")
+def classifier_cache(tmp_path_factory):
+    """A fresh ``$GAN_JAX_CACHE`` holding the digits classifier, copied from the usual cache
+    (trained there on first use, once for the whole suite, as in test_metrics_commands)."""
+    import shutil
+    from gan_jax.metrics import classifier
+    classifier.load_or_train_classifier()
+    directory = tmp_path_factory.mktemp("cache")
+    shutil.copy(os.path.join(classifier.cache_dir(), f"{classifier.EXTRACTOR_NAME}.msgpack"), directory)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GAN_JAX_CACHE", str(directory))
+        yield directory
+
+
+def _expected_distinct_modes(n: int, k: int = 1000) -> float:
+    """E #{modes hit} of n uniform draws over k modes: k (1 - (1 - 1/k)^n)."""
+    return k * (1.0 - (1.0 - 1.0 / k) ** n)
+
+
+def test_real_stacked_digits_reach_all_modes_at_the_sampling_floor(classifier_cache):
+    # The protocol's 26,000 real stacked digits through the digits classifier: every mode appears
+    # (each has 26 expected samples, so a missing one has probability 1000 e^-26) and the KL sits at
+    # the floor 0.0192 plus the true modes' own KL, 3 x KL(class frequencies || uniform over 10)
+    # = 0.0003, plus classifier errors.
     classify, test_accuracy = sm.cached_digit_classify_fn()
     assert test_accuracy > 0.95
     images, modes = sm.real_stacked_digits(sm.STACKED_EVAL_SAMPLES, seed=0)
@@ -112,3 +134,48 @@ def test_real_stacked_digits_reach_all_modes_at_the_sampling_floor(tmp_path, mon
     assert scores["modes"] == 1000
     assert abs(true_kl - sm.expected_kl_floor(sm.STACKED_EVAL_SAMPLES)) < 0.004
     assert abs(scores["kl"] - true_kl) < 0.003
+
+
+def _untrained_stacked_run(run_dir) -> str:
+    """A run directory holding one checkpoint of an untrained small stacked-digits DCGAN."""
+    from gan_jax.build import init_state
+    from gan_jax.checkpoint import Checkpointer, write_run_config
+    from gan_jax.config import get_config
+    config = get_config("stacked_digits_dcgan", ["g_width=8", "d_width=8", "latent_dim=8"])
+    os.makedirs(run_dir)
+    write_run_config(str(run_dir), config)
+    checkpointer = Checkpointer(str(run_dir))
+    checkpointer.save(init_state(config), config, 0)
+    checkpointer.close()
+    return str(run_dir)
+
+
+def test_eval_of_a_stacked_digits_run_reports_modes_and_kl_beside_real_data(classifier_cache, tmp_path):
+    from gan_jax.cli import main
+    run_dir = _untrained_stacked_run(tmp_path / "stacked")
+    assert main(["eval", run_dir, "-n", "500", "--no-progress"]) == 0
+    result = json.load(open(os.path.join(run_dir, "eval.json")))
+    assert result["n_generated"] == result["n_real"] == 500
+    assert set(result["scores"]) == set(result["real"]) == {"modes", "kl"}
+    # 500 real samples hit k (1 - (1 - 1/k)^500) = 394 modes on average (standard deviation about 11).
+    assert abs(result["real"]["modes"] - _expected_distinct_modes(500)) < 40
+    # An untrained generator: fewer modes, further from uniform than real data.
+    assert result["scores"]["modes"] < result["real"]["modes"]
+    assert result["scores"]["kl"] > result["real"]["kl"]
+    assert result["kl_floor"] == pytest.approx(999 / 1000)
+    assert os.path.isfile(result["figure"])
+
+
+def test_training_evaluator_of_stacked_digits_logs_modes_and_kl(classifier_cache, tmp_path):
+    from gan_jax.checkpoint import restore_run
+    from gan_jax.metrics.training_evaluator import make_training_evaluator
+    config, state = restore_run(_untrained_stacked_run(tmp_path / "stacked"))
+    evaluator, notice = make_training_evaluator(config, 500, jax.random.PRNGKey(0))
+    assert notice == "" and evaluator.extractor == "stacked_modes"
+    assert evaluator.reference.shape == (500, 8, 8, 3)
+    assert evaluator.score(evaluator.reference) == evaluator.baseline
+    assert abs(evaluator.baseline["modes"] - _expected_distinct_modes(500)) < 40
+    scores = evaluator.evaluate(state)
+    assert set(scores) == {"modes", "kl"}
+    assert evaluator.evaluate(state) == scores    # one fixed latent batch: the same state scores the same
+    assert scores["kl"] > evaluator.baseline["kl"]

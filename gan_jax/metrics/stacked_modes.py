@@ -44,9 +44,9 @@ import numpy as np
 from gan_jax.errors import UserError
 from gan_jax.stacked_digits import NUM_STACKED_CHANNELS, NUM_STACKED_MODES, stacked_modes
 
-__all__ = ["STACKED_EVAL_SAMPLES", "mode_histogram", "kl_to_uniform", "expected_kl_floor",
-           "channel_classes", "stacked_mode_scores", "digit_classify_fn", "cached_digit_classify_fn",
-           "real_stacked_digits"]
+__all__ = ["STACKED_EVAL_SAMPLES", "mode_histogram", "kl_to_uniform", "expected_kl_floor", "channel_classes",
+           "stacked_mode_histogram", "scores_of_histogram", "stacked_mode_scores", "digit_classify_fn",
+           "cached_digit_classify_fn", "real_stacked_digits"]
 
 STACKED_EVAL_SAMPLES = 26_000
 
@@ -104,8 +104,8 @@ def channel_classes(images: jax.Array, classify_fn: Callable) -> jax.Array:
     return jnp.asarray(classify_fn(channels)).reshape(batch, NUM_STACKED_CHANNELS)
 
 
-def stacked_mode_scores(images, classify_fn: Callable, batch_size: int = 2000) -> dict:
-    """Modes captured and KL to uniform of stacked-digit images (shell: loops over batches on the host).
+def stacked_mode_histogram(images, classify_fn: Callable, batch_size: int = 2000) -> np.ndarray:
+    """Counts of the 1,000 modes of stacked-digit images (shell: loops over batches on the host).
 
     Args:
       images: ``(N, H, W, 3)`` images in [-1, 1] (NumPy or JAX), N >= 1.
@@ -115,7 +115,7 @@ def stacked_mode_scores(images, classify_fn: Callable, batch_size: int = 2000) -
       batch_size: stacked images classified per call (>= 1).
 
     Returns:
-      ``{"modes": #{j : h_j > 0}, "kl": KL(h / N || uniform over 1,000)}`` (int, float).
+      ``(1000,)`` int64 counts h_j = #{i : mode of image i = j}, summing to N.
     """
     if getattr(images, "ndim", None) != 4 or images.shape[-1] != NUM_STACKED_CHANNELS or len(images) < 1:
         raise UserError(f"stacked digits must have shape (N, H, W, 3) with N >= 1, got "
@@ -130,7 +130,23 @@ def stacked_mode_scores(images, classify_fn: Callable, batch_size: int = 2000) -
             batch = np.concatenate([batch, np.zeros((batch_size - real_rows,) + batch.shape[1:], np.float32)])
         modes = stacked_modes(channel_classes(jnp.asarray(batch), classify_fn))[:real_rows]
         histogram += np.asarray(mode_histogram(modes))
+    return histogram
+
+
+def scores_of_histogram(histogram) -> dict:
+    """``{"modes": #{j : h_j > 0}, "kl": KL(h / sum(h) || uniform)}`` (int, float) of counts ``(K,)``."""
+    histogram = np.asarray(histogram)
     return {"modes": int(np.count_nonzero(histogram)), "kl": float(kl_to_uniform(jnp.asarray(histogram)))}
+
+
+def stacked_mode_scores(images, classify_fn: Callable, batch_size: int = 2000) -> dict:
+    """Modes captured and KL to uniform of stacked-digit images ``(N, H, W, 3)``:
+    :func:`scores_of_histogram` of :func:`stacked_mode_histogram` (same arguments).
+
+    Returns:
+      ``{"modes": #{j : h_j > 0}, "kl": KL(h / N || uniform over 1,000)}`` (int, float).
+    """
+    return scores_of_histogram(stacked_mode_histogram(images, classify_fn, batch_size))
 
 
 def digit_classify_fn(params) -> Callable:
