@@ -123,6 +123,8 @@ def _stacked_figure(fake, fake_counts, real_counts, path):
     left.set_title("generated stacked digits")
     for counts, label in ((real_counts, "real"), (fake_counts, "generated")):
         right.plot(np.sort(counts)[::-1], label=f"{label}: {np.count_nonzero(counts)} modes")
+    right.axhline(real_counts.sum() / len(real_counts), color="grey", linestyle=":", label="uniform")
+    right.set_yscale("log")   # empty modes (count 0) fall off the log axis
     right.set_xlabel("mode, by count")
     right.set_ylabel("samples")
     right.legend()
