@@ -72,9 +72,9 @@ def save_points(points: np.ndarray, path: str, title: str, reference: Optional[n
 
 def plot_training_curves(metrics_path: str, path: str,
                          keys: Sequence[str] = ("d_loss", "g_loss", "d_real", "d_fake"),
-                         eval_keys: Sequence[str] = ("fid", "kid", "modes", "high_quality")) -> str:
+                         eval_keys: Sequence[str] = ("fid", "kid", "modes", "high_quality", "kl")) -> str:
     """Plot the losses and mean D outputs logged in ``metrics.jsonl`` against step, and
-    a third panel with the evaluation scores (FID, KID or mode coverage) where rows hold them."""
+    a third panel with the evaluation scores (FID, KID, mode coverage or stacked modes and KL) where rows hold them."""
     plt = _pyplot()
     with open(metrics_path) as f:
         rows = [json.loads(line) for line in f if line.strip()]

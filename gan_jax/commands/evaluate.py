@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("eval", help="all applicable metrics of a run: eval.json and a figure")
     p.add_argument("run_dir")
-    p.add_argument("-n", type=int, default=1000, help="generated samples (default 1000)")
+    p.add_argument("-n", type=int, help="generated samples (default 1000; 26000 for stacked_digits, as published)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception"))
     p.add_argument("--inception-weights")
@@ -102,7 +102,7 @@ def run_fid(args) -> None:
 def run_eval(args) -> None:
     from gan_jax.checkpoint import read_run_config
     from gan_jax.metrics.evaluate_run import evaluate_run
-    if args.n < 2:
+    if args.n is not None and args.n < 2:
         raise UserError(f"-n must be at least 2, got {args.n}")
     read_run_config(args.run_dir)  # a clear error for a directory that is not a run
     suffix = "_best" if args.best else ""
