@@ -16,26 +16,34 @@ exactly as :mod:`gan_jax` trains it:
   then one G step on fresh z against the updated D; Adam with the preset's
   ``lr_d``/``lr_g`` and (``beta1``, ``beta2``); ``batch_size``; z ~ N(0, I)
   or U[-1, 1]^latent_dim per ``latent_dist``;
-- real data: ``gan_jax.data.sample_toy`` (the VEEGAN/PacGAN ring of 8
-  Gaussians: radius 1, std 0.01), a NumPy generator seeded with the seed.
+- real data: the same batches gan_jax trains on (:class:`gan_jax.data.SamplerSource`
+  of the seed: the VEEGAN/PacGAN ring of 8 Gaussians, radius 1, std 0.01), drawn
+  before the timing starts.
 
-JAX side: see the marked section below (written with the sweep trainer).
+JAX side (:func:`jax_train_sweep`): :func:`gan_jax.sweep.train_members` on the
+same config, one seed alone and all seeds vmapped, ``steps_per_call`` steps per
+dispatch; each timed twice, the first time with compilation.
 
-    python benchmarks/sweep_vs_torch.py --seeds 8 --steps 500
+    python benchmarks/sweep_vs_torch.py --seeds 5 --steps 1000
 """
 
 import argparse
+import dataclasses
+import json
 import math
 import time
-from typing import Sequence
+from typing import Sequence, Tuple
 
+import jax
 import numpy as np
 import torch
 from torch import nn
 
 from gan_jax.config import Config, get_config
-from gan_jax.data import TOY_DATA, sample_toy
+from gan_jax.data import TOY_DATA, SamplerSource, make_source
 from gan_jax.errors import UserError
+from gan_jax.provenance import collect_provenance, entry_point_setup
+from gan_jax.sweep import make_chunk_fn, train_members
 
 __all__ = ["torch_models", "torch_train_sequential"]
 
@@ -88,9 +96,15 @@ def torch_models(config: Config):
     return nn.Sequential(*g_layers), nn.Sequential(*d_layers)
 
 
-def _train_one_seed(config: Config, seed: int, steps: int) -> None:
+def _real_batches(config: Config, seed: int, steps: int) -> torch.Tensor:
+    """The real batches ``(steps * d_steps, B, dim)`` of seed ``seed``: gan_jax's own data stream
+    (:class:`gan_jax.data.SamplerSource`), drawn before the timing starts."""
+    source = SamplerSource(config.data, config.batch_size, seed)
+    return torch.from_numpy(np.stack([source.batch(p)[0] for p in range(steps * config.d_steps)]))
+
+
+def _train_one_seed(config: Config, seed: int, steps: int, reals: torch.Tensor) -> None:
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     gen, disc = torch_models(config)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
@@ -103,9 +117,11 @@ def _train_one_seed(config: Config, seed: int, steps: int) -> None:
             return torch.rand(batch, config.latent_dim) * 2.0 - 1.0
         return torch.randn(batch, config.latent_dim)
 
+    position = 0
     for _ in range(steps):
         for _ in range(config.d_steps):
-            real = torch.from_numpy(sample_toy(config.data, rng, batch)[0])
+            real = reals[position]
+            position += 1
             fake = gen(latent()).detach()
             loss_d = 0.5 * (bce(disc(real), ones) + bce(disc(fake), zeros))
             opt_d.zero_grad()
@@ -125,29 +141,57 @@ def torch_train_sequential(config: Config, seeds: Sequence[int], steps: int) -> 
         raise UserError(f"need steps >= 1 and at least one seed, got steps={steps}, seeds={list(seeds)}")
     _check_supported(config)
     torch.set_num_threads(2)
+    reals = {int(seed): _real_batches(config, int(seed), steps) for seed in seeds}
     start = time.perf_counter()
     for seed in seeds:
-        _train_one_seed(config, int(seed), steps)
+        _train_one_seed(config, int(seed), steps, reals[int(seed)])
     return time.perf_counter() - start
 
 
-# ---------------------------------------------------------------------------------------------
-# JAX side: the lead writes it with the new sweep trainer (issue 16): train the same config for
-# the same seeds and steps, all seeds at once, and return its wall seconds (compilation reported
-# apart), so that main() can print both and their ratio.
-# ---------------------------------------------------------------------------------------------
+def jax_train_sweep(config: Config, seeds: Sequence[int], steps: int) -> Tuple[float, float]:
+    """``(first, second)`` wall seconds of :func:`gan_jax.sweep.train_members` training
+    ``config`` for ``steps`` generator steps, all ``seeds`` at once, from fresh states: the
+    first call includes compilation, the second reuses the compiled program."""
+    config = dataclasses.replace(config, steps=steps, steps_per_call=min(config.steps_per_call, steps))
+    chunk = make_chunk_fn(config, make_source(config))
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        states, _ = train_members(config, seeds, chunk_fn=chunk)
+        jax.block_until_ready(states)
+        times.append(time.perf_counter() - start)
+    return times[0], times[1]
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="ring8", help="an MLP preset (default ring8)")
-    parser.add_argument("--seeds", type=int, default=8, help="number of seeds, 0..N-1 (default 8)")
-    parser.add_argument("--steps", type=int, default=500, help="generator steps per seed (default 500)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..N-1 (default 5)")
+    parser.add_argument("--steps", type=int, default=1000, help="generator steps per seed (default 1000)")
+    parser.add_argument("--out", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
+    entry_point_setup()  # an entry point: the project's PRNG choice, as gan-jax makes it
     config = get_config(args.config)
-    seconds = torch_train_sequential(config, range(args.seeds), args.steps)
-    print(f"torch (eager, CPU, 2 threads), {args.seeds} seeds x {args.steps} steps of {args.config}, "
-          f"one after another: {seconds:.2f} s ({args.seeds * args.steps / seconds:.0f} steps/s)")
+    seeds = list(range(args.seeds))
+    one_first, one = jax_train_sweep(config, seeds[:1], args.steps)
+    many_first, many = jax_train_sweep(config, seeds, args.steps)
+    torch_seconds = torch_train_sequential(config, seeds, args.steps)
+    result = {"config": args.config, "seeds": args.seeds, "steps": args.steps,
+              "steps_per_call": config.steps_per_call, "jax_one_seed_s": one, "jax_sweep_s": many,
+              "jax_one_seed_with_compile_s": one_first, "jax_sweep_with_compile_s": many_first,
+              "torch_sequential_s": torch_seconds, "sweep_over_one_seed": many / one,
+              "torch_over_sweep": torch_seconds / many, "torch_over_sweep_with_compile": torch_seconds / many_first,
+              "provenance": collect_provenance()}
+    print(f"{args.config}, {args.steps} steps per seed, batch {config.batch_size}, steps_per_call "
+          f"{config.steps_per_call} ({jax.default_backend()}):\n"
+          f"  gan_jax, 1 seed:           {one:7.2f} s (first call, with compilation: {one_first:.2f} s)\n"
+          f"  gan_jax, {args.seeds} seeds vmapped:  {many:7.2f} s (with compilation: {many_first:.2f} s)\n"
+          f"  PyTorch eager, {args.seeds} seeds one after another (2 threads): {torch_seconds:.2f} s\n"
+          f"  {args.seeds} seeds cost {many / one:.2f}x one seed; the sweep is {torch_seconds / many:.1f}x faster "
+          f"than PyTorch ({torch_seconds / many_first:.1f}x counting compilation)")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=2)
 
 
 if __name__ == "__main__":

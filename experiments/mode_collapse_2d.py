@@ -8,7 +8,8 @@ high quality within 3 std of its nearest mode; a mode is captured when it is
 the nearest mode of at least one high-quality sample (see
 :mod:`gan_jax.metrics.mode_coverage`).
 
-Each method runs over seeds 0 .. S-1 (vmapped, ``--seeds S``), and the
+Each method runs over seeds 0 .. S-1 through the library's sweep trainer
+(:func:`gan_jax.sweep.train_members`, vmapped, ``--seeds S``), and the
 evaluation samples use a latent key that training never sees. The ``best``
 presets were chosen by runs on seeds 100 and 101 scored with yet another
 latent key, so the reported seeds and samples played no part in choosing them.
@@ -25,14 +26,12 @@ methods not run again are kept.
 
 import argparse
 import dataclasses
-import functools
 import json
 import os
 import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import matplotlib
 import numpy as np
 from tqdm import tqdm
@@ -43,11 +42,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments._common import run_main  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
-from gan_jax.build import init_state  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
-from gan_jax.state import generate, train_step  # noqa: E402
+from gan_jax.state import generate  # noqa: E402
+from gan_jax.sweep import member, train_members  # noqa: E402
 
 # Published rows: (modes, % high quality). VEEGAN Table 1 (means of 5 runs);
 # PacGAN Table 1 (means of 10 runs; their +- is the standard error).
@@ -93,47 +92,28 @@ def method_config(data, method, extra=()):
     return dataclasses.replace(config, name=f"{data}-{method}")
 
 
-def mixture_batches(key, centers, std, shape):
-    """Real samples ``shape + (2,)`` of the mixture, drawn on the device:
-    x = mu_j + std * eps, j uniform over the modes, eps ~ N(0, I)."""
-    mode_key, noise_key = jax.random.split(key)
-    modes = jax.random.randint(mode_key, shape, 0, centers.shape[0])
-    return centers[modes] + std * jax.random.normal(noise_key, shape + (2,))
-
-
-def train_seeds(config, seeds, snapshot_steps, chunk=500):
-    """Train one config for every seed at once; returns final states and
-    seed-0 samples at ``snapshot_steps``.
-
-    The seeds are vmapped and ``chunk`` steps run as one ``lax.scan`` inside
-    one compiled call, with the real batches drawn on the device, so the host
-    only loops once per chunk. Step t of seed s uses key fold_in(PRNGKey(s), t).
-    """
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    states = jax.vmap(lambda k: init_state(config, k))(keys)
-    centers, std = benchmark_mixture(config.data)
-    centers = jnp.asarray(centers, jnp.float32)
-    shape = (config.d_steps, config.batch_size)
-
-    def one_step(state, seed_key, t):
-        data_key, step_key = jax.random.split(jax.random.fold_in(seed_key, t))
-        return train_step(state, mixture_batches(data_key, centers, std, shape), step_key)
-
-    @functools.partial(jax.jit, static_argnums=2)
-    def run_chunk(states, first_step, n):
-        def body(st, t):
-            return jax.vmap(one_step, in_axes=(0, 0, None))(st, keys, t)
-        return jax.lax.scan(body, states, first_step + jnp.arange(n))
-
-    stops = sorted(set(snapshot_steps) | set(range(chunk, config.steps, chunk)) | {config.steps})
-    snapshots, done = {}, 0
+def train_seeds(config, seeds, snapshot_steps):
+    """Train one config for every seed at once with the library's sweep trainer
+    (:func:`gan_jax.sweep.train_members`: the seeds vmapped, ``steps_per_call`` steps per
+    compiled call, batches drawn on the device); returns the final states and seed-0
+    samples at ``snapshot_steps``. Step t of seed s uses key fold_in(PRNGKey(s), t)."""
+    snapshots = {}
     sample_key = jax.random.PRNGKey(12345)
-    for stop in tqdm(stops, desc=config.name, leave=False):
-        states, _ = run_chunk(states, done, stop - done)
-        done = stop
+
+    def snapshot(done, states, alive):
         if done in snapshot_steps:
-            first = jax.tree.map(lambda x: x[0], states)
-            snapshots[done] = np.asarray(generate(first, sample_key, 500))
+            snapshots[done] = np.asarray(generate(member(states, 0), sample_key, 500))
+
+    bar = tqdm(total=config.steps, desc=config.name, leave=False)
+
+    def on_chunk(done, states, alive):
+        snapshot(done, states, alive)
+        bar.update(done - bar.n)
+
+    states, diverged = train_members(config, seeds, on_chunk=on_chunk, stop_at=snapshot_steps)
+    bar.close()
+    if diverged:
+        print(f"{config.name}: seeds {sorted(diverged)} diverged (frozen at their last finite state)")
     return states, snapshots
 
 
@@ -142,7 +122,7 @@ def evaluate(config, states, seeds):
     centers, std = benchmark_mixture(config.data)
     rows = []
     for i, s in enumerate(seeds):
-        st = jax.tree.map(lambda x: x[i], states)
+        st = member(states, i)
         eval_key = jax.random.fold_in(jax.random.PRNGKey(s), 10**9)
         x = generate(st, eval_key, EVAL_SAMPLES)
         cov = mode_coverage(x, centers, std)

@@ -16,8 +16,10 @@ metrics.
 
 import functools
 import os
-from typing import Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import data_files
@@ -29,7 +31,8 @@ from gan_jax.metrics.mode_coverage import GRID_STD, RING_STD, benchmark_mixture 
 
 __all__ = [
     "load_digits", "mixture_centers", "sample_toy", "TOY_DATA", "load_array", "make_source",
-    "ArraySource", "SamplerSource", "TfdsSource", "to_unit_range", "npz_image_key",
+    "ArraySource", "SamplerSource", "StackedDigitsSource", "TfdsSource", "to_unit_range", "npz_image_key",
+    "sample_toy_host", "DEVICE_DATA_BYTES",
     "evaluation_batches",
 ]
 
@@ -40,6 +43,11 @@ GAUSSIAN1D_MEAN, GAUSSIAN1D_STD = 2.0, 0.5
 # The 2-D mixtures are those of the VEEGAN/PacGAN tables, defined once in
 # gan_jax.metrics.mode_coverage (ring: radius 1, std 0.01; grid: spacing 2, std 0.05).
 TOY_DATA = ("gaussian1d", "ring8", "grid25")
+# Data keys are fold_in(fold_in(PRNGKey(seed), _DATA_STREAM), position): a stream of their own,
+# apart from the step keys fold_in(PRNGKey(seed), step).
+_DATA_STREAM = 0x64617461
+# In-memory arrays up to this size are put on the device and indexed there.
+DEVICE_DATA_BYTES = 1 << 30
 
 
 def load_digits(split: str = "all") -> Tuple[np.ndarray, np.ndarray]:
@@ -68,9 +76,10 @@ def load_digits(split: str = "all") -> Tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=None)
 def _host_mixture(name: str) -> Tuple[np.ndarray, float]:
     """``benchmark_mixture(name)`` on the host, built once per name: read-only
-    float64 centres and the std (``sample_toy`` runs once per batch)."""
-    centers, std = benchmark_mixture(name)
-    centers = np.array(centers, np.float64)
+    float64 centres and the std."""
+    with jax.ensure_compile_time_eval():   # constants, also when first asked for inside a trace
+        centers, std = benchmark_mixture(name)
+        centers = np.array(centers, np.float64)
     centers.setflags(write=False)
     return centers, float(std)
 
@@ -80,15 +89,34 @@ def mixture_centers(name: str) -> np.ndarray:
     return _host_mixture(name)[0]
 
 
-def sample_toy(name: str, rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
-    """n samples of a toy distribution and their mode index (0 for gaussian1d)."""
+@functools.partial(jax.jit, static_argnames=("name", "n"))
+def sample_toy(name: str, key: jax.Array, n: int) -> Tuple[jax.Array, jax.Array]:
+    """n samples ``(n, dim)`` float32 of a toy distribution and their mode index ``(n,)`` int32.
+
+    ``gaussian1d``: x ~ N(2, 0.5^2) (mode 0). ``ring8``/``grid25``: x = mu_j + std * eps,
+    j uniform over the modes, eps ~ N(0, I). Pure JAX (``name`` and ``n`` static): the one
+    sampler of the toys, run on the device inside a training step and on the host for
+    evaluation alike.
+    """
+    mode_key, noise_key = jax.random.split(key)
     if name == "gaussian1d":
-        x = rng.normal(GAUSSIAN1D_MEAN, GAUSSIAN1D_STD, size=(n, 1))
-        return x.astype(np.float32), np.zeros(n, np.int32)
+        x = GAUSSIAN1D_MEAN + GAUSSIAN1D_STD * jax.random.normal(noise_key, (n, 1))
+        return x.astype(jnp.float32), jnp.zeros((n,), jnp.int32)
     centers, std = _host_mixture(name)
-    modes = rng.integers(0, len(centers), size=n)
-    x = centers[modes] + std * rng.normal(size=(n, 2))
-    return x.astype(np.float32), modes.astype(np.int32)
+    modes = jax.random.randint(mode_key, (n,), 0, len(centers))
+    x = jnp.asarray(centers, jnp.float32)[modes] + std * jax.random.normal(noise_key, (n, 2))
+    return x.astype(jnp.float32), modes.astype(jnp.int32)
+
+
+def sample_toy_host(name: str, seed: int, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`sample_toy` with ``PRNGKey(seed)``, as NumPy arrays."""
+    x, modes = sample_toy(name, jax.random.PRNGKey(seed), n)
+    return np.asarray(x), np.asarray(modes)
+
+
+def _data_key(seed, position) -> jax.Array:
+    """The key of batch ``position`` of the data stream of ``seed`` (apart from the step keys)."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), _DATA_STREAM), position)
 
 
 def _check_image_shape(shape: tuple, image_size: int, channels: int, where: str) -> tuple:
@@ -155,7 +183,10 @@ def load_array(spec: str, image_size: int = 8, channels: int = 1, n: int = 10000
                             "set image_size=8 channels=1")
         return load_digits("all")
     if spec in TOY_DATA:
-        return sample_toy(spec, np.random.default_rng(seed), n)
+        return sample_toy_host(spec, seed, n)
+    if spec == "stacked_digits":
+        from gan_jax.metrics.stacked_modes import real_stacked_digits
+        return real_stacked_digits(n, seed)
     if spec.startswith("npz:"):
         return _load_npz(spec[4:], image_size, channels, num_classes)
     if spec.startswith("folder:"):
@@ -172,12 +203,34 @@ def _batches_from(batch_at, start_position: int) -> Iterator[Batch]:
         position += 1
 
 
-class ArraySource:
+class _DeviceSampled:
+    """A source whose batch ``p`` is a pure function ``device_batch(arrays, seed, p) ->
+    (x (B, ...), labels (B,) or None)`` of its :attr:`device_arrays`: the training program
+    runs it on the device (when :attr:`on_device`); :meth:`batch` runs the same function
+    for the host and keeps this process's rows of the global batch."""
+
+    on_device = True
+    device_arrays = ()
+
+    def batch(self, position: int) -> Batch:
+        if getattr(self, "_jit_batch", None) is None:
+            self._jit_batch = jax.jit(self.device_batch)
+        x, y = self._jit_batch(self.device_arrays, self.seed, position)
+        return np.asarray(x)[self.rows], (None if y is None else np.asarray(y)[self.rows])
+
+    def iterate(self, start_position: int = 0) -> Iterator[Batch]:
+        return _batches_from(self.batch, start_position)
+
+
+class ArraySource(_DeviceSampled):
     """Batches from in-memory arrays, reshuffled each epoch, indexed by position.
 
-    ``batch_size`` is the global batch; process ``process_index`` of
-    ``process_count`` gets its rows of it (``gan_jax.parallel.process_rows``),
-    so the hosts of a multi-host run together feed the one-host batches.
+    Batch ``p`` of epoch ``e = p // batches_per_epoch`` is the ``p mod
+    batches_per_epoch``-th block of ``permutation(key(seed, e))``, computed in
+    JAX; arrays up to :data:`DEVICE_DATA_BYTES` are indexed on the device
+    inside the training program. ``batch_size`` is the global batch; process
+    ``process_index`` of ``process_count`` gets its rows of it
+    (``gan_jax.parallel.process_rows``).
     """
 
     def __init__(self, images: np.ndarray, labels: Optional[np.ndarray], batch_size: int, seed: int,
@@ -191,19 +244,34 @@ class ArraySource:
         self.num_classes = int(labels.max()) + 1 if labels is not None else 0
         self.batches_per_epoch = len(images) // batch_size
         self.rows = process_rows(batch_size, process_index, process_count)
+        self.on_device = images.nbytes <= DEVICE_DATA_BYTES
+        self.device_arrays = ((jnp.asarray(images), None if labels is None else jnp.asarray(labels))
+                              if self.on_device else None)
+
+    def order(self, seed, position):
+        """The indices ``(B,)`` of batch ``position`` (pure JAX)."""
+        n, b = self.images.shape[0], self.batch_size
+        epoch, index = jnp.divmod(position, self.batches_per_epoch)
+        order = jax.random.permutation(_data_key(seed, epoch), n)
+        return jax.lax.dynamic_slice_in_dim(order, index * b, b)
+
+    def device_batch(self, arrays, seed, position):
+        images, labels = arrays
+        idx = self.order(seed, position)
+        return images[idx], (None if labels is None else labels[idx])
 
     def batch(self, position: int) -> Batch:
-        epoch, index = divmod(position, self.batches_per_epoch)
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
-        idx = order[index * self.batch_size:(index + 1) * self.batch_size][self.rows]
+        if self.on_device:
+            return super().batch(position)
+        if getattr(self, "_jit_order", None) is None:
+            self._jit_order = jax.jit(self.order)
+        idx = np.asarray(self._jit_order(self.seed, position))[self.rows]
         return self.images[idx], (None if self.labels is None else self.labels[idx])
 
-    def iterate(self, start_position: int = 0) -> Iterator[Batch]:
-        return _batches_from(self.batch, start_position)
 
-
-class SamplerSource:
-    """Fresh samples of a toy distribution; batch ``p`` is seeded with ``(seed, p)``.
+class SamplerSource(_DeviceSampled):
+    """Fresh samples of a toy distribution (:func:`sample_toy`); batch ``p`` is drawn with
+    the key of ``(seed, p)``, on the device inside the training program.
 
     Each process draws the whole (cheap) global batch and keeps its rows.
     """
@@ -215,12 +283,26 @@ class SamplerSource:
         self.data_shape = (1,) if name == "gaussian1d" else (2,)
         self.num_classes = 0
 
-    def batch(self, position: int) -> Batch:
-        x, _ = sample_toy(self.name, np.random.default_rng([self.seed, position]), self.batch_size)
-        return x[self.rows], None
+    def device_batch(self, arrays, seed, position):
+        return sample_toy(self.name, _data_key(seed, position), self.batch_size)[0], None
 
-    def iterate(self, start_position: int = 0) -> Iterator[Batch]:
-        return _batches_from(self.batch, start_position)
+
+class StackedDigitsSource(SamplerSource):
+    """Stacked digits (:mod:`gan_jax.stacked_digits`): each sample stacks three
+    independently drawn digits of :func:`load_digits` in its channels (8x8x3,
+    1,000 modes); batch ``p`` is drawn with the key of ``(seed, p)``, on the device."""
+
+    def __init__(self, batch_size: int, seed: int, process_index: int = 0, process_count: int = 1):
+        images, labels = load_digits("all")
+        self.name, self.batch_size, self.seed = "stacked_digits", batch_size, seed
+        self.rows = process_rows(batch_size, process_index, process_count)
+        self.data_shape = images.shape[1:3] + (3,)
+        self.num_classes = 0
+        self.device_arrays = (jnp.asarray(images), jnp.asarray(labels))
+
+    def device_batch(self, arrays, seed, position):
+        from gan_jax.stacked_digits import sample_stacked_digits
+        return sample_stacked_digits(_data_key(seed, position), arrays[0], arrays[1], self.batch_size)[0], None
 
 
 class TfdsSource:
@@ -284,6 +366,11 @@ class TfdsSource:
         for images, _ in ds.as_numpy_iterator():
             yield images
 
+    def batch(self, position: int) -> Batch:
+        """Batch ``position`` of the stream (it reads the stream up to there: for occasional
+        use; training iterates)."""
+        return next(self.iterate(position))
+
     def iterate(self, start_position: int = 0) -> Iterator[Batch]:
         tf = self._tf
         ds = (self._ds.map(self._prepare, num_parallel_calls=tf.data.AUTOTUNE)
@@ -317,6 +404,8 @@ def make_source(config: Config, process_index: int = 0, process_count: int = 1):
     hosts = dict(process_index=process_index, process_count=process_count)
     if config.data in TOY_DATA:
         source = SamplerSource(config.data, config.batch_size, config.seed, **hosts)
+    elif config.data == "stacked_digits":
+        source = StackedDigitsSource(config.batch_size, config.seed, **hosts)
     elif config.data.startswith("tfds:"):
         source = TfdsSource(config.data[5:], config.image_size, config.channels, config.batch_size,
                             config.seed, data_dir=config.tfds_data_dir or None, **hosts)
@@ -353,9 +442,10 @@ def evaluation_batches(config: Config, n: int, batch_size: int = 250, seed: int 
     """
     rng = np.random.default_rng(seed)
     data = config.data
-    if data in TOY_DATA:
+    if data in TOY_DATA or data == "stacked_digits":
+        images, _ = load_array(data, config.image_size, config.channels, n=n, seed=seed)
         for start in range(0, n, batch_size):
-            yield sample_toy(data, rng, min(batch_size, n - start))[0]
+            yield images[start:start + batch_size]
         return
     if data.startswith("tfds:"):
         source = TfdsSource(data[5:], config.image_size, config.channels, batch_size, seed,

@@ -141,11 +141,14 @@ class _Logger:
 
 
 def _is_better(scores: dict, best: Optional[dict]) -> bool:
-    """Lower FID wins; for the mixtures more modes, then more high-quality samples."""
+    """Lower FID wins; for the mixtures more modes, then more high-quality samples; for
+    stacked digits more modes, then a lower KL to uniform."""
     if best is None:
         return True
     if "fid" in scores:
         return scores["fid"] < best.get("fid", math.inf)
+    if "kl" in scores:
+        return (scores.get("modes", 0), -scores["kl"]) > (best.get("modes", 0), -best.get("kl", math.inf))
     return (scores.get("modes", 0), scores.get("high_quality", 0.0)) > (best.get("modes", 0),
                                                                          best.get("high_quality", 0.0))
 
@@ -382,7 +385,7 @@ class _Member:
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
         self.position, self.last_good, self.logger, self.best = 0, None, None, None
         self.sample_key = jax.random.PRNGKey(config.seed + 1)
-        self.reference = (data_lib.sample_toy(config.data, np.random.default_rng(config.seed + 2), 2000)[0]
+        self.reference = (data_lib.sample_toy_host(config.data, config.seed + 2, 2000)[0]
                           if config.data in data_lib.TOY_DATA else None)
 
     def open_writers(self, resumed: bool) -> None:
@@ -502,10 +505,12 @@ class _Run:
         k = _batches_per_step(config)
         labelled = uses_labels(config)
         alive_host = np.array([s not in self.diverged for s in self.seeds])
-        iterators = [src.iterate(m.position) if ok else None
+        on_device = getattr(self.sources[0], "on_device", False)
+        iterators = [src.iterate(m.position) if ok and not on_device else None
                      for src, m, ok in zip(self.sources, members, alive_host)]
         shape = (config.batch_size // jax.process_count(),) + tuple(self.sources[0].data_shape)
-        chunk = make_chunk_fn(config)
+        chunk = make_chunk_fn(config, self.sources[0], self.mesh)
+        arrays = replicate(self.sources[0].device_arrays, self.mesh) if on_device else None
         alive = replicate(jnp.asarray(alive_host), self.mesh)
         died_at = replicate(jnp.full((len(members),), -1, jnp.int32), self.mesh)
         seed_array = replicate(jnp.asarray(self.seeds, jnp.int32), self.mesh)
@@ -516,12 +521,17 @@ class _Run:
         start_time, done = time.time(), start_step
         try:
             for stop in chunk_stops(start_step, config.steps, config.steps_per_call, intervals):
-                images, labels = host_chunk(iterators, stop - done, k, labelled, shape)
-                images, labels = shard_batch((images, labels), self.mesh, axis=3)
-                states, alive, died_at, metrics = chunk(states, alive, died_at, seed_array,
-                                                        jnp.int32(done), images, labels)
+                if on_device:
+                    positions = replicate(jnp.asarray([m.position for m in members], jnp.int32), self.mesh)
+                    states, alive, died_at, metrics = chunk(states, alive, died_at, seed_array, jnp.int32(done),
+                                                            positions, arrays, steps=stop - done)
+                else:
+                    images, labels = host_chunk(iterators, stop - done, k, labelled, shape)
+                    images, labels = shard_batch((images, labels), self.mesh, axis=3)
+                    states, alive, died_at, metrics = chunk(states, alive, died_at, seed_array,
+                                                            jnp.int32(done), images, labels)
                 for i, m in enumerate(members):
-                    if iterators[i] is not None:
+                    if alive_host[i]:
                         m.position += (stop - done) * k
                 done = stop
                 bar.update(stop - bar.n)

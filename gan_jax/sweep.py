@@ -120,16 +120,22 @@ def _config_step(config: Config) -> Callable:
     return lambda state, batches, labels, key: train_step(state, batches, key, labels)
 
 
-def make_chunk_fn(config: Config) -> Callable:
-    """The compiled chunk of training for ``config``:
+def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
+    """The compiled chunk of training for ``config``.
 
-    ``chunk(states, alive, died_at, seeds, first_step, images, labels) -> (states, alive, died_at, metrics)``
+    Host-fed data (``source`` None, or a source that streams from the host):
+    ``chunk(states, alive, died_at, seeds, first_step, images, labels) -> (states, alive, died_at, metrics)``.
+    Data on the device (a source with ``on_device``, see :mod:`gan_jax.data`):
+    ``chunk(states, alive, died_at, seeds, first_step, positions, arrays, steps=T)``, where the
+    real batches are drawn inside the program: batch j of step t of member i is
+    ``source.device_batch(arrays, seeds[i], positions[i] + t k + j)``, the batch a host-fed run
+    of that seed would get at that data position.
 
     Shapes (N members, T steps, k batches per step, B batch):
       states: stacked GANState ``(N, ...)``; alive: ``(N,)`` bool; died_at: ``(N,)`` int32
       (the step whose update was refused, -1 while alive); seeds: ``(N,)`` int32;
-      first_step: scalar int32, the step number of the chunk's first step;
-      images: ``(T, N, k, B, ...)`` float32; labels: ``(T, N, k, B)`` int32 or None.
+      first_step: scalar int32, the step number of the chunk's first step; positions: ``(N,)``
+      int32 data positions; images: ``(T, N, k, B, ...)`` float32; labels: ``(T, N, k, B)`` int32 or None.
     Returns the states after T steps (a dead member unchanged since it died), the
     alive mask, the steps of death, and the metrics of the chunk's last step ``{name: (N,)}``.
 
@@ -139,6 +145,7 @@ def make_chunk_fn(config: Config) -> Callable:
     With T = 1 the step runs without a scan (XLA:CPU runs convolutions slower in a scan body).
     """
     step = _config_step(config)
+    k = 1 if config.naive else config.d_steps
 
     def member_step(state, alive, died_at, seed, t, images, labels):
         new, metrics = step(state, images, labels, jax.random.fold_in(jax.random.PRNGKey(seed), t))
@@ -165,7 +172,25 @@ def make_chunk_fn(config: Config) -> Callable:
                                                          (steps, images, labels))
         return states, alive, died_at, jax.tree.map(lambda m: m[-1], metrics)
 
-    return jax.jit(chunk, donate_argnums=(0,))
+    if source is None or not getattr(source, "on_device", False):
+        return jax.jit(chunk, donate_argnums=(0,))
+
+    def device_chunk(states, alive, died_at, seeds, first_step, positions, arrays, steps):
+        n = seeds.shape[0]
+        offsets = (jnp.arange(steps)[:, None, None] * k + jnp.arange(k)[None, None, :])   # (T, 1, k)
+        where = (positions[None, :, None] + offsets).reshape(-1)                           # T N k
+        who = jnp.broadcast_to(seeds[None, :, None], (steps, n, k)).reshape(-1)
+        images, labels = jax.vmap(lambda s, p: source.device_batch(arrays, s, p))(who, where)
+        images = images.reshape((steps, n, k) + images.shape[1:])
+        labels = None if labels is None else labels.reshape((steps, n, k) + labels.shape[1:])
+        if mesh is not None and mesh.size > 1:   # data parallel: split each batch over the devices
+            from jax.sharding import NamedSharding, PartitionSpec
+            from gan_jax.parallel import DATA_AXIS
+            images, labels = jax.lax.with_sharding_constraint(
+                (images, labels), NamedSharding(mesh, PartitionSpec(None, None, None, DATA_AXIS)))
+        return chunk(states, alive, died_at, seeds, first_step, images, labels)
+
+    return jax.jit(device_chunk, donate_argnums=(0,), static_argnames=("steps",))
 
 
 def chunk_stops(start: int, steps: int, steps_per_call: int, event_every: Sequence[int] = ()) -> List[int]:
@@ -251,7 +276,8 @@ def check_sweep_memory(config: Config, template: GANState, members: int,
 
 
 def train_members(config: Config, seeds: Sequence[int], states: Optional[GANState] = None,
-                  start_step: int = 0, on_chunk: Optional[Callable] = None) -> Tuple[GANState, dict]:
+                  start_step: int = 0, on_chunk: Optional[Callable] = None,
+                  chunk_fn: Optional[Callable] = None, stop_at: Sequence[int] = ()) -> Tuple[GANState, dict]:
     """Train one member per seed to ``config.steps``, in memory; returns the stacked
     states and ``{seed: step}`` of the members that diverged (frozen at their last
     finite state).
@@ -259,23 +285,33 @@ def train_members(config: Config, seeds: Sequence[int], states: Optional[GANStat
     The data come from each seed's source (:func:`gan_jax.data.make_source` with that
     seed). ``on_chunk(done, states, alive)`` is called at every chunk boundary (for
     example to take snapshots). For run directories, logs, evaluation and
-    checkpoints use :func:`gan_jax.loop.train` (``gan-jax train --seeds``).
+    checkpoints use :func:`gan_jax.loop.train` (``gan-jax train --seeds``). Pass the
+    ``chunk_fn`` of an earlier call (``make_chunk_fn(config, make_source(config))``) to
+    reuse its compiled program.
     """
     from gan_jax import data as data_lib
     seeds = tuple(int(s) for s in seeds)
     states = init_members(config, seeds) if states is None else states
     sources = [data_lib.make_source(member_config(config, s)) for s in seeds]
     k = 1 if config.naive else config.d_steps
-    iterators = [src.iterate(start_step * k) for src in sources]
-    chunk = make_chunk_fn(config)
+    chunk = make_chunk_fn(config, sources[0]) if chunk_fn is None else chunk_fn
     alive = jnp.ones((len(seeds),), bool)
     died_at = jnp.full((len(seeds),), -1, jnp.int32)
     seed_arr = jnp.asarray(seeds, jnp.int32)
+    on_device = getattr(sources[0], "on_device", False)
+    iterators = None if on_device else [src.iterate(start_step * k) for src in sources]
     shape = (config.batch_size,) + tuple(sources[0].data_shape)
     done = start_step
-    for stop in chunk_stops(start_step, config.steps, config.steps_per_call):
-        images, labels = host_chunk(iterators, stop - done, k, config.conditional != "none", shape)
-        states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), images, labels)
+    stops = sorted(set(chunk_stops(start_step, config.steps, config.steps_per_call))
+                   | {s for s in stop_at if start_step < s < config.steps})
+    for stop in stops:
+        if on_device:
+            positions = jnp.full((len(seeds),), done * k, jnp.int32)
+            states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), positions,
+                                              sources[0].device_arrays, steps=stop - done)
+        else:
+            images, labels = host_chunk(iterators, stop - done, k, config.conditional != "none", shape)
+            states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), images, labels)
         done = stop
         if on_chunk is not None:
             on_chunk(done, states, alive)

@@ -82,7 +82,7 @@ def test_real_data_has_the_chi_square_high_quality_rate(name):
     """For x ~ N(mu, s^2 I_2), ||x - mu||^2 / s^2 ~ chi^2_2, so
     P(high quality) = P(chi^2_2 < 9) = 1 - exp(-4.5) = 0.98889."""
     centers, std = mc.benchmark_mixture(name)
-    x, _ = data.sample_toy(name, np.random.default_rng(2), mc.EVAL_SAMPLES)
+    x, _ = data.sample_toy_host(name, 2, mc.EVAL_SAMPLES)
     out = mc.mode_coverage(jnp.asarray(x), centers, std)
     p = chi2.cdf(9.0, df=2)
     assert p == pytest.approx(1 - np.exp(-4.5))

@@ -77,7 +77,7 @@ def _coverage(points: np.ndarray, name: str) -> dict:
 
 
 def _mixture_evaluator(config: Config, num_samples: int, key) -> TrainingEvaluator:
-    exact, _ = data_lib.sample_toy(config.data, np.random.default_rng(config.seed), num_samples)
+    exact, _ = data_lib.sample_toy_host(config.data, config.seed, num_samples)
 
     def score(points: np.ndarray) -> dict:
         return _coverage(points, config.data)
