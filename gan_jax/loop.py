@@ -16,8 +16,6 @@ reads its own rows of each global batch, and takes part in the checkpoints;
 process 0 alone writes the config, logs, figures and messages.
 """
 
-import errno
-import json
 import math
 import os
 import threading
@@ -28,14 +26,16 @@ import jax
 import numpy as np
 
 from gan_jax import data as data_lib
-from gan_jax import viz
+from gan_jax import paths, viz
 from gan_jax.build import init_state
 from gan_jax.checkpoint import BEST_DIR, Checkpointer, NonFiniteState, write_run_config
 from gan_jax.config import Config, read_json_object
 from gan_jax.errors import UserError
 from gan_jax.parallel import barrier, is_lead_process, make_mesh, replicate, shard_batch
 from gan_jax.provenance import collect_provenance, run_prng
-from gan_jax.rundir import atomic_write_json, atomic_write_text, claim_run_dir, disk_full_message, is_run_dir
+from gan_jax.rundir import atomic_write_json, claim_run_dir, is_run_dir
+from gan_jax.runlog import RunLogger as _Logger
+from gan_jax.runlog import drop_rows_after as _drop_rows_after
 from gan_jax.state import GANState, generate, naive_train_step, train_step
 
 __all__ = ["train", "TrainingDiverged", "uses_labels", "PROVENANCE_FILE"]
@@ -89,60 +89,6 @@ def _write_samples(state: GANState, config: Config, key, path: str, reference=No
     return viz.save_image_grid(images, path) if write else path
 
 
-def _abandon_event_files(writer) -> None:
-    """After a failed close (a full disk), mark tensorboardX's event files closed, so that
-    its exit handler does not try the same flush again and print a traceback at exit."""
-    for file_writer in list(getattr(writer, "all_writers", {}).values()):
-        event_writer = getattr(file_writer, "event_writer", None)
-        if event_writer is None:
-            continue
-        try:
-            if getattr(event_writer, "_worker", None) is not None:
-                event_writer._worker.stop()
-        except OSError:
-            pass
-        event_writer._closed = True
-
-
-class _Logger:
-    """metrics.jsonl plus TensorBoard scalars; writes nothing when ``write`` is false
-    (the processes other than 0 of a multi-host run). A full disk is one UserError."""
-
-    def __init__(self, run_dir: str, append: bool, write: bool = True):
-        self.path = os.path.join(run_dir, "metrics.jsonl")
-        self.file = self.writer = None
-        if write:
-            from tensorboardX import SummaryWriter
-            self.file = open(self.path, "a" if append else "w")
-            self.writer = SummaryWriter(os.path.join(run_dir, "tensorboard"))
-
-    def log(self, step: int, scalars: dict):
-        if self.file is None:
-            return
-        try:
-            self.file.write(json.dumps({"step": step, **scalars}) + "\n")
-            self.file.flush()
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-            raise UserError(f"could not log step {step}: {disk_full_message(self.path)}") from None
-        for key, value in scalars.items():
-            self.writer.add_scalar(key, value, step)
-
-    def close(self):
-        """Close both writers; a full disk at this point must not hide the error that ended the run."""
-        if self.file is not None:
-            try:
-                self.file.close()
-            except OSError:
-                pass
-            try:
-                self.writer.close()
-            except OSError:
-                _abandon_event_files(self.writer)
-            self.file = None
-
-
 def _is_better(scores: dict, best: Optional[dict]) -> bool:
     """Lower FID wins; for the mixtures more modes, then more high-quality samples."""
     if best is None:
@@ -165,7 +111,7 @@ class _Quality:
         if not self.every or config.steps < self.every:
             self.every = 0
             return
-        if os.path.isdir(os.path.join(run_dir, "checkpoints", BEST_DIR)):   # a resumed run's best so far
+        if paths.isdir(os.path.join(run_dir, "checkpoints", BEST_DIR)):   # a resumed run's best so far
             self.checkpointer = Checkpointer(run_dir, best=True)
         step = self.checkpointer.latest_step() if self.checkpointer is not None else None
         if step is not None:
@@ -239,7 +185,7 @@ def _record_provenance(run_dir: str, resumed: bool, write: bool) -> dict:
     path = os.path.join(run_dir, PROVENANCE_FILE)
     now = collect_provenance()
     record = dict(now)
-    if resumed and os.path.isfile(path):
+    if resumed and paths.isfile(path):
         try:
             record = read_json_object(path, "run provenance")
         except UserError:
@@ -248,23 +194,6 @@ def _record_provenance(run_dir: str, resumed: bool, write: bool) -> dict:
     if write:
         atomic_write_json(path, record)
     return record
-
-
-def _drop_rows_after(path: str, step: int) -> None:
-    """Keep the rows of ``metrics.jsonl`` up to ``step`` (a resumed run logs the later ones again)."""
-    if not os.path.isfile(path):
-        return
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
-    kept = []
-    for line in lines:
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue  # a row cut short by a kill
-    if len(kept) != len(lines):
-        atomic_write_text(path, "".join(kept))
 
 
 def train(config: Config, run_dir: str, resume: bool = False, progress: bool = True,
@@ -284,6 +213,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     good checkpoint stays).
     """
     from tqdm.auto import tqdm
+    paths.check_location(run_dir, "run directory")
     mesh = _data_mesh(config)
     source = data_lib.make_source(config, jax.process_index(), jax.process_count())
     # Replicated first, so that a checkpoint restores straight into the mesh's sharding.
@@ -292,11 +222,11 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     if not lead:
         echo = lambda *args, **kwargs: None  # noqa: E731
     barrier("gan_jax.train.before_claim")   # every host looks at the directory before anyone creates it
-    existed = os.path.isdir(run_dir)
+    existed = paths.isdir(run_dir)
     if resume and existed and not is_run_dir(run_dir):
         raise UserError(f"{run_dir} is not a gan-jax run (no config.json); nothing to resume")
     mode = "resume" if resume and existed else "overwrite" if overwrite else "new"
-    if mode == "new" and existed and not os.listdir(run_dir):
+    if mode == "new" and existed and not paths.listdir(run_dir):
         mode = "resume"   # an empty directory (e.g. a fresh temporary one) holds nothing to lose
     lock = claim_run_dir(run_dir, mode) if lead else None
     barrier("gan_jax.train.claimed_run_dir")
@@ -336,7 +266,7 @@ def _train_claimed(config, run_dir, mesh, source, state, resume, progress, echo,
         if lead:
             _drop_rows_after(metrics_path, int(state.step))
     if lead:
-        os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
+        paths.makedirs(os.path.join(run_dir, "samples"))
         write_run_config(run_dir, config)
     logger = _Logger(run_dir, append=resume, write=lead)
     quality = _Quality(config, run_dir, echo)
@@ -387,6 +317,7 @@ def _train_claimed(config, run_dir, mesh, source, state, resume, progress, echo,
                 logger.log(done, final_scores)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in final_scores.items() if k != "eval_seconds"})
             if done % config.checkpoint_every == 0 or done == config.steps:
+                logger.flush()   # the rows up to a checkpoint are stored before it (a bucket uploads them)
                 try:
                     last_good = checkpointer.save(state, config, position)
                 except NonFiniteState as e:
