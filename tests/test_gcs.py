@@ -135,7 +135,7 @@ _DRIVER = textwrap.dedent("""
 """)
 
 
-def test_a_run_in_a_bucket_killed_and_resumed_equals_a_local_run_and_samples_and_evaluates(gcs, tmp_path, capsys):
+def test_a_run_in_a_bucket_killed_and_resumed_equals_a_local_run(gcs, tmp_path, capsys):
     runs, steps = f"gs://{BUCKET}/runs", 12
     run_dir = f"{runs}/r"
     overrides = [f"steps={steps}", "checkpoint_every=4", "log_every=1"]
@@ -181,7 +181,14 @@ def test_a_run_in_a_bucket_killed_and_resumed_equals_a_local_run_and_samples_and
     assert "final.png" in paths.listdir(f"{run_dir}/samples")
     assert json.loads(paths.read_text(f"{run_dir}/provenance.json"))["resumes"]
 
-    # sample and eval read the run from the bucket; outputs go to a local file or the bucket.
+
+def test_sample_and_eval_read_a_run_from_the_bucket(gcs, tmp_path, capsys):
+    """sample and eval take a gs:// run; their outputs go to a local file or the bucket."""
+    runs = f"gs://{BUCKET}/sampled"
+    run_dir = f"{runs}/r"
+    code, _, err = _run(capsys, "train", "--config", "gaussian1d", *TINY_TOY, "steps=2", "--runs-dir", runs,
+                        "--name", "r", "--no-progress")
+    assert code == 0, err
     code, out, err = _run(capsys, "sample", "--checkpoint", run_dir, "-n", "20", "--out", str(tmp_path / "s.npz"))
     assert code == 0, err
     with np.load(tmp_path / "s.npz") as f:
@@ -263,16 +270,37 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_refuses(gcs):
     assert not paths.exists(f"{run_dir}/.lock")
 
 
-def test_two_hosts_write_one_run_into_the_bucket(gcs):
-    """The 2-process run of tests/test_parallel.py (2 processes x 2 CPU devices, train 2 steps,
-    resume to 3) with a gs:// runs directory: process 0 alone writes the logs, every process
-    takes part in the checkpoints, and the run restores from the bucket."""
-    from test_parallel import _two_hosts
+# One process of a 2-host run of the toy GAN (2 processes x 2 CPU devices): `gan-jax train` for
+# 2 steps into the bucket, then `gan-jax resume` to 3, through the multi-host options.
+_HOST_SCRIPT = textwrap.dedent("""
+    import sys
+    from gan_jax.cli import main
+    runs, coordinator, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+    hosts = ["--no-progress", "--coordinator", coordinator, "--num-processes", "2", "--process-id", pid]
+    toy = ["--config", "gaussian1d", *TOY, "log_every=1", "checkpoint_every=2"]
+    assert main(["train", *toy, "steps=2", "--runs-dir", runs, "--name", "run", *hosts]) == 0
+    assert main(["resume", runs + "/run", "steps=3", *hosts]) == 0
+""").replace("TOY", repr(TINY_TOY))
+
+
+def test_two_hosts_write_one_run_into_the_bucket(gcs, tmp_path):
+    """A multi-host run (2 processes x 2 CPU devices joined by jax.distributed, Gloo) with a gs://
+    runs directory: process 0 alone writes the logs and prints, every process takes part in the
+    checkpoints, and the run restores from the bucket."""
     runs = f"gs://{BUCKET}/hosts"
-    printed = _two_hosts(runs)
-    assert "(4 device(s), 2 processes)" in printed and "resumed" in printed, printed
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    coordinator = f"127.0.0.1:{_free_port()}"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    procs = [subprocess.Popen([sys.executable, "-c", _HOST_SCRIPT, runs, coordinator, str(i)], env=env, cwd=root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for i, (p, (out, err)) in enumerate(zip(procs, outs)):
+        assert p.returncode == 0, f"process {i}: {err[-3000:]}"
+    assert outs[0][0].count("run directory: gs://bkt/hosts/run") == 2 and "run directory:" not in outs[1][0], outs
+    assert "(4 device(s), 2 processes)" in outs[0][0]
     _, state = restore_run(f"{runs}/run")
     assert int(state.step) == 3
     assert _steps_logged(f"{runs}/run") == [1, 2, 3]   # one writer, no duplicate rows
     assert len(paths.listdir(f"{runs}/run/tensorboard")) == 2   # process 0's train and resume only
+    assert paths.listdir(f"{runs}/run/checkpoints") == ["2", "3"]
     assert not paths.exists(f"{runs}/run/.lock")
