@@ -14,12 +14,15 @@ one; a full disk while saving is one line (the previous checkpoints stay).
 ``RUN_DIR/checkpoints/best/<step>/`` holds the best checkpoint by evaluation,
 outside the rotation and never a fallback for resuming. Randomness needs no
 saving: step keys are ``fold_in(PRNGKey(seed), step)``.
+
+``RUN_DIR`` may be a ``gs://`` URL (:mod:`gan_jax.paths`): orbax writes there
+natively (tensorstore's GCS driver for the arrays, ``etils.epath`` for the
+rest), marking a finished checkpoint with ``commit_success.txt`` where a local
+one is renamed, and every check above holds the same.
 """
 
 import errno
-import glob
 import hashlib
-import os
 from typing import Callable, Optional, Tuple
 
 import jax
@@ -28,6 +31,7 @@ import orbax.checkpoint as ocp
 
 from gan_jax.build import init_state
 from gan_jax.config import Config, config_from_dict, config_to_dict, read_json_object
+from gan_jax import paths
 from gan_jax.errors import UserError
 from gan_jax.rundir import atomic_write_json, disk_full_message, is_run_dir
 from gan_jax.state import GANState
@@ -44,13 +48,18 @@ class NonFiniteState(UserError):
 
 
 def write_run_config(run_dir: str, config: Config) -> None:
-    atomic_write_json(os.path.join(run_dir, CONFIG_FILE), config_to_dict(config))
+    """Write the config keys to ``RUN_DIR/config.json`` atomically."""
+    atomic_write_json(paths.join(run_dir, CONFIG_FILE), config_to_dict(config))
 
 
 def _config_from_checkpoints(run_dir: str) -> Optional[dict]:
     """The config stored in the newest readable checkpoint metadata of a run, or None."""
-    metas = glob.glob(os.path.join(run_dir, "checkpoints", "*", "meta", "metadata"))
-    for path in sorted(metas, key=lambda p: -int(p.split(os.sep)[-3]) if p.split(os.sep)[-3].isdigit() else 1):
+    root = paths.join(run_dir, "checkpoints")
+    names = paths.listdir(root) if paths.isdir(root) else []
+    for name in sorted(names, key=lambda n: -int(n) if n.isdigit() else 1):
+        path = paths.join(root, name, "meta", "metadata")
+        if not paths.isfile(path):
+            continue
         try:
             return read_json_object(path, "checkpoint metadata")["config"]
         except (UserError, KeyError):
@@ -65,15 +74,15 @@ def read_run_config(run_dir: str, echo: Callable = None) -> Config:
     copy of the config (and ``echo`` told); UserError if neither can be read
     or ``run_dir`` is not a run.
     """
-    path = os.path.join(run_dir, CONFIG_FILE)
-    if os.path.isfile(os.path.join(run_dir, "sweep.json")) and not os.path.exists(path):
-        seeds = sorted(d for d in os.listdir(run_dir) if d.startswith("seed_"))
+    path = paths.join(run_dir, CONFIG_FILE)
+    if paths.isfile(paths.join(run_dir, "sweep.json")) and not paths.exists(path):
+        seeds = sorted(d for d in paths.listdir(run_dir) if d.startswith("seed_"))
         raise UserError(f"{run_dir} is a sweep of {len(seeds)} runs; pass one of its seed directories"
-                        f"{f', e.g. {os.path.join(run_dir, seeds[0])}' if seeds else ''}")
-    if not os.path.isdir(run_dir):
+                        f"{f', e.g. {paths.join(run_dir, seeds[0])}' if seeds else ''}")
+    if not paths.isdir(run_dir):
         raise UserError(f"{run_dir} is not a gan-jax run directory (it does not exist); pass the "
                         "directory that `gan-jax train` printed")
-    if not os.path.exists(path) and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+    if not paths.exists(path) and not paths.isdir(paths.join(run_dir, "checkpoints")):
         raise UserError(f"{run_dir} is not a gan-jax run directory (no {CONFIG_FILE}); "
                         "pass the directory that `gan-jax train` printed")
     try:
@@ -125,8 +134,8 @@ class Checkpointer:
     (``best=True``: the one best checkpoint under ``RUN_DIR/checkpoints/best``)."""
 
     def __init__(self, run_dir: str, keep: int = 3, best: bool = False):
-        root = os.path.abspath(os.path.join(run_dir, "checkpoints"))
-        self.directory = os.path.join(root, BEST_DIR) if best else root
+        root = paths.abspath(paths.join(run_dir, "checkpoints"))
+        self.directory = paths.join(root, BEST_DIR) if best else root
         options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep, create=True,
                                                enable_async_checkpointing=False,
                                                cleanup_tmp_directories=True)
@@ -205,10 +214,10 @@ class Checkpointer:
         the rotation, kept for inspection), so that the run can save those steps again."""
         moved = []
         for step in getattr(self, "damaged", []):
-            target, i = os.path.join(self.directory, f"damaged-{step}"), 2
-            while os.path.exists(target):
-                target, i = os.path.join(self.directory, f"damaged-{step}-{i}"), i + 1
-            os.rename(os.path.join(self.directory, str(step)), target)
+            target, i = paths.join(self.directory, f"damaged-{step}"), 2
+            while paths.exists(target):
+                target, i = paths.join(self.directory, f"damaged-{step}-{i}"), i + 1
+            paths.move_tree(paths.join(self.directory, str(step)), target)
             moved.append(target)
         self.damaged = []
         self.manager.reload()
@@ -222,11 +231,12 @@ def restore_run(run_dir: str, step: Optional[int] = None, best: bool = False,
                 echo: Callable = None) -> Tuple[Config, GANState]:
     """The config and restored GANState of a run directory (newest intact checkpoint by
     default; ``best=True``: the best checkpoint kept by evaluation)."""
-    if not is_run_dir(run_dir) and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+    paths.check_location(run_dir, "run directory")
+    if not is_run_dir(run_dir) and not paths.isdir(paths.join(run_dir, "checkpoints")):
         raise UserError(f"{run_dir} is not a gan-jax run directory (no {CONFIG_FILE}); "
                         "pass the directory that `gan-jax train` printed")
     config = read_run_config(run_dir, echo)
-    if best and not os.path.isdir(os.path.join(run_dir, "checkpoints", BEST_DIR)):
+    if best and not paths.isdir(paths.join(run_dir, "checkpoints", BEST_DIR)):
         raise UserError(f"{run_dir} has no best checkpoint; it is kept when the run evaluates "
                         "during training (eval_every > 0); drop --best to use the latest")
     checkpointer = Checkpointer(run_dir, config.keep_checkpoints, best=best)

@@ -253,10 +253,11 @@ def apply_overrides(config: Config, overrides: Sequence[str]) -> Config:
 
 
 def read_json_object(path: str, what: str) -> dict:
-    """The JSON object in file ``path`` (UserError naming ``what`` if missing, unreadable or not an object)."""
+    """The JSON object in file ``path``, local or ``gs://`` (UserError naming ``what`` if missing,
+    unreadable or not an object)."""
+    from gan_jax import paths
     try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
+        values = json.loads(paths.read_text(path))
     except FileNotFoundError:
         raise UserError(f"{what} {path} does not exist") from None
     except IsADirectoryError:

@@ -24,6 +24,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gan_jax import paths
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 
@@ -97,10 +98,11 @@ def _npy_header(member, path: str, key: str):
 
 
 def _open_npz(path: str) -> zipfile.ZipFile:
-    if not os.path.isfile(path):
+    paths.check_location(path, "npz file")
+    if not paths.isfile(path):
         raise UserError(f"npz file {path} does not exist")
     try:
-        return zipfile.ZipFile(path)
+        return zipfile.ZipFile(paths.open_for_reading(path) if paths.is_url(path) else path)
     except _NPZ_ERRORS as e:
         raise UserError(f"cannot read {path} as .npz ({type(e).__name__}: {e}); the file is damaged "
                         "or not an .npz, write it again with numpy.savez") from None

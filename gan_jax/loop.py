@@ -16,8 +16,6 @@ reads its own rows of each global batch, and takes part in the checkpoints;
 process 0 alone writes the config, logs, figures and messages.
 """
 
-import errno
-import json
 import math
 import os
 import threading
@@ -29,14 +27,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import data as data_lib
-from gan_jax import viz
+from gan_jax import paths, viz
 from gan_jax.build import init_state
 from gan_jax.checkpoint import BEST_DIR, Checkpointer, NonFiniteState, write_run_config
 from gan_jax.config import Config, config_to_dict, read_json_object
 from gan_jax.errors import UserError
 from gan_jax.parallel import barrier, is_lead_process, make_mesh, replicate, shard_batch
 from gan_jax.provenance import collect_provenance, run_prng
-from gan_jax.rundir import atomic_write_json, atomic_write_text, claim_run_dir, disk_full_message, is_run_dir
+from gan_jax.rundir import atomic_write_json, claim_run_dir, is_run_dir
+from gan_jax.runlog import RunLogger as _Logger
+from gan_jax.runlog import drop_rows_after as _drop_rows_after
 from gan_jax.state import GANState, generate
 from gan_jax.sweep import (check_sweep_memory, chunk_stops, host_chunk, init_members, make_chunk_fn, member,
                            member_config, parse_seeds, stack_members)
@@ -84,60 +84,6 @@ def _write_samples(state: GANState, config: Config, key, path: str, reference=No
     labels = np.arange(config.grid_samples) % config.num_classes if uses_labels(config) else None
     images = np.asarray(generate(state, key, config.grid_samples, labels))
     return viz.save_image_grid(images, path) if write else path
-
-
-def _abandon_event_files(writer) -> None:
-    """After a failed close (a full disk), mark tensorboardX's event files closed, so that
-    its exit handler does not try the same flush again and print a traceback at exit."""
-    for file_writer in list(getattr(writer, "all_writers", {}).values()):
-        event_writer = getattr(file_writer, "event_writer", None)
-        if event_writer is None:
-            continue
-        try:
-            if getattr(event_writer, "_worker", None) is not None:
-                event_writer._worker.stop()
-        except OSError:
-            pass
-        event_writer._closed = True
-
-
-class _Logger:
-    """metrics.jsonl plus TensorBoard scalars; writes nothing when ``write`` is false
-    (the processes other than 0 of a multi-host run). A full disk is one UserError."""
-
-    def __init__(self, run_dir: str, append: bool, write: bool = True):
-        self.path = os.path.join(run_dir, "metrics.jsonl")
-        self.file = self.writer = None
-        if write:
-            from tensorboardX import SummaryWriter
-            self.file = open(self.path, "a" if append else "w")
-            self.writer = SummaryWriter(os.path.join(run_dir, "tensorboard"))
-
-    def log(self, step: int, scalars: dict):
-        if self.file is None:
-            return
-        try:
-            self.file.write(json.dumps({"step": step, **scalars}) + "\n")
-            self.file.flush()
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-            raise UserError(f"could not log step {step}: {disk_full_message(self.path)}") from None
-        for key, value in scalars.items():
-            self.writer.add_scalar(key, value, step)
-
-    def close(self):
-        """Close both writers; a full disk at this point must not hide the error that ended the run."""
-        if self.file is not None:
-            try:
-                self.file.close()
-            except OSError:
-                pass
-            try:
-                self.writer.close()
-            except OSError:
-                _abandon_event_files(self.writer)
-            self.file = None
 
 
 def _is_better(scores: dict, best: Optional[dict]) -> bool:
@@ -202,7 +148,7 @@ class _Best:
 
     def __init__(self, run_dir: str):
         self.run_dir, self.best, self.best_step, self.checkpointer = run_dir, None, None, None
-        if os.path.isdir(os.path.join(run_dir, "checkpoints", BEST_DIR)):
+        if paths.isdir(os.path.join(run_dir, "checkpoints", BEST_DIR)):
             self.checkpointer = Checkpointer(run_dir, best=True)
             step = self.checkpointer.latest_step()
             if step is not None:
@@ -246,7 +192,7 @@ def _record_provenance(run_dir: str, resumed: bool, write: bool) -> dict:
     path = os.path.join(run_dir, PROVENANCE_FILE)
     now = collect_provenance()
     record = dict(now)
-    if resumed and os.path.isfile(path):
+    if resumed and paths.isfile(path):
         try:
             record = read_json_object(path, "run provenance")
         except UserError:
@@ -257,23 +203,6 @@ def _record_provenance(run_dir: str, resumed: bool, write: bool) -> dict:
     return record
 
 
-def _drop_rows_after(path: str, step: int) -> None:
-    """Keep the rows of ``metrics.jsonl`` up to ``step`` (a resumed run logs the later ones again)."""
-    if not os.path.isfile(path):
-        return
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
-    kept = []
-    for line in lines:
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue  # a row cut short by a kill
-    if len(kept) != len(lines):
-        atomic_write_text(path, "".join(kept))
-
-
 def seed_dir(sweep_dir: str, seed: int) -> str:
     """The run directory of one member of a sweep: ``SWEEP_DIR/seed_<seed>``."""
     return os.path.join(sweep_dir, f"seed_{seed}")
@@ -281,7 +210,7 @@ def seed_dir(sweep_dir: str, seed: int) -> str:
 
 def is_sweep_dir(path: str) -> bool:
     """Whether ``path`` holds a sweep (its ``sweep.json``)."""
-    return os.path.isfile(os.path.join(path, SWEEP_FILE))
+    return paths.isfile(os.path.join(path, SWEEP_FILE))
 
 
 def read_sweep(sweep_dir: str) -> Tuple[Config, Tuple[int, ...], dict]:
@@ -331,6 +260,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     a sweep marks the member diverged (``seed_<s>/diverged.json``) and goes on.
     """
     from tqdm.auto import tqdm
+    paths.check_location(run_dir, "run directory")
     sweep = seeds is not None
     seeds = tuple(int(s) for s in seeds) if sweep else (config.seed,)
     mesh = _data_mesh(config)
@@ -344,14 +274,14 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     if not lead:
         echo = lambda *args, **kwargs: None  # noqa: E731
     barrier("gan_jax.train.before_claim")   # every host looks at the directory before anyone creates it
-    existed = os.path.isdir(run_dir)
+    existed = paths.isdir(run_dir)
     if resume and existed and not is_run_dir(run_dir):
         raise UserError(f"{run_dir} is not a gan-jax run (no config.json); nothing to resume")
     if resume and existed and is_sweep_dir(run_dir) != sweep:
         raise UserError(f"{run_dir} is {'a sweep' if is_sweep_dir(run_dir) else 'a single run'}; "
                         f"resume it with `gan-jax resume {run_dir}`")
     mode = "resume" if resume and existed else "overwrite" if overwrite else "new"
-    if mode == "new" and existed and not os.listdir(run_dir):
+    if mode == "new" and existed and not paths.listdir(run_dir):
         mode = "resume"   # an empty directory (e.g. a fresh temporary one) holds nothing to lose
     resumed = mode == "resume" and is_run_dir(run_dir)
     lock = claim_run_dir(run_dir, mode) if lead else None
@@ -361,13 +291,13 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
         diverged = read_sweep(run_dir)[2] if sweep and resumed else {}
         if lead:
             for d in dirs:
-                os.makedirs(d, exist_ok=True)
+                paths.makedirs(d)
         provenance = _record_provenance(run_dir, resumed, lead)
         if sweep:
             if lead:
                 _write_sweep(run_dir, config, seeds, diverged, provenance)
             for d in dirs:
-                _record_provenance(d, resumed and os.path.isfile(os.path.join(d, PROVENANCE_FILE)), lead)
+                _record_provenance(d, resumed and paths.isfile(os.path.join(d, PROVENANCE_FILE)), lead)
         with run_prng(provenance):   # a resumed run continues with the PRNG it was trained with
             run = _Run(config, run_dir, configs, dirs, sources, mesh, sweep, diverged, echo)
             return run.train(states, resumed, progress, tqdm)
@@ -390,7 +320,7 @@ class _Member:
 
     def open_writers(self, resumed: bool) -> None:
         if self.lead:
-            os.makedirs(os.path.join(self.run_dir, "samples"), exist_ok=True)
+            paths.makedirs(os.path.join(self.run_dir, "samples"))
             write_run_config(self.run_dir, self.config)
         self.logger = _Logger(self.run_dir, append=resumed, write=self.lead)
         self.best = _Best(self.run_dir)
@@ -584,6 +514,7 @@ class _Run:
                 if not self.sweep:
                     bar.set_postfix({key: f"{v:.3g}" for key, v in final_scores[i].items() if key != "eval_seconds"})
             if done % config.checkpoint_every == 0 or done == config.steps:
+                m.logger.flush()   # in a bucket the logs go up with every checkpoint
                 m.last_good = m.checkpointer.save(state, m.config, m.position)
         if self.sweep and log:
             live = [i for i in range(len(self.members)) if alive[i]]

@@ -5,7 +5,9 @@ the first array's ``.npy`` entry from an iterator of chunks (the header first,
 with the total length), so ``gan-jax sample -n 10000000`` holds one chunk at
 a time. The file is written under a temporary name and renamed when
 complete: an interrupted write leaves no half file, and an existing file is
-replaced only by a finished one. ``np.load`` reads the result as usual.
+replaced only by a finished one. ``np.load`` reads the result as usual. A
+``gs://`` path is written to a local temporary file and uploaded whole when
+complete (:func:`gan_jax.paths.stage_local_copy`).
 """
 
 import contextlib
@@ -15,6 +17,8 @@ import zipfile
 from typing import Callable, Iterable, Optional
 
 import numpy as np
+
+from gan_jax import paths
 
 __all__ = ["save_npz_chunks"]
 
@@ -27,6 +31,10 @@ def save_npz_chunks(path: str, name: str, chunks: Iterable[np.ndarray], total: i
     dimensions add up to ``total``; ``on_chunk(rows)`` is called after each
     (a progress bar). ``extra`` arrays are written whole. Returns ``path``.
     """
+    if paths.is_url(path):
+        with paths.stage_local_copy(path, ".npz") as local:
+            save_npz_chunks(local, name, chunks, total, extra, on_chunk)
+        return path
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     os.close(fd)

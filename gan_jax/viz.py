@@ -1,11 +1,15 @@
-"""Figures: sample grids, point clouds, training curves (matplotlib, Agg)."""
+"""Figures: sample grids, point clouds, training curves (matplotlib, Agg).
+
+Every figure may be written to a local path or a ``gs://`` URL (drawn to a
+temporary local file, then uploaded whole: :func:`gan_jax.paths.stage_local_copy`)."""
 
 import json
 import math
-import os
 from typing import Optional, Sequence
 
 import numpy as np
+
+from gan_jax import paths
 
 __all__ = ["image_grid", "save_image_grid", "save_points", "plot_training_curves"]
 
@@ -39,7 +43,8 @@ def save_image_grid(images: np.ndarray, path: str, ncols: Optional[int] = None, 
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     mode = "L" if grid.shape[-1] == 1 else "RGB"
-    Image.fromarray(grid[..., 0] if mode == "L" else grid, mode).save(path)
+    with paths.stage_local_copy(path) as local:
+        Image.fromarray(grid[..., 0] if mode == "L" else grid, mode).save(local)
     return path
 
 
@@ -65,7 +70,8 @@ def save_points(points: np.ndarray, path: str, title: str, reference: Optional[n
     ax.legend(loc="upper right")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with paths.stage_local_copy(path) as local:
+        fig.savefig(local, dpi=100)
     plt.close(fig)
     return path
 
@@ -76,8 +82,7 @@ def plot_training_curves(metrics_path: str, path: str,
     """Plot the losses and mean D outputs logged in ``metrics.jsonl`` against step, and
     a third panel with the evaluation scores (FID, KID, mode coverage or stacked modes and KL) where rows hold them."""
     plt = _pyplot()
-    with open(metrics_path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = [json.loads(line) for line in paths.read_text(metrics_path).splitlines() if line.strip()]
     train_rows = [r for r in rows if keys[0] in r]
     eval_rows = {k: [(r["step"], r[k]) for r in rows if k in r] for k in eval_keys}
     eval_rows = {k: v for k, v in eval_rows.items() if v}
@@ -104,8 +109,9 @@ def plot_training_curves(metrics_path: str, path: str,
     for ax in (ax_loss, ax_d):
         ax.set_xlabel("generator step")
         ax.legend()
-    fig.suptitle(os.path.basename(os.path.dirname(os.path.abspath(metrics_path))))
+    fig.suptitle(paths.basename(paths.dirname(paths.abspath(metrics_path))))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with paths.stage_local_copy(path) as local:
+        fig.savefig(local, dpi=100)
     plt.close(fig)
     return path

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 
+from gan_jax import paths
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.rundir import atomic_write_json
@@ -71,10 +72,11 @@ def _check_output(path: str) -> None:
     """An output file the user names: an .npz whose parent is a directory, not an existing file."""
     if not path.endswith(".npz"):
         raise UserError(f"--save-stats must end in .npz, got {path}")
-    if os.path.exists(path):
+    paths.check_location(path, "--save-stats")
+    if paths.exists(path):
         raise UserError(f"{path} exists; remove it or choose another --save-stats path")
     parent = os.path.dirname(os.path.abspath(path))
-    if os.path.exists(parent) and not os.path.isdir(parent):
+    if not paths.is_url(path) and os.path.exists(parent) and not os.path.isdir(parent):
         raise UserError(f"{parent} is a file, not a directory; choose another --save-stats path")
 
 
@@ -104,6 +106,7 @@ def run_eval(args) -> None:
     from gan_jax.metrics.evaluate_run import evaluate_run
     if args.n is not None and args.n < 2:
         raise UserError(f"-n must be at least 2, got {args.n}")
+    paths.check_location(args.run_dir, "RUN_DIR")
     read_run_config(args.run_dir)  # a clear error for a directory that is not a run
     suffix = "_best" if args.best else ""
     figure = os.path.join(args.run_dir, f"eval{suffix}.png")

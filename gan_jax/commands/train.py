@@ -7,6 +7,7 @@ import os
 import jax
 import numpy as np
 
+from gan_jax import paths
 from gan_jax.errors import UserError
 from gan_jax.parallel import is_lead_process
 from gan_jax.sampling import parse_labels, sample_from_run  # noqa: F401 (moved there, importable here)
@@ -75,7 +76,7 @@ def _join_hosts(args) -> None:
 
 def _unique_run_dir(runs_dir: str, name: str) -> str:
     path, i = os.path.join(runs_dir, name), 2
-    while os.path.exists(path):
+    while paths.exists(path):
         path, i = os.path.join(runs_dir, f"{name}-{i}"), i + 1
     return path
 
@@ -102,16 +103,17 @@ def run_train(args) -> None:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     if args.name is not None:
         check_run_name(args.name, "--name")
-    if os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
+    paths.check_location(args.runs_dir, "--runs-dir")
+    if not paths.is_url(args.runs_dir) and os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
         raise UserError(f"--runs-dir {args.runs_dir} is a file, not a directory; pass a directory")
     _join_hosts(args)
     init_state(config)  # validates the config before anything touches the disk
     if args.name:
         run_dir = os.path.join(args.runs_dir, args.name)
-        if os.path.lexists(run_dir) and not (args.resume or args.overwrite):
+        if paths.exists(run_dir) and not (args.resume or args.overwrite):
             raise UserError(f"run directory {run_dir} exists; pass --resume to continue it, "
                             "--overwrite to replace it, or another --name")
-        if args.overwrite and os.path.lexists(run_dir) and not is_run_dir(run_dir):
+        if args.overwrite and paths.exists(run_dir) and not is_run_dir(run_dir):
             raise UserError(f"{run_dir} exists but is not a gan-jax run (no config.json); --overwrite "
                             "deletes only runs: move it away or choose another --name")
         if args.resume and is_sweep_dir(run_dir):
@@ -144,6 +146,7 @@ def run_resume(args) -> None:
     from gan_jax.checkpoint import read_run_config
     from gan_jax.config import apply_overrides, validate_config
     from gan_jax.loop import is_sweep_dir, read_sweep, train
+    paths.check_location(args.run_dir, "RUN_DIR")
     if args.seeds is not None:
         raise UserError(f"resume takes no --seeds: a sweep resumes as a whole, with the seeds it was "
                         f"started with; run `gan-jax resume {args.run_dir}`")
@@ -175,6 +178,7 @@ def run_sample(args) -> None:
     if out.endswith(".png") and args.n > MAX_GRID_SAMPLES:
         raise UserError(f"a .png grid holds at most {MAX_GRID_SAMPLES} samples, got -n {args.n}; "
                         "write an .npz for more")
+    paths.check_location(args.checkpoint, "--checkpoint")
     check_output_path(out, args.overwrite)
     state, labels = restore_for_sampling(args.checkpoint, args.n, args.labels, best=args.best)
     chunks = generate_batches(state, jax.random.PRNGKey(args.seed), args.n, labels)

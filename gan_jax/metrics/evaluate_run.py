@@ -201,7 +201,9 @@ def nearest_neighbours_figure(real, fake, f_real, f_fake, path, k=4, rows=6):
     ax.set_ylabel("count")
     ax.legend()
     fig.suptitle(f"sample | {k} nearest training images in pixel space | in feature space")
-    fig.savefig(path, dpi=80)
+    from gan_jax import paths
+    with paths.stage_local_copy(path) as local:
+        fig.savefig(local, dpi=80)
     plt.close(fig)
     return path
 

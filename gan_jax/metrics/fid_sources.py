@@ -21,7 +21,7 @@ from typing import Iterator, List, NamedTuple, Optional
 import numpy as np
 
 from gan_jax import data as data_lib
-from gan_jax import data_files
+from gan_jax import data_files, paths
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.metrics import evaluation
@@ -63,7 +63,7 @@ class FidResult(NamedTuple):
 
 
 def _is_run_dir(path: str) -> bool:
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
+    return paths.isdir(path) and paths.isfile(paths.join(path, "config.json"))
 
 
 def _data_source(spec: str, data: str, shape: Optional[tuple], config: Config) -> FidSource:
@@ -83,6 +83,12 @@ def resolve_source(spec: str, image_size: Optional[int] = None, channels: Option
     if (image_size is None) != (channels is None):
         raise UserError("give --image-size and --channels together (e.g. --image-size 32 --channels 3)")
     sized = None if image_size is None else (image_size, image_size, channels)
+    location = spec.split(":", 1)[1] if spec.startswith(("npz:", "folder:")) else spec
+    if paths.is_url(location):
+        paths.check_location(location, "SRC")
+        if spec.startswith("folder:"):
+            raise UserError(f"{spec}: image folders in a bucket are not read directly; copy the folder "
+                            "here (gcloud storage cp -r) or pack the images into an .npz (npz:gs://...)")
     if _is_run_dir(spec):
         from gan_jax.build import data_shape
         from gan_jax.checkpoint import read_run_config

@@ -6,13 +6,13 @@
 variances"), exact in exact arithmetic and stable in float64.
 """
 
-import os
 import zipfile
 import zlib
 from typing import NamedTuple
 
 import numpy as np
 
+from gan_jax import paths
 from gan_jax.errors import UserError
 
 __all__ = [
@@ -86,22 +86,24 @@ def min_samples_note(stats: FeatureStats) -> str:
 
 
 def save_stats(stats: FeatureStats, path: str) -> str:
-    """Write ``mu``, ``sigma``, ``n`` and ``extractor`` to ``path`` (.npz)."""
-    directory = os.path.dirname(path)
+    """Write ``mu``, ``sigma``, ``n`` and ``extractor`` to ``path`` (.npz, local or ``gs://``)."""
+    directory = paths.dirname(path)
     if directory:
-        os.makedirs(directory, exist_ok=True)
-    np.savez(path, mu=stats.mean, sigma=covariance(stats), n=np.int64(stats.n),
-             extractor=np.array(stats.extractor))
+        paths.makedirs(directory)
+    with paths.stage_local_copy(path, ".npz") as local:
+        np.savez(local, mu=stats.mean, sigma=covariance(stats), n=np.int64(stats.n),
+                 extractor=np.array(stats.extractor))
     return path
 
 
 def load_stats(path: str) -> FeatureStats:
     """Read a file written by :func:`save_stats` (M2 is rebuilt as sigma (n - 1)), checked:
     a damaged, pickled or incomplete file, or NaN or inf in ``mu``/``sigma``, is a UserError."""
-    if not os.path.isfile(path):
+    paths.check_location(path, "statistics file")
+    if not paths.isfile(path):
         raise UserError(f"statistics file {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(paths.open_for_reading(path) if paths.is_url(path) else path, allow_pickle=False) as f:
             missing = {"mu", "sigma", "n", "extractor"} - set(f.files)
             if missing:
                 raise UserError(f"{path} lacks {sorted(missing)}; expected a file written by "
