@@ -210,12 +210,13 @@ class _DeviceSampled:
     for the host and keeps this process's rows of the global batch."""
 
     on_device = True
-    device_arrays = ()
+    device_arrays = ()      # host (NumPy) arrays; the training program gets them placed on its mesh
 
     def batch(self, position: int) -> Batch:
-        if getattr(self, "_jit_batch", None) is None:
+        if getattr(self, "_jit_batch", None) is None:   # compiled, and the arrays put on the device, once
             self._jit_batch = jax.jit(self.device_batch)
-        x, y = self._jit_batch(self.device_arrays, self.seed, position)
+            self._on_device = jax.device_put(self.device_arrays)
+        x, y = self._jit_batch(self._on_device, self.seed, position)
         return np.asarray(x)[self.rows], (None if y is None else np.asarray(y)[self.rows])
 
     def iterate(self, start_position: int = 0) -> Iterator[Batch]:
@@ -245,8 +246,7 @@ class ArraySource(_DeviceSampled):
         self.batches_per_epoch = len(images) // batch_size
         self.rows = process_rows(batch_size, process_index, process_count)
         self.on_device = images.nbytes <= DEVICE_DATA_BYTES
-        self.device_arrays = ((jnp.asarray(images), None if labels is None else jnp.asarray(labels))
-                              if self.on_device else None)
+        self.device_arrays = (images, labels) if self.on_device else None
 
     def order(self, seed, position):
         """The indices ``(B,)`` of batch ``position`` (pure JAX)."""
@@ -298,7 +298,7 @@ class StackedDigitsSource(SamplerSource):
         self.rows = process_rows(batch_size, process_index, process_count)
         self.data_shape = images.shape[1:3] + (3,)
         self.num_classes = 0
-        self.device_arrays = (jnp.asarray(images), jnp.asarray(labels))
+        self.device_arrays = (images, labels)
 
     def device_batch(self, arrays, seed, position):
         from gan_jax.stacked_digits import sample_stacked_digits

@@ -300,6 +300,7 @@ def train_members(config: Config, seeds: Sequence[int], states: Optional[GANStat
     seed_arr = jnp.asarray(seeds, jnp.int32)
     on_device = getattr(sources[0], "on_device", False)
     iterators = None if on_device else [src.iterate(start_step * k) for src in sources]
+    arrays = jax.device_put(sources[0].device_arrays) if on_device else None
     shape = (config.batch_size,) + tuple(sources[0].data_shape)
     done = start_step
     stops = sorted(set(chunk_stops(start_step, config.steps, config.steps_per_call))
@@ -308,7 +309,7 @@ def train_members(config: Config, seeds: Sequence[int], states: Optional[GANStat
         if on_device:
             positions = jnp.full((len(seeds),), done * k, jnp.int32)
             states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), positions,
-                                              sources[0].device_arrays, steps=stop - done)
+                                              arrays, steps=stop - done)
         else:
             images, labels = host_chunk(iterators, stop - done, k, config.conditional != "none", shape)
             states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), images, labels)
