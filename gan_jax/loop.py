@@ -267,7 +267,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     configs = [member_config(config, s) for s in seeds] if sweep else [config]
     sources = [data_lib.make_source(c, jax.process_index(), jax.process_count()) for c in configs]
     template = init_state(config)   # validates the config and an unroll's memory
-    check_sweep_memory(config, template, len(seeds), available_memory_bytes())
+    check_sweep_memory(config, template, len(seeds), available_memory_bytes() if len(seeds) > 1 else None)
     # Replicated first, so that a checkpoint restores straight into the mesh's sharding.
     states = replicate(init_members(config, seeds), mesh)
     lead = is_lead_process()

@@ -181,6 +181,8 @@ def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
         where = (positions[None, :, None] + offsets).reshape(-1)                           # T N k
         who = jnp.broadcast_to(seeds[None, :, None], (steps, n, k)).reshape(-1)
         images, labels = jax.vmap(lambda s, p: source.device_batch(arrays, s, p))(who, where)
+        if config.conditional == "none":
+            labels = None   # unconditional models take no labels, even where the data has them
         images = images.reshape((steps, n, k) + images.shape[1:])
         labels = None if labels is None else labels.reshape((steps, n, k) + labels.shape[1:])
         if mesh is not None and mesh.size > 1:   # data parallel: split each batch over the devices

@@ -127,7 +127,7 @@ def available_memory_bytes() -> Optional[int]:
     None when neither can be read. Reads the machine, so it belongs to the
     shell (called when a run is built), not to a jitted step.
     """
-    stats = jax.devices()[0].memory_stats() or {}
+    stats = jax.local_devices()[0].memory_stats() or {}
     if "bytes_limit" in stats:
         return int(stats["bytes_limit"])
     try:
