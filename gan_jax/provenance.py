@@ -41,7 +41,12 @@ def entry_point_setup() -> dict:
     of what was set (``{}`` when the user's variable decides).
 
     Call once at the start of an entry point, before any key is drawn.
+    It also makes ``etils.epath`` (and so orbax) reach ``gs://`` through gcsfs,
+    the client gan_jax uses, rather than ``tf.io.gfile`` where TensorFlow is
+    installed: ``EPATH_USE_TF=false`` unless the user set it (epath reads it once,
+    at its first path, so it is set here, before any).
     """
+    os.environ.setdefault("EPATH_USE_TF", "false")
     if PRNG_ENVIRONMENT_VARIABLE in os.environ:
         return {}
     jax.config.update("jax_threefry_partitionable", PROJECT_PRNG["jax_threefry_partitionable"])
