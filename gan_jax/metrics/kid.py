@@ -11,8 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["polynomial_kernel", "mmd2_unbiased", "kernel_inception_distance", "kid_in_parts",
-           "compile_kid_in_parts"]
+__all__ = ["polynomial_kernel", "mmd2_unbiased", "kernel_inception_distance", "kid_in_parts"]
 
 
 def polynomial_kernel(x: jax.Array, y: jax.Array) -> jax.Array:
