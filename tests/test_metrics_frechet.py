@@ -52,7 +52,8 @@ def test_float64_matches_scipy_sqrtm_on_well_conditioned_statistics(d):
     np.testing.assert_allclose(frechet_distance_f64(*args), scipy_fid(*args), rtol=1e-9)
 
 
-@pytest.mark.parametrize("n1,n2,d", [(10, 10, 64), (30, 20, 64), (30, 200, 64), (400, 300, 64), (400, 500, 300)],
+@pytest.mark.parametrize("n1,n2,d", [(10, 10, 64), (30, 20, 64), (30, 200, 64), (400, 300, 64),
+                                     (400, 500, 300)],
                          ids=["both-singular", "both-singular-unequal", "first-singular", "full-rank",
                               "full-rank-tridiagonal-route"])
 def test_float64_matches_the_exact_value_at_any_rank(n1, n2, d):

@@ -98,5 +98,5 @@ def kid_in_parts(key: jax.Array, real, fake, num_subsets: int = 100, subset_size
     size = min(subset_size, n_real, n_fake)
     real_keys, fake_keys = _subset_keys(key, num_subsets)
     rows = max(n_real, n_fake)
-    return _mmd2_of_subsets(_pad_rows(real, rows), _pad_rows(fake, rows), _subset_rows(real_keys, n_real, size),
-                            _subset_rows(fake_keys, n_fake, size))
+    return _mmd2_of_subsets(_pad_rows(real, rows), _pad_rows(fake, rows),
+                            _subset_rows(real_keys, n_real, size), _subset_rows(fake_keys, n_fake, size))
