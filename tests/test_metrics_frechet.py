@@ -7,6 +7,7 @@ import pytest
 import scipy.linalg
 
 from gan_jax.errors import UserError
+from gan_jax.metrics import frechet
 from gan_jax.metrics.frechet import frechet_distance, frechet_distance_f64
 from gan_jax.metrics.stats import (check_comparable, covariance, load_stats, save_stats,
                                    stats_from_features, update_stats, empty_stats)
@@ -51,11 +52,15 @@ def test_float64_matches_scipy_sqrtm_on_well_conditioned_statistics(d):
     np.testing.assert_allclose(frechet_distance_f64(*args), scipy_fid(*args), rtol=1e-9)
 
 
-@pytest.mark.parametrize("n1,n2,d", [(10, 10, 64), (30, 20, 64), (30, 200, 64), (400, 300, 64)],
-                         ids=["both-singular", "both-singular-unequal", "first-singular", "full-rank"])
+@pytest.mark.parametrize("n1,n2,d", [(10, 10, 64), (30, 20, 64), (30, 200, 64), (400, 300, 64),
+                                     (400, 500, 300)],
+                         ids=["both-singular", "both-singular-unequal", "first-singular", "full-rank",
+                              "full-rank-tridiagonal-route"])
 def test_float64_matches_the_exact_value_at_any_rank(n1, n2, d):
     """Fewer samples than dimensions make S1, S2 or both singular; the exact
-    reduced-rank value comes from the samples (scipy's sqrtm is about 1e-8 off here)."""
+    reduced-rank value comes from the samples (scipy's sqrtm is about 1e-8 off here).
+    d = 300 takes the CPU's tridiagonal-and-bisection route (d = 64, the symmetric eigensolver)."""
+    assert (d >= frechet._TRIDIAGONAL_MIN_DIM) == (d == 300)
     a, b = sample_statistics(n1, d, seed=1), sample_statistics(n2, d, seed=2, scale=1.3)
     exact = exact_from_samples(a, b)
     np.testing.assert_allclose(frechet_distance(a[0], a[1], b[0], b[1]), exact, rtol=1e-7)

@@ -59,13 +59,14 @@ def _labels(config: Config, n: int) -> Optional[np.ndarray]:
     return np.arange(n, dtype=np.int32) % config.num_classes if config.conditional != "none" else None
 
 
-def _generator_scores(score: Callable, config: Config, num_samples: int, key) -> Callable:
-    """``state -> score(num_samples samples of state's generator)``, from one fixed latent batch."""
+def _generator_scores(score: Callable, config: Config, num_samples: int, key, chunk: int) -> Callable:
+    """``state -> score(num_samples samples of state's generator)``, from one fixed latent batch
+    drawn in chunks of ``chunk`` samples."""
     from gan_jax.sampling import generate_batches
     labels = _labels(config, num_samples)
 
     def evaluate(state) -> dict:
-        return score(np.concatenate(list(generate_batches(state, key, num_samples, labels, chunk=num_samples))))
+        return score(np.concatenate(list(generate_batches(state, key, num_samples, labels, chunk=chunk))))
     return evaluate
 
 
@@ -81,8 +82,8 @@ def _mixture_evaluator(config: Config, num_samples: int, key) -> TrainingEvaluat
 
     def score(points: np.ndarray) -> dict:
         return _coverage(points, config.data)
-    return TrainingEvaluator(_generator_scores(score, config, num_samples, key), score, exact, score(exact),
-                             "mode_coverage", num_samples)
+    return TrainingEvaluator(_generator_scores(score, config, num_samples, key, num_samples), score, exact,
+                             score(exact), "mode_coverage", num_samples)
 
 
 def _image_evaluator(config: Config, num_samples: int, key, extractor) -> TrainingEvaluator:
@@ -101,8 +102,13 @@ def _image_evaluator(config: Config, num_samples: int, key, extractor) -> Traini
     baseline = score(held_out) if len(held_out) >= 2 else {}
     if baseline:
         baseline["samples"] = len(held_out)
-    return TrainingEvaluator(_generator_scores(score, config, num_samples, key), score, reference, baseline,
-                             extractor.name, num_samples)
+    # The generator is drawn in chunks of the sample grids' size, whose program the grids
+    # drawn every sample_every steps compile anyway (few chunks: not for tiny grids), so
+    # the first evaluation compiles nothing on the training thread (the baseline compiled
+    # the rest: features, FID and KID, whose programs serve num_samples samples too).
+    chunk = config.grid_samples if num_samples <= 64 * config.grid_samples else num_samples
+    return TrainingEvaluator(_generator_scores(score, config, num_samples, key, chunk), score, reference,
+                             baseline, extractor.name, num_samples)
 
 
 def _stacked_digits_evaluator(config: Config, num_samples: int, key) -> TrainingEvaluator:
