@@ -268,8 +268,10 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     sources = [data_lib.make_source(c, jax.process_index(), jax.process_count()) for c in configs]
     template = init_state(config)   # validates the config and an unroll's memory
     check_sweep_memory(config, template, len(seeds), available_memory_bytes() if len(seeds) > 1 else None)
-    # Replicated first, so that a checkpoint restores straight into the mesh's sharding.
-    states = replicate(init_members(config, seeds), mesh)
+    # Replicated first, so that a checkpoint restores straight into the mesh's sharding. A
+    # single run's one member is the template itself (init_state with PRNGKey(config.seed)).
+    members = stack_members([template]) if not sweep else init_members(config, seeds)
+    states = replicate(members, mesh)
     lead = is_lead_process()
     if not lead:
         echo = lambda *args, **kwargs: None  # noqa: E731

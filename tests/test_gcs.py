@@ -183,12 +183,15 @@ def test_a_run_in_a_bucket_killed_and_resumed_equals_a_local_run(gcs, tmp_path, 
 
 
 def test_sample_and_eval_read_a_run_from_the_bucket(gcs, tmp_path, capsys):
-    """sample and eval take a gs:// run; their outputs go to a local file or the bucket."""
+    """A sweep trains into the bucket; sample and eval take one of its gs:// seed runs;
+    their outputs go to a local file or the bucket."""
     runs = f"gs://{BUCKET}/sampled"
-    run_dir = f"{runs}/r"
     code, _, err = _run(capsys, "train", "--config", "gaussian1d", *TINY_TOY, "steps=2", "--runs-dir", runs,
-                        "--name", "r", "--no-progress")
+                        "--name", "r", "--seeds", "0,1", "--no-progress")
     assert code == 0, err
+    assert json.loads(paths.read_text(f"{runs}/r/sweep.json"))["seeds"] == [0, 1]
+    assert paths.isfile(f"{runs}/r/seed_1/config.json") and _steps_logged(f"{runs}/r/seed_1") == [2]
+    run_dir = f"{runs}/r/seed_0"
     code, out, err = _run(capsys, "sample", "--checkpoint", run_dir, "-n", "20", "--out", str(tmp_path / "s.npz"))
     assert code == 0, err
     with np.load(tmp_path / "s.npz") as f:

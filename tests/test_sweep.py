@@ -119,6 +119,11 @@ def test_a_sweep_resumes_as_a_whole_bit_identical_to_an_uninterrupted_one(tmp_pa
     code, _, err = _run(capsys, "sample", "--checkpoint", str(runs / "cut"), "-n", "10", "--out",
                         str(tmp_path / "t.npz"))
     assert code == 2 and "is a sweep of 2 runs" in err and "seed_3" in err and err.count("\n") == 1
+    # A sweep resumes as a whole, with its own seeds.
+    code, _, err = _run(capsys, "resume", str(runs / "cut"), "--seeds", "3,5", "--no-progress")
+    assert code == 2 and "a sweep resumes as a whole" in err and err.count("\n") == 1
+    code, _, err = _run(capsys, *_train(runs, "cut", "steps=20", "--resume", seeds="3,4"))
+    assert code == 2 and "a sweep resumes as a whole" in err and err.count("\n") == 1
 
 
 def test_a_diverging_seed_is_frozen_and_marked_while_the_others_finish(tmp_path, monkeypatch, capsys):
@@ -163,15 +168,6 @@ def test_bad_sweep_input_is_one_line(tmp_path, capsys, argv, fragment):
                         str(tmp_path), "--no-progress", *argv)
     assert code == 2 and fragment in err and err.count("\n") == 1, err
     assert not os.listdir(tmp_path)
-
-
-def test_resume_takes_no_seeds_and_a_sweep_cannot_resume_as_a_single_run(tmp_path, capsys):
-    runs = tmp_path / "runs"
-    assert _run(capsys, *_train(runs, "sw", "steps=4"))[0] == 0
-    code, _, err = _run(capsys, "resume", str(runs / "sw"), "--seeds", "3,5", "--no-progress")
-    assert code == 2 and "a sweep resumes as a whole" in err and err.count("\n") == 1
-    code, _, err = _run(capsys, *_train(runs, "sw", "steps=8", "--resume", seeds="3,4"))
-    assert code == 2 and "a sweep resumes as a whole" in err and err.count("\n") == 1
 
 
 def test_a_sweep_that_does_not_fit_is_refused_before_compiling():

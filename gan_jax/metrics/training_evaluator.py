@@ -70,6 +70,13 @@ def _generator_scores(score: Callable, config: Config, num_samples: int, key, ch
     return evaluate
 
 
+def _chunk(config: Config, num_samples: int) -> int:
+    """Images are drawn in chunks of the sample grids' size, whose program the grids drawn every
+    ``sample_every`` steps compile anyway (few chunks: not for tiny grids), so that an evaluation
+    compiles no generator program on the training thread."""
+    return config.grid_samples if num_samples <= 64 * config.grid_samples else num_samples
+
+
 def _coverage(points: np.ndarray, name: str) -> dict:
     from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
     centers, std = benchmark_mixture(name)
@@ -102,12 +109,10 @@ def _image_evaluator(config: Config, num_samples: int, key, extractor) -> Traini
     baseline = score(held_out) if len(held_out) >= 2 else {}
     if baseline:
         baseline["samples"] = len(held_out)
-    # The generator is drawn in chunks of the sample grids' size, whose program the grids
-    # drawn every sample_every steps compile anyway (few chunks: not for tiny grids), so
-    # the first evaluation compiles nothing on the training thread (the baseline compiled
-    # the rest: features, FID and KID, whose programs serve num_samples samples too).
-    chunk = config.grid_samples if num_samples <= 64 * config.grid_samples else num_samples
-    return TrainingEvaluator(_generator_scores(score, config, num_samples, key, chunk), score, reference,
+    # The generator is drawn in chunks (_chunk); the baseline compiled the rest: features,
+    # FID and KID, whose programs serve num_samples samples too.
+    return TrainingEvaluator(_generator_scores(score, config, num_samples, key, _chunk(config, num_samples)),
+                             score, reference,
                              baseline, extractor.name, num_samples)
 
 
@@ -121,7 +126,8 @@ def _stacked_digits_evaluator(config: Config, num_samples: int, key) -> Training
 
     def score(samples: np.ndarray) -> dict:
         return stacked_modes.stacked_mode_scores(evaluation.check_images(samples, "samples"), classify)
-    return TrainingEvaluator(_generator_scores(score, config, num_samples, key), score, real, score(real),
+    return TrainingEvaluator(_generator_scores(score, config, num_samples, key, _chunk(config, num_samples)),
+                             score, real, score(real),
                              "stacked_modes", num_samples)
 
 
