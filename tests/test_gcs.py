@@ -275,34 +275,32 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_refuses(gcs):
 
 # One process of a 2-host run of the toy GAN (2 processes x 2 CPU devices): `gan-jax train` for
 # 2 steps into the bucket, then `gan-jax resume` to 3, through the multi-host options.
-_HOST_SCRIPT = textwrap.dedent("""
-    import sys
-    from gan_jax.cli import main
-    runs, coordinator, pid = sys.argv[1], sys.argv[2], sys.argv[3]
-    hosts = ["--no-progress", "--coordinator", coordinator, "--num-processes", "2", "--process-id", pid]
-    toy = ["--config", "gaussian1d", *TOY, "log_every=1", "checkpoint_every=2"]
-    assert main(["train", *toy, "steps=2", "--runs-dir", runs, "--name", "run", *hosts]) == 0
-    assert main(["resume", runs + "/run", "steps=3", *hosts]) == 0
-""").replace("TOY", repr(TINY_TOY))
-
-
 def test_two_hosts_write_one_run_into_the_bucket(gcs, tmp_path):
-    """A multi-host run (2 processes x 2 CPU devices joined by jax.distributed, Gloo) with a gs://
-    runs directory: process 0 alone writes the logs and prints, every process takes part in the
-    checkpoints, and the run restores from the bucket."""
+    """A multi-host run (2 processes x 2 CPU devices joined by jax.distributed, Gloo, each feeding
+    its half of every global batch) with a gs:// runs directory trains, checkpoints and resumes to
+    the parameters of the one-device loop; process 0 alone writes the logs and prints, every
+    process takes part in the checkpoints, and the run restores from the bucket."""
+    import multihost
+    reference = multihost.start_one_device_loop(tmp_path)   # runs beside the two hosts
     runs = f"gs://{BUCKET}/hosts"
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     coordinator = f"127.0.0.1:{_free_port()}"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    procs = [subprocess.Popen([sys.executable, "-c", _HOST_SCRIPT, runs, coordinator, str(i)], env=env, cwd=root,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", multihost.HOST_SCRIPT, runs, coordinator, str(i)], env=env,
+                              cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     for i, (p, (out, err)) in enumerate(zip(procs, outs)):
         assert p.returncode == 0, f"process {i}: {err[-3000:]}"
+    one = multihost.finish_one_device_loop(*reference)
     assert outs[0][0].count("run directory: gs://bkt/hosts/run") == 2 and "run directory:" not in outs[1][0], outs
-    assert "(4 device(s), 2 processes)" in outs[0][0]
+    assert "(4 device(s), 2 processes)" in outs[0][0] and "resumed" in outs[0][0]
+    assert all("batch_size=6 does not split over 4 devices" in err for _, err in outs), outs
     _, state = restore_run(f"{runs}/run")
     assert int(state.step) == 3
+    two_hosts = jax.device_get(jax.tree.leaves((state.g_params, state.d_params, state.d_batch_stats)))
+    assert len(one) == len(two_hosts) > 0
+    for a, b in zip(one, two_hosts):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert _steps_logged(f"{runs}/run") == [1, 2, 3]   # one writer, no duplicate rows
     assert len(paths.listdir(f"{runs}/run/tensorboard")) == 2   # process 0's train and resume only
     assert paths.listdir(f"{runs}/run/checkpoints") == ["2", "3"]
