@@ -16,7 +16,7 @@ metrics.
 
 import functools
 import os
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import jax
 import jax.numpy as jnp

@@ -38,8 +38,8 @@ from gan_jax.rundir import atomic_write_json, claim_run_dir, is_run_dir
 from gan_jax.runlog import RunLogger as _Logger
 from gan_jax.runlog import drop_rows_after as _drop_rows_after
 from gan_jax.state import GANState, generate
-from gan_jax.sweep import (check_sweep_memory, chunk_stops, host_chunk, init_members, make_chunk_fn, member,
-                           member_config, parse_seeds, stack_members)
+from gan_jax.sweep import (batches_per_step, check_sweep_memory, chunk_stops, host_chunk, init_members,
+                           make_chunk_fn, member, member_config, parse_seeds, stack_members)
 from gan_jax.unrolled import available_memory_bytes
 
 __all__ = ["train", "TrainingDiverged", "uses_labels", "PROVENANCE_FILE", "SWEEP_FILE", "seed_dir",
@@ -57,10 +57,6 @@ class TrainingDiverged(UserError):
 def uses_labels(config: Config) -> bool:
     """Whether the models are conditional and the steps take labels."""
     return config.conditional != "none"
-
-
-def _batches_per_step(config: Config) -> int:
-    return 1 if config.naive else config.d_steps
 
 
 def _data_mesh(config: Config):
@@ -434,7 +430,7 @@ class _Run:
         for m in members:
             m.open_writers(resumed)
         evaluator = _Evaluator(config, self.echo)
-        k = _batches_per_step(config)
+        k = batches_per_step(config)
         labelled = uses_labels(config)
         alive_host = np.array([s not in self.diverged for s in self.seeds])
         on_device = getattr(self.sources[0], "on_device", False)
@@ -490,7 +486,7 @@ class _Run:
         return member(states, 0) if not self.sweep else states
 
     def _at_boundary(self, states, metrics, alive, done, start_step, start_time, evaluator, final_scores, bar):
-        config, k = self.config, _batches_per_step(self.config)
+        config, k = self.config, batches_per_step(self.config)
         log = done % config.log_every == 0 or done == config.steps
         host_metrics = jax.device_get(metrics) if log else None
         evaluate = evaluator.due(done, config.steps)

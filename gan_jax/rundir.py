@@ -18,13 +18,11 @@ was a process of this machine that no longer exists, is stale and taken over
 (:class:`GcsRunLock`).
 """
 
-import contextlib
 import errno
 import json
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -86,24 +84,8 @@ def check_output_path(path: str, overwrite: bool = False, option: str = "--out")
 
 def atomic_write_text(path: str, text: str) -> str:
     """Write ``text`` to ``path`` through a temporary file and a rename (in a bucket: one
-    upload, which replaces the object whole); returns ``path``."""
-    if paths.is_gcs(path):
-        return paths.write_text(path, text)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if e.errno == errno.ENOSPC:
-            raise UserError(f"could not write {path}: {disk_full_message(directory)}") from None
-        raise
-    return path
+    upload, which replaces the object whole); returns ``path`` (:func:`gan_jax.paths.write_text`)."""
+    return paths.write_text(path, text)
 
 
 def atomic_write_json(path: str, value) -> str:

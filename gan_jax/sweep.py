@@ -38,7 +38,7 @@ from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, naive_train_step, train_step
 
-__all__ = ["parse_seeds", "member_config", "init_members", "member", "stack_members", "make_chunk_fn",
+__all__ = ["batches_per_step", "parse_seeds", "member_config", "init_members", "member", "stack_members", "make_chunk_fn",
            "chunk_stops", "sweep_memory_bytes", "check_sweep_memory", "host_chunk", "train_members",
            "MAX_MEMBERS"]
 
@@ -76,6 +76,11 @@ def parse_seeds(text: str) -> Tuple[int, ...]:
     if len(seeds) > MAX_MEMBERS:
         raise UserError(f"--seeds lists {len(seeds)} seeds; at most {MAX_MEMBERS} in one sweep")
     return tuple(seeds)
+
+
+def batches_per_step(config: Config) -> int:
+    """Real batches one training step uses: k = ``d_steps`` (the naive algorithm: 1, reused)."""
+    return 1 if config.naive else config.d_steps
 
 
 def member_config(config: Config, seed: int) -> Config:
@@ -145,7 +150,7 @@ def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
     With T = 1 the step runs without a scan (XLA:CPU runs convolutions slower in a scan body).
     """
     step = _config_step(config)
-    k = 1 if config.naive else config.d_steps
+    k = batches_per_step(config)
 
     def member_step(state, alive, died_at, seed, t, images, labels):
         new, metrics = step(state, images, labels, jax.random.fold_in(jax.random.PRNGKey(seed), t))
@@ -239,7 +244,7 @@ def sweep_memory_bytes(config: Config, template: GANState, members: int) -> int:
     """
     from gan_jax.build import data_shape
     batch_shape = (config.batch_size,) + tuple(data_shape(config))
-    k = 1 if config.naive else config.d_steps
+    k = batches_per_step(config)
     state_bytes = _tree_bytes(template)
     batch_bytes = math.prod(batch_shape) * 4
     activations = _d_activation_bytes(template, batch_shape)
@@ -295,7 +300,7 @@ def train_members(config: Config, seeds: Sequence[int], states: Optional[GANStat
     seeds = tuple(int(s) for s in seeds)
     states = init_members(config, seeds) if states is None else states
     sources = [data_lib.make_source(member_config(config, s)) for s in seeds]
-    k = 1 if config.naive else config.d_steps
+    k = batches_per_step(config)
     chunk = make_chunk_fn(config, sources[0]) if chunk_fn is None else chunk_fn
     alive = jnp.ones((len(seeds),), bool)
     died_at = jnp.full((len(seeds),), -1, jnp.int32)

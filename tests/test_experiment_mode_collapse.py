@@ -1,24 +1,18 @@
 """experiments/mode_collapse_2d.py: rows of earlier runs are kept, bad input is one line."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
+from cli_checks import load_experiment
+
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "experiments", "mode_collapse_2d.py")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("mode_collapse_2d", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_second_invocation_keeps_the_first_ones_rows(tmp_path):
-    script = _load_script()
+    script = load_experiment("mode_collapse_2d")
     common = ["--data", "ring8", "--seeds", "1", "--set", "steps=8", "batch_size=16",
               "--out", str(tmp_path)]
     script.main(["--methods", "gan_nonsaturating"] + common)
@@ -39,7 +33,7 @@ def test_second_invocation_keeps_the_first_ones_rows(tmp_path):
 
 
 def test_rows_without_provenance_are_marked_as_older_code():
-    script = _load_script()
+    script = load_experiment("mode_collapse_2d")
     summary = {"modes_mean": 8.0, "modes_std": 0.0, "hq_mean": 90.0, "hq_std": 1.0, "n_seeds": 5}
     table = script.markdown_table("ring8", {
         "old": {"summary": summary, "provenance": {"git_commit": "unknown", "first_committed_in": "abc"}},

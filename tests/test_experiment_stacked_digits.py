@@ -1,26 +1,14 @@
 """experiments/stacked_digits.py: a tiny run writes its table beside the published rows and keeps earlier rows."""
 
-import importlib.util
 import json
-import os
 
 import pytest
 
+from cli_checks import load_experiment
 from gan_jax.errors import UserError
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments",
-                      "stacked_digits.py")
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("stacked_digits_experiment", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_tiny_run_writes_its_rows_beside_the_published_ones(tmp_path):
-    script = _load_script()
+    script = load_experiment("stacked_digits")
     kept = {"config": {"steps": 7}, "seeds": [], "train_seconds": 1.0,
             "summary": {"modes_mean": 5.0, "modes_std": 0.0, "kl_mean": 1.0, "kl_std": 0.0, "n_seeds": 1}}
     (tmp_path / "results.json").write_text(json.dumps({"methods": {"dcgan": kept}}))
@@ -43,7 +31,7 @@ def test_a_tiny_run_writes_its_rows_beside_the_published_ones(tmp_path):
 
 
 def test_bad_override_is_refused_before_training(tmp_path):
-    script = _load_script()
+    script = load_experiment("stacked_digits")
     with pytest.raises(UserError, match="pack"):
         script.main(["--methods", "dcgan", "--seeds", "0", "--out", str(tmp_path), "--set", "pack=0"])
     assert not (tmp_path / "results.json").exists()

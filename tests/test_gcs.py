@@ -31,9 +31,11 @@ import pytest
 
 from gan_jax import paths
 from gan_jax.checkpoint import restore_run
-from gan_jax.cli import main
 from gan_jax.config import get_config
 from gan_jax.loop import train
+from cli_checks import assert_one_line_error as _assert_one_line_error
+from cli_checks import run_cli as _run
+from cli_checks import same_state as _same_state
 from tiny_config import TINY_TOY
 
 BUCKET = "bkt"
@@ -72,25 +74,6 @@ def gcs():
         yield url
     server.terminate()
     server.wait(timeout=30)
-
-
-def _run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _assert_one_line_error(code, err, *fragments):
-    assert code == 2, err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
-
-
-def _same_state(a, b):
-    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
-    return len(leaves_a) == len(leaves_b) > 0 and all(
-        bool(np.array_equal(x, y)) for x, y in zip(leaves_a, leaves_b))
 
 
 def _steps_logged(run_dir):

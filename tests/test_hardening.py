@@ -24,24 +24,13 @@ from hypothesis import strategies as st
 import gan_jax.checkpoint as checkpoint_lib
 from gan_jax.build import check_config
 from gan_jax.checkpoint import Checkpointer, NonFiniteState, restore_run
-from gan_jax.cli import main
 from gan_jax.config import get_config, key_rules
 from gan_jax.errors import UserError
 from gan_jax.loop import train
+from cli_checks import assert_one_line_error as _assert_one_line_error
+from cli_checks import run_cli as _run
+from cli_checks import same_state as _same_state
 from tiny_config import TINY_TOY
-
-
-def _run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _assert_one_line_error(code, err, *fragments):
-    assert code == 2, err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def _train_args(runs, name, *overrides):
@@ -52,10 +41,6 @@ def _train_args(runs, name, *overrides):
 def _steps_logged(run_dir):
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         return [json.loads(line)["step"] for line in f]
-
-
-def _same_state(a, b):
-    return all(bool(np.array_equal(x, y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 # ---- data loss: names, --overwrite, failed starts, locks ----

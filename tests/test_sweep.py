@@ -10,7 +10,6 @@ one line with exit status 2.
 
 import json
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -20,27 +19,18 @@ import pytest
 import gan_jax.loop as loop
 from gan_jax import sweep
 from gan_jax.checkpoint import Checkpointer, restore_run
-from gan_jax.cli import main
 from gan_jax.config import get_config
 from gan_jax.errors import UserError
+from cli_checks import run_cli as _run
+from cli_checks import same_state as _same_state
 from tiny_config import TINY_TOY
 
 SEEDS = "3,5"
 
 
-def _run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _train(runs, name, *overrides, seeds=SEEDS):
     return ["train", "--config", "gaussian1d", *TINY_TOY, "steps_per_call=4", "log_every=4",
             *overrides, "--runs-dir", str(runs), "--name", name, "--seeds", seeds, "--no-progress"]
-
-
-def _leaves_equal(a, b):
-    return all(bool(np.array_equal(x, y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -67,7 +57,7 @@ def test_a_member_of_a_sweep_is_the_single_run_with_its_seed():
     for x, y in zip(jax.tree.leaves(sweep.member(together, 1)), jax.tree.leaves(sweep.member(alone, 0))):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
     # Different seeds train different generators.
-    assert not _leaves_equal(sweep.member(together, 0).g_params, sweep.member(together, 1).g_params)
+    assert not _same_state(sweep.member(together, 0).g_params, sweep.member(together, 1).g_params)
     assert int(sweep.member(together, 0).step) == 12
 
 
@@ -84,7 +74,7 @@ def test_a_step_that_makes_a_member_non_finite_freezes_it_and_leaves_the_others(
                                          jnp.asarray([0, 1], jnp.int32), jnp.int32(7), images, None)
     assert np.asarray(alive).tolist() == [True, False]
     assert int(died_at[1]) == 7   # the first step of the chunk was refused
-    assert _leaves_equal(sweep.member(out, 1), sweep.member(before, 1))
+    assert _same_state(sweep.member(out, 1), sweep.member(before, 1))
     assert int(out.step[0]) == int(before.step[0]) + 3
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(out))
 
@@ -107,7 +97,7 @@ def test_a_sweep_resumes_as_a_whole_bit_identical_to_an_uninterrupted_one(tmp_pa
     for seed in (3, 5):
         _, whole = restore_run(str(runs / "whole" / f"seed_{seed}"))
         _, cut = restore_run(str(runs / "cut" / f"seed_{seed}"))
-        assert int(cut.step) == 16 and _leaves_equal(whole, cut), seed
+        assert int(cut.step) == 16 and _same_state(whole, cut), seed
         steps = [json.loads(line)["step"] for line in open(runs / "cut" / f"seed_{seed}" / "metrics.jsonl")]
         assert steps == sorted(set(steps)) == [4, 8, 12, 16]
     # A seed directory is an ordinary run for sample and eval.
@@ -149,7 +139,7 @@ def test_a_diverging_seed_is_frozen_and_marked_while_the_others_finish(tmp_path,
     assert code == 0, err
     _, alive = restore_run(str(runs / "nan" / "seed_3"))
     _, still = restore_run(str(runs / "nan" / "seed_5"))
-    assert int(alive.step) == 16 and _leaves_equal(still, frozen)
+    assert int(alive.step) == 16 and _same_state(still, frozen)
 
     # Every seed diverging ends the sweep with one line.
     monkeypatch.setattr(loop, "init_members", lambda config, seeds: original(config, seeds).replace(
