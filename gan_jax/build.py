@@ -1,5 +1,7 @@
 """Where a run is assembled: models, optimisers and objective from a Config."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -84,11 +86,15 @@ LR_SCHEDULES = ("constant", "cosine")
 
 def learning_rate(config: Config, peak: float, updates: int):
     """``peak`` (constant) or eta_t = peak * (1 + cos(pi t / T)) / 2 over T = ``updates`` (cosine)."""
-    if config.lr_schedule == "constant":
+    return _rate(config.lr_schedule, peak, updates)
+
+
+def _rate(schedule: str, peak: float, updates: int):
+    if schedule == "constant":
         return peak
-    if config.lr_schedule == "cosine":
+    if schedule == "cosine":
         return optax.cosine_decay_schedule(peak, max(updates, 1))
-    raise UserError(f"unknown lr_schedule {config.lr_schedule!r}; expected one of {', '.join(LR_SCHEDULES)}")
+    raise UserError(f"unknown lr_schedule {schedule!r}; expected one of {', '.join(LR_SCHEDULES)}")
 
 
 def build_optimizers(config: Config):
@@ -96,10 +102,22 @@ def build_optimizers(config: Config):
 
     A schedule runs over the run's updates: ``steps`` for G and
     ``steps * d_steps`` for D (D takes d_steps updates per G step).
+
+    The same settings return the same transformation objects: they are static
+    fields of the GANState, and JAX reuses a compiled program only for a state
+    whose static fields are the same objects (a fresh ``optax.adam`` would make
+    every new run, resume or benchmark repetition compile its step again).
     """
     d_updates = config.steps * (1 if config.naive else config.d_steps)
-    return (optax.adam(learning_rate(config, config.lr_g, config.steps), b1=config.beta1, b2=config.beta2),
-            optax.adam(learning_rate(config, config.lr_d, d_updates), b1=config.beta1, b2=config.beta2))
+    return _adam_pair(config.lr_schedule, config.lr_g, config.steps, config.lr_d, d_updates,
+                      config.beta1, config.beta2)
+
+
+@functools.lru_cache(maxsize=256)
+def _adam_pair(schedule: str, lr_g: float, g_updates: int, lr_d: float, d_updates: int, b1: float, b2: float):
+    """(G's Adam, D's Adam), built once per distinct setting (see :func:`build_optimizers`)."""
+    return (optax.adam(_rate(schedule, lr_g, g_updates), b1=b1, b2=b2),
+            optax.adam(_rate(schedule, lr_d, d_updates), b1=b1, b2=b2))
 
 
 def build_objective(config: Config) -> GANObjective:

@@ -27,6 +27,7 @@ compiled program), marked dead, and stays so; the others go on.
 """
 
 import dataclasses
+import functools
 import math
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -94,9 +95,15 @@ def init_members(config: Config, seeds: Sequence[int]) -> GANState:
     Member ``i`` is ``init_state(config, PRNGKey(seeds[i]))``, the state a
     single run with ``seed=seeds[i]`` starts from.
     """
-    from gan_jax.build import init_state
     keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
-    return jax.jit(jax.vmap(lambda k: init_state(config, k)))(keys)
+    return _init_program(config)(keys)
+
+
+@functools.lru_cache(maxsize=32)
+def _init_program(config: Config) -> Callable:
+    """``keys (N, 2) -> stacked initial states``, compiled once per config (a config is hashable)."""
+    from gan_jax.build import init_state
+    return jax.jit(jax.vmap(lambda k: init_state(config, k)))
 
 
 def member(states: GANState, i: int) -> GANState:

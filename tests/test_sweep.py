@@ -61,6 +61,20 @@ def test_a_member_of_a_sweep_is_the_single_run_with_its_seed():
     assert int(sweep.member(together, 0).step) == 12
 
 
+def test_a_second_sweep_of_the_same_config_reuses_the_compiled_program():
+    # JAX keys its compiled programs on the state's static fields (modules, optimisers):
+    # two fresh inits of one config must give the same tree, or each run compiles again.
+    config = get_config("gaussian1d", TINY_TOY + ["steps=4", "steps_per_call=4"])
+    a, b = sweep.init_members(config, [0]), sweep.init_members(config, [1])
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    from gan_jax.build import init_state
+    assert jax.tree.structure(init_state(config)) == jax.tree.structure(init_state(config))
+    traces = []
+    step = jax.jit(lambda state: (traces.append(1), state.step + 1)[1])
+    step(sweep.member(a, 0)), step(sweep.member(b, 0))
+    assert len(traces) == 1
+
+
 def test_a_step_that_makes_a_member_non_finite_freezes_it_and_leaves_the_others():
     config = get_config("gaussian1d", TINY_TOY + ["steps=2"])
     states = sweep.init_members(config, [0, 1])
