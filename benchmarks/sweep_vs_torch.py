@@ -60,7 +60,8 @@ def _check_supported(config: Config) -> None:
             raise UserError(f"the PyTorch reference trains {key}={wanted} only, got {key}={getattr(config, key)!r}; "
                             f"use an MLP preset such as ring8")
     for key in ("gp_weight", "r1_weight", "r2_weight", "label_smoothing", "unroll_steps", "instance_noise",
-                "weight_clip", "consensus_weight", "feature_matching", "naive", "simultaneous"):
+                "weight_clip", "consensus_weight", "feature_matching", "naive", "simultaneous",
+                "mlp_activation", "mlp_init", "mlp_init_gain"):
         if getattr(config, key) != getattr(plain, key):
             raise UserError(f"the PyTorch reference does not implement {key}={getattr(config, key)!r}; "
                             f"leave {key} at its default")

@@ -127,7 +127,8 @@ def evaluate(config, states, seeds):
         x = generate(st, eval_key, EVAL_SAMPLES)
         cov = mode_coverage(x, centers, std)
         rows.append({"seed": s, "modes": int(cov["modes_captured"]),
-                     "high_quality": float(cov["high_quality_fraction"])})
+                     "high_quality": float(cov["high_quality_fraction"]),
+                     "largest_mode_share": float(np.max(np.asarray(cov["counts"]))) / EVAL_SAMPLES})
     return rows
 
 

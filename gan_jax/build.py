@@ -73,10 +73,11 @@ def build_models(config: Config):
         disc = models.DCGANDiscriminator(config.image_size, config.d_width, config.norm, dtype=dtype)
         return _condition(config, gen, _pack(config, disc))
     if config.model == "mlp":
+        init = (config.mlp_init, config.mlp_init_gain)
         gen = models.MLPGenerator(data_shape(config), config.mlp_hidden, config.mlp_depth,
-                                  config.output_activation, config.norm)
+                                  config.output_activation, config.norm, config.mlp_activation, init)
         disc = models.MLPDiscriminator(config.mlp_d_hidden or config.mlp_hidden,
-                                       config.mlp_d_depth or config.mlp_depth)
+                                       config.mlp_d_depth or config.mlp_depth, config.mlp_activation, init)
         return _condition(config, gen, _pack(config, disc))
     raise UserError(f"unknown model {config.model!r}; expected dcgan or mlp")
 
@@ -129,6 +130,8 @@ def build_objective(config: Config) -> GANObjective:
                             config.label_smoothing, config.feature_matching,
                             unroll_steps=config.unroll_steps,
                             unroll_stop_gradient=config.unroll_stop_gradient,
+                            unroll_objective=config.unroll_objective,
+                            unroll_shared_latent=config.unroll_shared_latent,
                             aux_class_weight=config.aux_class_weight, r1_weight=config.r1_weight,
                             r2_weight=config.r2_weight, instance_noise=config.instance_noise,
                             weight_clip=config.weight_clip, consensus_weight=config.consensus_weight,

@@ -93,6 +93,9 @@ class Config:
     output_activation: str = key("tanh", choices=("tanh", "linear"))   # MLP generator output
     mlp_d_hidden: int = key(0, ge=0)         # MLP discriminator width (0 = mlp_hidden)
     mlp_d_depth: int = key(0, ge=0)          # MLP discriminator depth (0 = mlp_depth)
+    mlp_activation: str = key("relu", choices=("relu", "tanh"))   # relu: ReLU in G, LeakyReLU(0.2) in D
+    mlp_init: str = key("lecun", choices=("lecun", "orthogonal"))  # MLP kernels: LeCun normal, or orthogonal
+    mlp_init_gain: float = key(1.0, gt=0.0)  # scale of the orthogonal init
     norm: str = key("batch", choices=NORMS)
     compute_dtype: str = key("float32", choices=("float32", "bfloat16"))   # DCGAN activations (params stay float32)
     # Objective (see gan_jax.losses).
@@ -104,6 +107,10 @@ class Config:
     feature_matching: bool = False
     unroll_steps: int = key(0, ge=0)         # unrolled GAN: G trains against D after k steps (0 = off)
     unroll_stop_gradient: bool = False   # cheap variant: no gradient through the unroll
+    # What G minimises against the unrolled D: generator = its g_loss on G(z); minimax = Metz et
+    # al.'s f_K, minus D's loss on real and fake, whose real term depends on G through the unroll.
+    unroll_objective: str = key("generator", choices=("generator", "minimax"))
+    unroll_shared_latent: bool = False   # the unrolled D updates reuse G's fakes (no fresh z per update)
     pack: int = key(1, ge=1)                 # PacGAN: D judges packs of this many samples (1 = off)
     # Issue 15 (the Dirac-GAN lab): training methods usable on any model.
     r2_weight: float = key(0.0, ge=0.0)      # R2 penalty gamma on generated data, Mescheder et al. 2018 (0 = off)

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 Params = Any
+UNROLL_OBJECTIVES = ("generator", "minimax")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,14 @@ class GANObjective:
         optimiser steps (Metz et al. 2016; 0 = ordinary GAN).
       unroll_stop_gradient: treat the unrolled D as a constant (the cheap
         first-order variant) instead of differentiating through its updates.
+      unroll_objective: what G minimises against the unrolled D_K:
+        ``"generator"``, its own ``g_loss`` on G(z); ``"minimax"``, Metz et al.'s
+        f_K = f(theta_G, theta_D^K(theta_G)) with f the value function, i.e.
+        minus D's adversarial loss on (x, G(z)), whose real-data term
+        E log D_K(x) also depends on theta_G through the unroll.
+      unroll_shared_latent: every unrolled D update sees the fakes G(z) of the
+        generator's own loss (as the authors' notebook does) instead of fresh
+        latents per update.
       aux_class_weight: AC-GAN (a D returning ``(logits, class_logits)``):
         weight of the class cross-entropy that both D (real and fake) and G
         (fake) minimise (Odena et al. 2017, L_C).
@@ -72,6 +81,8 @@ class GANObjective:
     feature_matching: bool = False
     unroll_steps: int = 0
     unroll_stop_gradient: bool = False
+    unroll_objective: str = "generator"
+    unroll_shared_latent: bool = False
     aux_class_weight: float = 1.0
     r1_weight: float = 0.0
     r2_weight: float = 0.0
@@ -89,6 +100,12 @@ class GANObjective:
             raise ValueError("label_smoothing applies to d_loss='bce' only")
         if self.unroll_steps < 0:
             raise ValueError(f"unroll_steps must be >= 0, got {self.unroll_steps}")
+        if self.unroll_objective not in UNROLL_OBJECTIVES:
+            raise ValueError(f"unknown unroll_objective {self.unroll_objective!r}; expected one of "
+                             f"{', '.join(UNROLL_OBJECTIVES)}")
+        if self.unroll_objective == "minimax" and self.feature_matching:
+            raise ValueError("unroll_objective='minimax' replaces the generator loss; it cannot be "
+                             "combined with feature_matching")
         if self.gp_weight < 0 or self.r1_weight < 0:
             raise ValueError(f"penalty weights must be >= 0, got gp_weight={self.gp_weight}, "
                              f"r1_weight={self.r1_weight}")
@@ -329,14 +346,18 @@ def d_step(state: GANState, real_batch: jax.Array, key: jax.Array, labels=None):
     return _d_step(state, real_batch, key, labels)
 
 
-def _unrolled_d_params(state: GANState, g_params, real_batch, labels, key):
+def _unrolled_d_params(state: GANState, g_params, real_batch, labels, key, shared_fake=None):
     """theta_D^k(theta_G): k real ``d_tx`` updates of D on ``real_batch`` and
-    fresh fakes G(z_t; g_params), differentiable in ``g_params`` (Metz et al.
-    2016, eqs. 4-6); see :func:`gan_jax.unrolled.unroll_updates`."""
+    fakes G(z_t; g_params), differentiable in ``g_params`` (Metz et al.
+    2016, eqs. 4-6); see :func:`gan_jax.unrolled.unroll_updates`. The z_t are
+    fresh per update, or every update uses ``shared_fake`` (G's own batch)."""
     def d_loss(d_params, step_key):
         z_key, gp_key = jax.random.split(step_key)
-        z = sample_latent(z_key, real_batch.shape[0], state.latent_dim, state.latent_dist)
-        fake, _ = apply_generator(state, g_params, z, labels)
+        if shared_fake is None:
+            z = sample_latent(z_key, real_batch.shape[0], state.latent_dim, state.latent_dist)
+            fake, _ = apply_generator(state, g_params, z, labels)
+        else:
+            fake = shared_fake
         return _d_loss(state, d_params, real_batch, fake, labels, gp_key)[0]
 
     keys = jax.random.split(key, state.objective.unroll_steps)
@@ -354,8 +375,16 @@ def _g_loss(state: GANState, g_params, z, labels, real_batch, unroll_key=None, n
         if obj.feature_matching:
             real_batch = _with_instance_noise(real_batch, obj.instance_noise, real_key)
     # The unrolled GAN scores G against D as it will be k steps ahead.
-    d_params = (_unrolled_d_params(state, g_params, real_batch, labels, unroll_key)
+    d_params = (_unrolled_d_params(state, g_params, real_batch, labels, unroll_key,
+                                   fake if obj.unroll_shared_latent else None)
                 if obj.unroll_steps else state.d_params)
+    if obj.unroll_steps and obj.unroll_objective == "minimax":
+        # f_K: G maximises D's adversarial loss under theta_D^K(theta_G), real term included.
+        real_logits, _ = apply_discriminator(state, d_params, state.d_batch_stats, real_batch, labels)
+        fake_logits, _ = apply_discriminator(state, d_params, state.d_batch_stats, fake, labels)
+        real_logits, _ = _split_aux(real_logits, labels, 0.0)
+        fake_logits, _ = _split_aux(fake_logits, labels, 0.0)
+        return -losses.D_LOSSES[obj.d_loss](real_logits, fake_logits), (g_stats, fake_logits)
     if obj.feature_matching:
         (fake_logits, fake_feat), _ = apply_discriminator(
             state, d_params, state.d_batch_stats, fake, labels, return_features=True)

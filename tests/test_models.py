@@ -144,3 +144,22 @@ def test_mlp_models_shapes_and_features():
     dv = d.init(jax.random.PRNGKey(0), x)
     logits, features = d.apply(dv, x, return_features=True)
     assert logits.shape == (5,) and features.shape == (5, 16)
+
+
+def test_mlp_tanh_and_orthogonal_options_as_in_the_unrolled_gan_notebook():
+    """activation=tanh puts tanh after every hidden layer (no ReLU/LeakyReLU left);
+    weight_init=("orthogonal", g) makes each square kernel W satisfy W^T W = g^2 I."""
+    g = MLPGenerator((2,), hidden=16, depth=2, activation="tanh", weight_init=("orthogonal", 1.4))
+    d = MLPDiscriminator(hidden=16, depth=2, activation="tanh", weight_init=("orthogonal", 1.4))
+    z = jnp.ones((5, 16))
+    gv = g.init(jax.random.PRNGKey(0), z)
+    w = np.asarray(gv["params"]["hidden_1"]["kernel"])
+    np.testing.assert_allclose(w.T @ w, 1.4 ** 2 * np.eye(16), atol=1e-5)
+    dv = d.init(jax.random.PRNGKey(1), jnp.ones((5, 2)))
+    w = np.asarray(dv["params"]["hidden_1"]["kernel"])
+    np.testing.assert_allclose(w.T @ w, 1.4 ** 2 * np.eye(16), atol=1e-5)
+    for model, variables, x in ((g, gv, z), (d, dv, jnp.ones((5, 2)))):
+        names = _primitives(lambda v, x: model.apply(v, x), variables, x)
+        assert names.count("tanh") == 2 and "max" not in names and "select_n" not in names
+    _, features = d.apply(dv, 50.0 * jnp.ones((5, 2)), return_features=True)
+    assert float(jnp.max(jnp.abs(features))) <= 1.0

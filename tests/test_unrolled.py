@@ -192,6 +192,46 @@ def test_unrolled_generator_loss_uses_the_unrolled_discriminator(plain):
     assert diff > 1e-6
 
 
+def test_minimax_unroll_is_metz_f_k_with_its_real_term_and_shared_fakes(plain):
+    """unroll_objective=minimax, unroll_shared_latent: G minimises
+    f_K = 1/2 E log D_K(x) + 1/2 E log(1 - D_K(G(z))), theta_D^K = k d_tx updates on
+    the same x and G(z) (the authors' notebook); the real term reaches G through theta_D^K."""
+    k = 2
+    state = with_objective(plain, unroll_steps=k, unroll_objective="minimax", unroll_shared_latent=True)
+    real = jax.random.normal(jax.random.PRNGKey(1), (32, 2))
+    z = jax.random.normal(jax.random.PRNGKey(3), (32, 4))
+    logit = lambda d, x: state.discriminator.apply({"params": d}, x)
+
+    def f_k(g_params, real_term=True):
+        fake = state.generator.apply({"params": g_params}, z)
+        d_loss = lambda d: (-0.5 * jnp.mean(jax.nn.log_sigmoid(logit(d, real)))
+                            - 0.5 * jnp.mean(jax.nn.log_sigmoid(-logit(d, fake))))
+        p, s = state.d_params, state.d_opt_state
+        for _ in range(k):
+            updates, s = state.d_tx.update(jax.grad(d_loss)(p), s, p)
+            p = optax.apply_updates(p, updates)
+        value = 0.5 * jnp.mean(jax.nn.log_sigmoid(-logit(p, fake)))
+        return value + (0.5 * jnp.mean(jax.nn.log_sigmoid(logit(p, real))) if real_term else 0.0)
+
+    got_value, got = jax.jit(jax.value_and_grad(
+        lambda g: _g_loss(state, g, z, None, real, jax.random.PRNGKey(4))[0]))(state.g_params)
+    want_value, want = jax.jit(jax.value_and_grad(f_k))(state.g_params)
+    assert float(got_value) == pytest.approx(float(want_value), rel=1e-5)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+    # The real-data term changes G's gradient (it depends on G only through the unroll).
+    fake_only = jax.jit(jax.grad(lambda g: f_k(g, real_term=False)))(state.g_params)
+    diff = sum(float(jnp.sum(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(fake_only)))
+    assert diff > 1e-6
+
+
+def test_unknown_unroll_objective_is_refused():
+    with pytest.raises(ValueError, match="unroll_objective"):
+        GANObjective(unroll_objective="maximin")
+    with pytest.raises(UserError, match="unroll_objective"):
+        tiny_ring(unroll_objective="maximin")
+
+
 def test_unrolled_train_step_runs_jitted_and_stays_finite(plain):
     state = with_objective(plain, unroll_steps=1)
     batches = jax.random.normal(jax.random.PRNGKey(0), (1, 32, 2))
