@@ -164,6 +164,47 @@ def jax_train_sweep(config: Config, seeds: Sequence[int], steps: int) -> Tuple[f
     return times[0], times[1]
 
 
+def flops_per_step(config: Config, members: int) -> float:
+    """XLA's count of floating-point operations in one training step of ``members`` seeds
+    (``cost_analysis`` of the compiled one-step chunk; nothing runs)."""
+    import jax.numpy as jnp
+    from gan_jax.sweep import init_members
+    config = dataclasses.replace(config, steps_per_call=1)
+    source = make_source(config)
+    chunk = make_chunk_fn(config, source)
+    n = members
+    states = jax.eval_shape(lambda: init_members(config, list(range(n))))
+    args = (states, jnp.ones((n,), bool), jnp.full((n,), -1, jnp.int32), jnp.arange(n, dtype=jnp.int32),
+            jnp.int32(0), jnp.zeros((n,), jnp.int32), source.device_arrays)
+    cost = chunk.lower(*args, steps=1).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"])
+
+
+def _seconds_per_call(fn, *args, repeats: int = 200) -> float:
+    jax.block_until_ready(fn(*args))
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = fn(*args)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / repeats
+
+
+def kernel_rates(config: Config) -> dict:
+    """What the step is made of, timed alone: GFLOP/s of G's first matrix product
+    (B x latent_dim times latent_dim x hidden) and of its weight gradient, and milliseconds
+    to draw one batch of latents (the step draws two: one for D's step, one for G's)."""
+    import jax.numpy as jnp
+    b, k, n = config.batch_size, config.latent_dim, config.mlp_hidden
+    x, w, g = jnp.ones((b, k)), jnp.ones((k, n)), jnp.ones((b, n))
+    flops = 2.0 * b * k * n
+    forward = _seconds_per_call(jax.jit(lambda x, w: x @ w), x, w)
+    weight_grad = _seconds_per_call(jax.jit(lambda x, g: x.T @ g), x, g)
+    draw = _seconds_per_call(jax.jit(lambda key: jax.random.normal(key, (b, k))), jax.random.PRNGKey(0))
+    return {"matmul_gflops": flops / forward / 1e9, "weight_grad_gflops": flops / weight_grad / 1e9,
+            "latent_draw_ms": 1e3 * draw}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="ring8", help="an MLP preset (default ring8)")
@@ -177,11 +218,16 @@ def main(argv=None) -> None:
     one_first, one = jax_train_sweep(config, seeds[:1], args.steps)
     many_first, many = jax_train_sweep(config, seeds, args.steps)
     torch_seconds = torch_train_sequential(config, seeds, args.steps)
+    flops_one, flops_many = flops_per_step(config, 1), flops_per_step(config, args.seeds)
+    rate_one, rate_many = flops_one * args.steps / one / 1e9, flops_many * args.steps / many / 1e9
+    kernels = kernel_rates(config)
     result = {"config": args.config, "seeds": args.seeds, "steps": args.steps,
               "steps_per_call": config.steps_per_call, "jax_one_seed_s": one, "jax_sweep_s": many,
               "jax_one_seed_with_compile_s": one_first, "jax_sweep_with_compile_s": many_first,
               "torch_sequential_s": torch_seconds, "sweep_over_one_seed": many / one,
               "torch_over_sweep": torch_seconds / many, "torch_over_sweep_with_compile": torch_seconds / many_first,
+              "xla_flops_per_step_one_seed": flops_one, "xla_flops_per_step_sweep": flops_many,
+              "gflops_per_s_one_seed": rate_one, "gflops_per_s_sweep": rate_many, "kernels": kernels,
               "provenance": collect_provenance()}
     print(f"{args.config}, {args.steps} steps per seed, batch {config.batch_size}, steps_per_call "
           f"{config.steps_per_call} ({jax.default_backend()}):\n"
@@ -189,7 +235,12 @@ def main(argv=None) -> None:
           f"  gan_jax, {args.seeds} seeds vmapped:  {many:7.2f} s (with compilation: {many_first:.2f} s)\n"
           f"  PyTorch eager, {args.seeds} seeds one after another (2 threads): {torch_seconds:.2f} s\n"
           f"  {args.seeds} seeds cost {many / one:.2f}x one seed; the sweep is {torch_seconds / many:.1f}x faster "
-          f"than PyTorch ({torch_seconds / many_first:.1f}x counting compilation)")
+          f"than PyTorch ({torch_seconds / many_first:.1f}x counting compilation)\n"
+          f"  XLA counts {flops_one / 1e6:.1f} MFLOP per step for 1 seed, {flops_many / 1e6:.1f} for {args.seeds}: "
+          f"{rate_one:.0f} and {rate_many:.0f} GFLOP/s achieved\n"
+          f"  alone: G's first matmul {kernels['matmul_gflops']:.0f} GFLOP/s, its weight gradient "
+          f"{kernels['weight_grad_gflops']:.0f} GFLOP/s; one batch of latents {kernels['latent_draw_ms']:.2f} ms "
+          f"(two per step)")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)

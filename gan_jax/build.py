@@ -110,7 +110,10 @@ def build_optimizers(config: Config):
     every new run, resume or benchmark repetition compile its step again).
     """
     d_updates = config.steps * (1 if config.naive else config.d_steps)
-    return _adam_pair(config.lr_schedule, config.lr_g, config.steps, config.lr_d, d_updates,
+    g_updates = config.steps
+    if config.lr_schedule == "constant":   # the run's length does not enter a constant rate
+        g_updates = d_updates = 0
+    return _adam_pair(config.lr_schedule, config.lr_g, g_updates, config.lr_d, d_updates,
                       config.beta1, config.beta2)
 
 
