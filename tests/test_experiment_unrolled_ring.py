@@ -25,21 +25,31 @@ def test_the_notebook_setting_is_what_its_docstring_says():
         assert changed == {c.split("=")[0] for c in changes}, name
 
 
-def test_second_invocation_keeps_the_first_ones_rows(tmp_path):
+def test_an_invocation_keeps_the_rows_of_variants_it_does_not_run(tmp_path):
     script = load_experiment("unrolled_ring")
-    common = ["--seeds", "0", "1", "--steps", "4", "--set", "batch_size=16", "latent_dim=4", "mlp_hidden=8",
-              "steps_per_call=2", "--out", str(tmp_path)]
-    script.main(["--variants", "plain_k5"] + common)
-    script.main(["--variants", "notebook_k0"] + common)
+    earlier = {"config": {"unroll_steps": 0, "steps": 7},
+               "seeds": [{"seed": 0, "modes": 8, "high_quality": 0.9, "largest_mode_share": 0.12}],
+               "summary": {"modes_mean": 8.0, "modes_std": 0.0, "hq_mean": 90.0, "hq_std": 0.0, "n_seeds": 1},
+               "train_seconds": 1.0}
+    (tmp_path / "results.json").write_text(json.dumps({"variants": {"notebook_k0": earlier},
+                                                       "samples": {"notebook_k0": [[[0.0, 1.0]]]}}))
+    script.main(["--variants", "plain_k5", "--seeds", "0", "1", "--steps", "4", "--set", "batch_size=16",
+                 "latent_dim=4", "mlp_hidden=8", "steps_per_call=2", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert list(saved["variants"]) == ["plain_k5", "notebook_k0"]
-    for row in saved["variants"].values():
-        assert [r["seed"] for r in row["seeds"]] == [0, 1]
-        assert all(0 <= r["modes"] <= 8 and 0 <= r["largest_mode_share"] <= r["high_quality"] + 1e-9
-                   for r in row["seeds"])
+    assert list(saved["variants"]) == ["notebook_k0", "plain_k5"]
+    rows = saved["variants"]["plain_k5"]["seeds"]
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert all(0 <= r["modes"] <= 8 and 0 <= r["largest_mode_share"] <= r["high_quality"] + 1e-9 for r in rows)
     table = (tmp_path / "table.md").read_text()
-    assert "| plain_k5 | 5 | 4 |" in table and "| notebook_k0 | 0 | 4 |" in table
+    assert "| plain_k5 | 5 | 4 |" in table and "| notebook_k0 | 0 | 7 | 8.0 ± 0.0 | 90.0 ± 0.0 | 12.0 | 0 of 1 |" in table
     assert (tmp_path / "samples.png").stat().st_size > 0
+
+
+def test_a_collapse_is_one_mode_holding_at_least_half_the_samples():
+    script = load_experiment("unrolled_ring")
+    assert script.collapsed_onto_one_mode({"modes": 1, "largest_mode_share": 0.62})
+    assert not script.collapsed_onto_one_mode({"modes": 1, "largest_mode_share": 0.001})   # failed to learn
+    assert not script.collapsed_onto_one_mode({"modes": 3, "largest_mode_share": 0.9})
 
 
 def test_bad_input_is_refused_before_training(tmp_path):
