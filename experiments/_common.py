@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
-__all__ = ["parse_args", "write_results", "save_figure", "plt", "run_main"]
+__all__ = ["parse_args", "check_seeds", "write_results", "save_figure", "plt", "run_main"]
 
 
 def parse_args(name, description, argv, add_arguments=None):
@@ -28,6 +28,13 @@ def parse_args(name, description, argv, add_arguments=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     return args
+
+
+def check_seeds(seeds):
+    """``seeds`` unchanged when they are distinct non-negative integers, else a UserError."""
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UserError(f"--seeds {seeds}: give distinct non-negative integers")
+    return seeds
 
 
 def write_results(out, results):

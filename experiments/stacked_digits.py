@@ -36,9 +36,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import run_main  # noqa: E402
+from experiments._common import check_seeds, run_main  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
-from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.metrics import stacked_modes  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
 from gan_jax.sampling import generate_batches  # noqa: E402
@@ -153,8 +152,7 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for every method")
     parser.add_argument("--out", default="experiments/results/stacked_digits")
     args = parser.parse_args(argv)
-    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
-        raise UserError(f"--seeds {args.seeds}: give distinct non-negative integers")
+    check_seeds(args.seeds)
     configs = {m: method_config(m, args.set) for m in args.methods}   # every override checked first
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "results.json")

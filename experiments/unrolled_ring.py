@@ -47,7 +47,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import plt, run_main  # noqa: E402
+from experiments._common import check_seeds, plt, run_main  # noqa: E402
 from experiments.mode_collapse_2d import evaluate, summarise  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
@@ -140,8 +140,7 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for every variant")
     parser.add_argument("--out", default="experiments/results/unrolled_ring")
     args = parser.parse_args(argv)
-    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
-        raise UserError(f"--seeds {args.seeds}: give distinct non-negative integers")
+    check_seeds(args.seeds)
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps {args.steps}: give a positive number of steps")
     configs = {v: variant_config(v, args.steps, args.set) for v in args.variants}   # every override checked first
