@@ -74,7 +74,9 @@ STEPS_TOWARD_NOTEBOOK = {
 }
 VARIANTS = {
     **{f"issue_k{k}": ISSUE + [f"unroll_steps={k}"] for k in (0, 5, 10)},
-    **{f"notebook_k{k}": NOTEBOOK + [f"unroll_steps={k}"] for k in (0, 5, 10)},
+    # With k = 0 the notebook's f_0 is the value function itself: G takes the saturating loss.
+    "notebook_k0": [o for o in NOTEBOOK if not o.startswith("unroll_")] + ["unroll_steps=0", "g_loss=saturating"],
+    **{f"notebook_k{k}": NOTEBOOK + [f"unroll_steps={k}"] for k in (5, 10)},
     "plain_k5": ["unroll_steps=5"],
     **{f"plain_k5+{name}": ["unroll_steps=5"] + changes for name, changes in STEPS_TOWARD_NOTEBOOK.items()},
 }

@@ -103,6 +103,9 @@ class GANObjective:
         if self.unroll_objective not in UNROLL_OBJECTIVES:
             raise ValueError(f"unknown unroll_objective {self.unroll_objective!r}; expected one of "
                              f"{', '.join(UNROLL_OBJECTIVES)}")
+        if not self.unroll_steps and (self.unroll_objective != "generator" or self.unroll_shared_latent):
+            raise ValueError("unroll_objective and unroll_shared_latent change the unrolled discriminator; they "
+                             "need unroll_steps >= 1 (with no unroll, f_0 is the minimax value: g_loss=saturating)")
         if self.unroll_objective == "minimax" and self.feature_matching:
             raise ValueError("unroll_objective='minimax' replaces the generator loss; it cannot be "
                              "combined with feature_matching")

@@ -15,6 +15,12 @@ def test_the_notebook_setting_is_what_its_docstring_says():
     assert (config.lr_g, config.lr_d, config.beta1, config.steps, config.unroll_steps) == (1e-3, 1e-4, 0.5, 25000, 5)
     assert (config.mlp_activation, config.mlp_init, config.mlp_init_gain) == ("tanh", "orthogonal", 1.4)
     assert config.unroll_objective == "minimax" and config.unroll_shared_latent and config.simultaneous
+    # k = 0: f_0 is the value function, whose gradient in theta_G is the saturating loss's.
+    k0 = script.config_to_dict(script.variant_config("notebook_k0"))
+    k5 = script.config_to_dict(config)
+    assert {k for k in k5 if k5[k] != k0[k]} - {"name"} == {"unroll_steps", "unroll_objective",
+                                                          "unroll_shared_latent", "g_loss"}
+    assert (k0["g_loss"], k0["unroll_objective"], k0["unroll_shared_latent"]) == ("saturating", "generator", False)
     issue = script.variant_config("issue_k10")
     assert (issue.lr_g, issue.lr_d, issue.steps, issue.unroll_steps) == (1e-4, 1e-4, 20000, 10)
     # Each plain_k5+X differs from plain_k5 in X's keys only.

@@ -232,6 +232,16 @@ def test_unknown_unroll_objective_is_refused():
         tiny_ring(unroll_objective="maximin")
 
 
+@pytest.mark.parametrize("change", [{"unroll_objective": "minimax"}, {"unroll_shared_latent": True}])
+def test_unroll_options_without_an_unroll_are_refused(change):
+    """They only change the unrolled D; with k = 0 they would silently do nothing."""
+    with pytest.raises(ValueError, match="unroll_steps >= 1"):
+        GANObjective(**change)
+    with pytest.raises(UserError, match="unroll_steps >= 1"):
+        build_objective(tiny_ring(**change))
+    GANObjective(unroll_steps=1, **change)
+
+
 def test_unrolled_train_step_runs_jitted_and_stays_finite(plain):
     state = with_objective(plain, unroll_steps=1)
     batches = jax.random.normal(jax.random.PRNGKey(0), (1, 32, 2))
