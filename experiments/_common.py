@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
-__all__ = ["parse_args", "check_seeds", "write_results", "save_figure", "plt", "run_main"]
+__all__ = ["parse_args", "check_seeds", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
 
 
 def parse_args(name, description, argv, add_arguments=None):
@@ -35,6 +35,27 @@ def check_seeds(seeds):
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UserError(f"--seeds {seeds}: give distinct non-negative integers")
     return seeds
+
+
+def train_with_progress(config, seeds, on_chunk=None, stop_at=()):
+    """:func:`gan_jax.sweep.train_members` (every seed of ``config`` trained together) with a
+    progress bar over its steps; ``on_chunk(done, states, alive)`` is also called at each
+    chunk boundary. Returns ``(states, {seed: step} of the diverged seeds)``, the states ready."""
+    import jax
+    from tqdm import tqdm
+
+    from gan_jax.sweep import train_members
+    bar = tqdm(total=config.steps, desc=f"{config.name} ({len(seeds)} seeds)", leave=False)
+
+    def chunk_done(done, states, alive):
+        if on_chunk is not None:
+            on_chunk(done, states, alive)
+        bar.update(done - bar.n)
+
+    states, diverged = train_members(config, seeds, on_chunk=chunk_done, stop_at=stop_at)
+    jax.block_until_ready(states)
+    bar.close()
+    return states, diverged
 
 
 def write_results(out, results):

@@ -34,19 +34,18 @@ import time
 import jax
 import matplotlib
 import numpy as np
-from tqdm import tqdm
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import run_main  # noqa: E402
+from experiments._common import run_main, train_with_progress  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
 from gan_jax.state import generate  # noqa: E402
-from gan_jax.sweep import member, train_members  # noqa: E402
+from gan_jax.sweep import member  # noqa: E402
 
 # Published rows: (modes, % high quality). VEEGAN Table 1 (means of 5 runs);
 # PacGAN Table 1 (means of 10 runs; their +- is the standard error).
@@ -104,14 +103,7 @@ def train_seeds(config, seeds, snapshot_steps):
         if done in snapshot_steps:
             snapshots[done] = np.asarray(generate(member(states, 0), sample_key, 500))
 
-    bar = tqdm(total=config.steps, desc=config.name, leave=False)
-
-    def on_chunk(done, states, alive):
-        snapshot(done, states, alive)
-        bar.update(done - bar.n)
-
-    states, diverged = train_members(config, seeds, on_chunk=on_chunk, stop_at=snapshot_steps)
-    bar.close()
+    states, diverged = train_with_progress(config, seeds, on_chunk=snapshot, stop_at=snapshot_steps)
     if diverged:
         print(f"{config.name}: seeds {sorted(diverged)} diverged (frozen at their last finite state)")
     return states, snapshots

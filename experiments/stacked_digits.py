@@ -36,12 +36,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, run_main  # noqa: E402
+from experiments._common import check_seeds, run_main, train_with_progress  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.metrics import stacked_modes  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
 from gan_jax.sampling import generate_batches  # noqa: E402
-from gan_jax.sweep import member, train_members  # noqa: E402
+from gan_jax.sweep import member  # noqa: E402
 from gan_jax.viz import image_grid  # noqa: E402
 
 # Published Stacked MNIST rows: (method, modes, KL). PacGAN Table 2 (its first rows quoted
@@ -167,8 +167,7 @@ def main(argv=None):
     for method in tqdm(args.methods, desc="methods"):
         config = configs[method]
         start = time.time()
-        states, diverged = train_members(config, args.seeds)
-        jax.block_until_ready(states)
+        states, diverged = train_with_progress(config, args.seeds)
         seconds = time.time() - start
         rows, seed_grids = evaluate(config, states, args.seeds, classify, args.samples)
         results.pop(method, None)

@@ -47,14 +47,14 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, plt, run_main  # noqa: E402
+from experiments._common import check_seeds, plt, run_main, train_with_progress  # noqa: E402
 from experiments.mode_collapse_2d import evaluate, summarise  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.metrics.mode_coverage import benchmark_mixture  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
 from gan_jax.state import generate  # noqa: E402
-from gan_jax.sweep import member, train_members  # noqa: E402
+from gan_jax.sweep import member  # noqa: E402
 
 ISSUE = ["batch_size=512", "lr_g=1e-4", "lr_d=1e-4", "beta1=0.5", "latent_dim=256", "mlp_hidden=128",
          "mlp_depth=2", "steps=20000"]
@@ -153,8 +153,7 @@ def main(argv=None):
     for name in tqdm(args.variants, desc="variants"):
         config = configs[name]
         start = time.time()
-        states, diverged = train_members(config, args.seeds)
-        jax.block_until_ready(states)
+        states, diverged = train_with_progress(config, args.seeds)
         seconds = time.time() - start
         rows = evaluate(config, states, args.seeds)
         results.pop(name, None)
