@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments._common import check_seeds, run_main, train_with_progress  # noqa: E402
+from gan_jax.build import build_objective  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.metrics import stacked_modes  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
@@ -72,8 +73,11 @@ METHODS = {
 
 
 def method_config(method, extra=()):
+    """The Config of ``method``; a UserError now, before any training, if its keys do not
+    combine (the objective's own checks, :func:`gan_jax.build.build_objective`)."""
     preset = "stacked_digits_best" if method == "best" else "stacked_digits_dcgan"
     config = get_config(preset, METHODS[method] + list(extra))
+    build_objective(config)
     return dataclasses.replace(config, name=f"stacked_digits-{method}")
 
 

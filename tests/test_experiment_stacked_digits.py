@@ -34,4 +34,8 @@ def test_bad_override_is_refused_before_training(tmp_path):
     script = load_experiment("stacked_digits")
     with pytest.raises(UserError, match="pack"):
         script.main(["--methods", "dcgan", "--seeds", "0", "--out", str(tmp_path), "--set", "pack=0"])
+    # Keys that each pass alone but do not combine: refused before the first method trains.
+    with pytest.raises(UserError, match="label_smoothing"):
+        script.main(["--methods", "dcgan", "--seeds", "0", "--out", str(tmp_path),
+                     "--set", "d_loss=hinge", "label_smoothing=0.1"])
     assert not (tmp_path / "results.json").exists()

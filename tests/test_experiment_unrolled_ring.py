@@ -64,4 +64,8 @@ def test_bad_input_is_refused_before_training(tmp_path):
         script.main(["--variants", "plain_k5", "--steps", "0", "--out", str(tmp_path)])
     with pytest.raises(UserError, match="distinct"):
         script.main(["--variants", "plain_k5", "--seeds", "1", "1", "--out", str(tmp_path)])
+    # A --set that only a later variant cannot take is refused before the first one trains.
+    with pytest.raises(UserError, match="unroll_steps >= 1"):
+        script.main(["--variants", "plain_k5", "notebook_k0", "--set", "unroll_shared_latent=true",
+                     "--out", str(tmp_path)])
     assert not (tmp_path / "results.json").exists()
