@@ -32,7 +32,7 @@ def parse_args(name, description, argv, add_arguments=None):
 
 def check_seeds(seeds):
     """``seeds`` unchanged when they are distinct non-negative integers, else a UserError."""
-    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UserError(f"--seeds {seeds}: give distinct non-negative integers")
     return seeds
 

@@ -39,7 +39,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import run_main, train_with_progress  # noqa: E402
+from experiments._common import check_seeds, run_main, train_with_progress  # noqa: E402
+from gan_jax.build import build_objective  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.config import config_to_dict, get_config  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
@@ -85,9 +86,12 @@ BEST_METHODS = ("best", "best_unpacked")
 
 
 def method_config(data, method, extra=()):
-    """The Config of ``method`` on ``data``, named ``data/method``."""
+    """The Config of ``method`` on ``data``, named ``data-method``; a UserError when
+    ``extra`` and the method's overrides do not combine (the objective's own checks,
+    :func:`gan_jax.build.build_objective`)."""
     preset = f"{data}_best" if method in BEST_METHODS else data
     config = get_config(preset, METHODS[method] + list(extra))
+    build_objective(config)
     return dataclasses.replace(config, name=f"{data}-{method}")
 
 
@@ -192,12 +196,16 @@ def main(argv=None):
     parser.add_argument("--out", default="experiments/results/mode_collapse_2d")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    seeds = list(range(args.seeds[0])) if len(args.seeds) == 1 else args.seeds
+    if len(args.seeds) == 1 and args.seeds[0] < 1:
+        raise UserError(f"--seeds {args.seeds[0]} trains nothing: give a count S >= 1 or a list of seeds")
+    seeds = check_seeds(list(range(args.seeds[0])) if len(args.seeds) == 1 else args.seeds)
+    # Every (data, method) override checked before anything trains.
+    configs = {(name, m): method_config(name, m, args.set) for name in args.data for m in args.methods}
     all_results = load_results(args.out)   # rows of methods not run now are kept
     for name in args.data:
         results = all_results.setdefault(name, {})
         for method in args.methods:
-            config = method_config(name, method, args.set)
+            config = configs[name, method]
             snapshot_steps = sorted({max(1, config.steps * f // 4) for f in range(1, 5)})
             t0 = time.time()
             states, snaps = train_seeds(config, seeds, snapshot_steps)

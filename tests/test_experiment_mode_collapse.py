@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from cli_checks import load_experiment
+
+from gan_jax.errors import UserError
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "experiments", "mode_collapse_2d.py")
@@ -50,4 +53,19 @@ def test_bad_override_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "config key 'pack' in overrides got 0: must be >= 1" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_bad_seeds_and_late_bad_overrides_are_refused_before_training(tmp_path):
+    script = load_experiment("mode_collapse_2d")
+    common = ["--data", "ring8", "--out", str(tmp_path)]
+    with pytest.raises(UserError, match="--seeds 0 trains nothing"):
+        script.main(common + ["--methods", "pacgan2", "--seeds", "0"])
+    with pytest.raises(UserError, match="distinct"):
+        script.main(common + ["--methods", "pacgan2", "--seeds", "3", "3"])
+    # unroll_shared_latent is fine for unrolled_k1 but not for gan_nonsaturating (no unroll):
+    # refused before unrolled_k1 trains.
+    with pytest.raises(UserError, match="unroll_steps >= 1"):
+        script.main(common + ["--methods", "unrolled_k1", "gan_nonsaturating", "--seeds", "1",
+                              "--set", "unroll_shared_latent=true", "steps=4"])
     assert not (tmp_path / "results.json").exists()

@@ -104,7 +104,8 @@ def test_two_afc_session_flow(fresh):
     db_path, design = fresh("2afc")
     with TestClient(make_app(db_path)) as client:
         info = client.get("/api/study").json()
-        assert info == {"mode": "2afc", "exposure_ms": 0, "practice": 2, "trials": 8, "responses": ["left", "right"]}
+        assert info == {"mode": "2afc", "exposure_ms": 0, "practice": 2, "trials": 8, "attention_checks": 2,
+                        "responses": ["left", "right"]}
         session = client.post("/api/sessions", json={})
         assert session.status_code == 201
         rater_id, session_id = session.json()["rater_id"], session.json()["session_id"]
@@ -494,6 +495,8 @@ def _browser_session(tmp_path, fresh, by_keyboard, screenshot=None):
         wait = WebDriverWait(driver, 20)
         driver.get(url + "/")
         start = wait.until(ec.element_to_be_clickable((By.ID, "start")))
+        instructions = driver.find_element(By.ID, "instructions").text
+        assert "2 practice trials, then 8 trials (2 of them check that you are paying attention)" in instructions
         body = driver.find_element(By.TAG_NAME, "body")
         body.send_keys(Keys.ENTER) if by_keyboard else start.click()
         for index in range(10):

@@ -253,7 +253,8 @@ def make_app(db_path: str):
     async def study_info(request):
         d = study.design
         return reply({"mode": d["mode"], "exposure_ms": d["exposure_ms"], "practice": d["practice"],
-                      "trials": d["trials"] + d["attention_checks"], "responses": list(RESPONSES[d["mode"]])})
+                      "trials": d["trials"] + d["attention_checks"], "attention_checks": d["attention_checks"],
+                      "responses": list(RESPONSES[d["mode"]])})
 
     async def new_session(request):
         body = await _json_body(request)

@@ -184,13 +184,14 @@
     study = await api("GET", "/api/study");
     labels();
     const what = study.mode === "2afc"
-      ? "Each trial shows two images: one is a real photograph from a data set, the other was made by a generative model. Say which one is generated."
+      ? "Each trial shows two images: one is a real image from a data set, the other was made by a generative model. Say which one is generated."
       : "Each trial shows one image: it is either real (from a data set) or made by a generative model. Say which.";
     const timing = study.exposure_ms > 0
       ? " The images are shown for " + study.exposure_ms + " ms, then hidden; answer after that."
       : " Take as long as you like.";
-    $("instructions").textContent = what + timing + " There are " + study.practice + " practice trials and " +
-      study.trials + " scored trials.";
+    const checks = study.attention_checks === 1 ? "1 of them checks" : study.attention_checks + " of them check";
+    $("instructions").textContent = what + timing + " There are " + study.practice + " practice trials, then " +
+      study.trials + " trials" + (study.attention_checks > 0 ? " (" + checks + " that you are paying attention)." : ".");
     const saved = store.getItem("session_id");
     if (saved) {
       try {
