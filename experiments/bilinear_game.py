@@ -6,7 +6,6 @@ simultaneous versus alternating updates.
     python experiments/bilinear_game.py --out DIR [--gan-steps 2000]
 """
 
-import sys
 
 import jax
 import numpy as np

@@ -5,9 +5,7 @@ al. 2014, Theorem 1), on a grid.
     python experiments/js_divergence.py --out DIR
 """
 
-import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 

@@ -10,7 +10,6 @@ so no path gains by queueing work on the device while another waits.
     python experiments/naive_vs_k_steps.py --out DIR [--seconds 4]
 """
 
-import sys
 import time
 
 import jax

@@ -5,7 +5,6 @@ compared with the analytic D*(x) = p_r / (p_r + p_g).
     python experiments/optimal_discriminator.py --out DIR [--steps 3000]
 """
 
-import sys
 
 import jax
 import jax.numpy as jnp

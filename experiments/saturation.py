@@ -8,7 +8,6 @@ one's where D ~ 0 (Goodfellow 2016, NIPS tutorial section 3.2.3, figure 16).
     python experiments/saturation.py --out DIR [--steps 1500]
 """
 
-import sys
 
 import jax
 import jax.numpy as jnp

@@ -38,7 +38,7 @@ def test_digits_run_scores_itself_and_keeps_the_best_checkpoint(tmp_path, capsys
     assert Checkpointer(run_dir, best=True).all_steps() == [best_step]
     assert Checkpointer(run_dir).all_steps() == [4]            # the rotation keeps 1; best is apart
     assert "final quality (digits" in out and "real-vs-real baseline: fid" in out
-    assert f"best fid: " in out and f"at step {best_step}" in out
+    assert "best fid: " in out and f"at step {best_step}" in out
     _, best = restore_run(run_dir, best=True)
     assert int(best.step) == best_step
     assert main(["sample", "--checkpoint", run_dir, "--best", "-n", "16", "--out", str(tmp_path / "b.png")]) == 0

@@ -1,7 +1,6 @@
 """The pure steps: composition, purity, determinism, no recompiles, and a
 1-D Gaussian GAN that learns its target."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp

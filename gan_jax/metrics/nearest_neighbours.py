@@ -6,7 +6,6 @@ nearest training example beside each sample for this reason).
 """
 
 import jax
-import jax.numpy as jnp
 
 from gan_jax.metrics.precision_recall import pairwise_distances
 

@@ -74,7 +74,6 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = True, return_features: bool = False):
-        s0 = base_size(self.image_size)
         n = _num_doublings(self.image_size)
         h = nn.leaky_relu(DownConv(self.width, dtype=self.dtype, name="input")(x.astype(self.dtype)), 0.2)
         for i in range(1, n):
