@@ -8,14 +8,15 @@ in-memory arrays are reshuffled every epoch by a permutation seeded with
 ``(seed, epoch)``; generated toy data is drawn from a generator seeded with
 ``(seed, position)``; tensorflow-datasets streams skip ``position`` batches.
 
-User files (``.npz``, image folders) are read and checked by
-:mod:`gan_jax.data_files`. :func:`evaluation_batches` gives a seeded real
+The toy samplers live in :mod:`gan_jax.toy_data`, the tensorflow-datasets
+stream in :mod:`gan_jax.tfds_source`, the stacked-digits sampler in
+:mod:`gan_jax.stacked_digits`; user files (``.npz``, image folders) are read and
+checked by :mod:`gan_jax.data_files`, and multi-host row splitting is
+:func:`gan_jax.parallel.process_rows`. :func:`evaluation_batches` gives a seeded real
 sample of any source in batches, through the same reading code, for the
 metrics.
 """
 
-import functools
-import os
 from typing import Iterator, Optional, Tuple
 
 import jax
@@ -27,7 +28,10 @@ from gan_jax.config import Config
 from gan_jax.data_files import to_unit_range  # noqa: F401 (re-exported)
 from gan_jax.errors import UserError
 from gan_jax.parallel import process_rows
-from gan_jax.metrics.mode_coverage import GRID_STD, RING_STD, benchmark_mixture  # noqa: F401 (re-exported)
+from gan_jax.metrics.mode_coverage import GRID_STD, RING_STD  # noqa: F401 (re-exported)
+from gan_jax.tfds_source import TfdsSource  # noqa: F401 (re-exported)
+from gan_jax.toy_data import (GAUSSIAN1D_MEAN, GAUSSIAN1D_STD, TOY_DATA, mixture_centers,  # noqa: F401
+                              sample_toy, sample_toy_host)
 
 __all__ = [
     "load_digits", "mixture_centers", "sample_toy", "TOY_DATA", "load_array", "make_source",
@@ -38,11 +42,6 @@ __all__ = [
 
 Batch = Tuple[np.ndarray, Optional[np.ndarray]]
 
-# The 1-D target N(2, 0.5^2).
-GAUSSIAN1D_MEAN, GAUSSIAN1D_STD = 2.0, 0.5
-# The 2-D mixtures are those of the VEEGAN/PacGAN tables, defined once in
-# gan_jax.metrics.mode_coverage (ring: radius 1, std 0.01; grid: spacing 2, std 0.05).
-TOY_DATA = ("gaussian1d", "ring8", "grid25")
 # Data keys are fold_in(fold_in(PRNGKey(seed), _DATA_STREAM), position): a stream of their own,
 # apart from the step keys fold_in(PRNGKey(seed), step).
 _DATA_STREAM = 0x64617461
@@ -71,47 +70,6 @@ def load_digits(split: str = "all") -> Tuple[np.ndarray, np.ndarray]:
     else:
         raise UserError(f"unknown digits split {split!r}; expected all, train or test")
     return images[idx], labels[idx]
-
-
-@functools.lru_cache(maxsize=None)
-def _host_mixture(name: str) -> Tuple[np.ndarray, float]:
-    """``benchmark_mixture(name)`` on the host, built once per name: read-only
-    float64 centres and the std."""
-    with jax.ensure_compile_time_eval():   # constants, also when first asked for inside a trace
-        centers, std = benchmark_mixture(name)
-        centers = np.array(centers, np.float64)
-    centers.setflags(write=False)
-    return centers, float(std)
-
-
-def mixture_centers(name: str) -> np.ndarray:
-    """Mode centres of ``ring8`` ``(8, 2)`` or ``grid25`` ``(25, 2)`` (float64, host, read-only)."""
-    return _host_mixture(name)[0]
-
-
-@functools.partial(jax.jit, static_argnames=("name", "n"))
-def sample_toy(name: str, key: jax.Array, n: int) -> Tuple[jax.Array, jax.Array]:
-    """n samples ``(n, dim)`` float32 of a toy distribution and their mode index ``(n,)`` int32.
-
-    ``gaussian1d``: x ~ N(2, 0.5^2) (mode 0). ``ring8``/``grid25``: x = mu_j + std * eps,
-    j uniform over the modes, eps ~ N(0, I). Pure JAX (``name`` and ``n`` static): the one
-    sampler of the toys, run on the device inside a training step and on the host for
-    evaluation alike.
-    """
-    mode_key, noise_key = jax.random.split(key)
-    if name == "gaussian1d":
-        x = GAUSSIAN1D_MEAN + GAUSSIAN1D_STD * jax.random.normal(noise_key, (n, 1))
-        return x.astype(jnp.float32), jnp.zeros((n,), jnp.int32)
-    centers, std = _host_mixture(name)
-    modes = jax.random.randint(mode_key, (n,), 0, len(centers))
-    x = jnp.asarray(centers, jnp.float32)[modes] + std * jax.random.normal(noise_key, (n, 2))
-    return x.astype(jnp.float32), modes.astype(jnp.int32)
-
-
-def sample_toy_host(name: str, seed: int, n: int) -> Tuple[np.ndarray, np.ndarray]:
-    """:func:`sample_toy` with ``PRNGKey(seed)``, as NumPy arrays."""
-    x, modes = sample_toy(name, jax.random.PRNGKey(seed), n)
-    return np.asarray(x), np.asarray(modes)
 
 
 def _data_key(seed, position) -> jax.Array:
@@ -303,82 +261,6 @@ class StackedDigitsSource(SamplerSource):
     def device_batch(self, arrays, seed, position):
         from gan_jax.stacked_digits import sample_stacked_digits
         return sample_stacked_digits(_data_key(seed, position), arrays[0], arrays[1], self.batch_size)[0], None
-
-
-class TfdsSource:
-    """A tensorflow-datasets split streamed as batches (shuffled with the seed).
-
-    Needs the ``tfds`` extra (tensorflow-datasets and TensorFlow). Nothing is
-    downloaded: the data set must already be prepared in ``data_dir`` (or
-    ``$TFDS_DATA_DIR``, default ``~/tensorflow_datasets``). In a multi-host
-    run each process reads its own ``1 / process_count`` of the split
-    (``tfds.even_splits``) in batches of ``batch_size / process_count``.
-    """
-
-    def __init__(self, name: str, image_size: int, channels: int, batch_size: int, seed: int,
-                 data_dir: Optional[str] = None, split: str = "train", process_index: int = 0,
-                 process_count: int = 1):
-        try:
-            import tensorflow as tf
-            import tensorflow_datasets as tfds
-        except ImportError:
-            raise UserError("tfds data needs tensorflow-datasets: pip install -e '.[tfds]'") from None
-        self._tf = tf
-        rows = process_rows(batch_size, process_index, process_count)
-        if process_count > 1:
-            split = tfds.even_splits(split, n=process_count, drop_remainder=True)[process_index]
-        try:
-            builder = tfds.builder(name, data_dir=data_dir or None)
-            ds = builder.as_dataset(split=split, shuffle_files=False)
-        except Exception as e:  # tfds raises several unrelated types for "not prepared"
-            where = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
-            raise UserError(f"tensorflow-datasets has no prepared copy of {name!r} in {where} "
-                            f"({type(e).__name__}); on a machine with internet run "
-                            f"`tfds build {name}` and copy the data directory here, or set "
-                            "TFDS_DATA_DIR") from None
-        info = builder.info
-        self.num_classes = info.features["label"].num_classes if "label" in info.features else 0
-        self.data_shape = (image_size, image_size, channels)
-        self.batch_size, self.seed = batch_size, seed
-        self._local_batch = rows.stop - rows.start
-        self._ds, self._size, self._channels = ds, image_size, channels
-
-    def _prepare(self, example):
-        tf = self._tf
-        image = tf.cast(example["image"], tf.float32)
-        if self._channels == 1 and image.shape[-1] == 3:
-            image = tf.image.rgb_to_grayscale(image)
-        elif self._channels == 3 and image.shape[-1] == 1:
-            image = tf.image.grayscale_to_rgb(image)
-        shape = tf.shape(image)
-        side = tf.minimum(shape[0], shape[1])
-        image = tf.image.resize_with_crop_or_pad(image, side, side)
-        image = tf.image.resize(image, (self._size, self._size), method="bilinear", antialias=True)
-        image = tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
-        label = tf.cast(example.get("label", 0), tf.int32)
-        return image, label
-
-    def one_pass(self, n: int, batch_size: int) -> Iterator[np.ndarray]:
-        """At most ``n`` images of one shuffled pass over the split, in batches of ``batch_size``."""
-        tf = self._tf
-        ds = (self._ds.map(self._prepare, num_parallel_calls=tf.data.AUTOTUNE)
-              .shuffle(10000, seed=self.seed).take(n).batch(batch_size).prefetch(tf.data.AUTOTUNE))
-        for images, _ in ds.as_numpy_iterator():
-            yield images
-
-    def batch(self, position: int) -> Batch:
-        """Batch ``position`` of the stream (it reads the stream up to there: for occasional
-        use; training iterates)."""
-        return next(self.iterate(position))
-
-    def iterate(self, start_position: int = 0) -> Iterator[Batch]:
-        tf = self._tf
-        ds = (self._ds.map(self._prepare, num_parallel_calls=tf.data.AUTOTUNE)
-              .shuffle(10000, seed=self.seed, reshuffle_each_iteration=True).repeat()
-              .batch(self._local_batch, drop_remainder=True)
-              .skip(start_position).prefetch(tf.data.AUTOTUNE))
-        for images, labels in ds.as_numpy_iterator():
-            yield images, (labels if self.num_classes else None)
 
 
 def _check_source_labels(config: Config, source) -> None:

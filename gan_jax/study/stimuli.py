@@ -43,7 +43,7 @@ def real_images(spec: str, image_size: int, channels: int, n: int, seed: int) ->
     without replacement (seeded) from a data source. For ``tfds:NAME`` the
     index is the position in the split's stream shuffled with ``seed``."""
     if spec.startswith("tfds:"):
-        from gan_jax.data import TfdsSource
+        from gan_jax.tfds_source import TfdsSource
         source = TfdsSource(spec[5:], image_size, channels, batch_size=n, seed=seed)
         images, _ = next(source.iterate())
         return np.asarray(images, np.float32), np.arange(n)
