@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
-__all__ = ["parse_args", "check_seeds", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
+__all__ = ["parse_args", "check_seeds", "experiment_config", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
 
 
 def parse_args(name, description, argv, add_arguments=None):
@@ -35,6 +35,18 @@ def check_seeds(seeds):
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UserError(f"--seeds {seeds}: give distinct non-negative integers")
     return seeds
+
+
+def experiment_config(preset, overrides, name):
+    """``get_config(preset, overrides)`` named ``name``; a UserError now, before any training,
+    when the keys do not combine (the objective's own checks, :func:`gan_jax.build.build_objective`)."""
+    import dataclasses
+
+    from gan_jax.build import build_objective
+    from gan_jax.config import get_config
+    config = get_config(preset, list(overrides))
+    build_objective(config)
+    return dataclasses.replace(config, name=name)
 
 
 def train_with_progress(config, seeds, on_chunk=None, stop_at=()):

@@ -25,7 +25,6 @@ methods not run again are kept.
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -39,10 +38,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, run_main, train_with_progress  # noqa: E402
-from gan_jax.build import build_objective  # noqa: E402
+from experiments._common import check_seeds, experiment_config, run_main, train_with_progress  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
-from gan_jax.config import config_to_dict, get_config  # noqa: E402
+from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
 from gan_jax.state import generate  # noqa: E402
@@ -90,9 +88,7 @@ def method_config(data, method, extra=()):
     ``extra`` and the method's overrides do not combine (the objective's own checks,
     :func:`gan_jax.build.build_objective`)."""
     preset = f"{data}_best" if method in BEST_METHODS else data
-    config = get_config(preset, METHODS[method] + list(extra))
-    build_objective(config)
-    return dataclasses.replace(config, name=f"{data}-{method}")
+    return experiment_config(preset, METHODS[method] + list(extra), f"{data}-{method}")
 
 
 def train_seeds(config, seeds, snapshot_steps):

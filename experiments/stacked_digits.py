@@ -21,7 +21,6 @@ counts). Rows already in ``--out`` of methods not run again are kept.
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -36,9 +35,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, run_main, train_with_progress  # noqa: E402
-from gan_jax.build import build_objective  # noqa: E402
-from gan_jax.config import config_to_dict, get_config  # noqa: E402
+from experiments._common import check_seeds, experiment_config, run_main, train_with_progress  # noqa: E402
+from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.metrics import stacked_modes  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
 from gan_jax.sampling import generate_batches  # noqa: E402
@@ -76,9 +74,7 @@ def method_config(method, extra=()):
     """The Config of ``method``; a UserError now, before any training, if its keys do not
     combine (the objective's own checks, :func:`gan_jax.build.build_objective`)."""
     preset = "stacked_digits_best" if method == "best" else "stacked_digits_dcgan"
-    config = get_config(preset, METHODS[method] + list(extra))
-    build_objective(config)
-    return dataclasses.replace(config, name=f"stacked_digits-{method}")
+    return experiment_config(preset, METHODS[method] + list(extra), f"stacked_digits-{method}")
 
 
 def evaluate(config, states, seeds, classify, num_samples):

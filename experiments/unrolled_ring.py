@@ -36,7 +36,6 @@ rows of variants not run again are kept.
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -47,10 +46,9 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, plt, run_main, train_with_progress  # noqa: E402
+from experiments._common import check_seeds, experiment_config, plt, run_main, train_with_progress  # noqa: E402
 from experiments.mode_collapse_2d import evaluate, summarise  # noqa: E402
-from gan_jax.build import build_objective  # noqa: E402
-from gan_jax.config import config_to_dict, get_config  # noqa: E402
+from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.metrics.mode_coverage import benchmark_mixture  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
@@ -87,9 +85,7 @@ def variant_config(name, steps=None, extra=()):
     """The Config of variant ``name``; a UserError now, before any training, if its keys
     do not combine (the objective's own checks, :func:`gan_jax.build.build_objective`)."""
     overrides = VARIANTS[name] + ([f"steps={steps}"] if steps else []) + list(extra)
-    config = get_config("ring8", overrides)
-    build_objective(config)
-    return dataclasses.replace(config, name=f"unrolled_ring-{name.replace('+', '.')}")
+    return experiment_config("ring8", overrides, f"unrolled_ring-{name.replace('+', '.')}")
 
 
 def collapsed_onto_one_mode(row):
