@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
-__all__ = ["parse_args", "check_seeds", "experiment_config", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
+__all__ = ["parse_args", "make_out_dir", "check_seeds", "experiment_config", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
 
 
 def parse_args(name, description, argv, add_arguments=None):
@@ -26,8 +26,18 @@ def parse_args(name, description, argv, add_arguments=None):
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    make_out_dir(args.out)
     return args
+
+
+def make_out_dir(out):
+    """Create the results folder ``out`` (and its parents) if missing; a UserError naming
+    the problem when it cannot be (a file of that name, no permission)."""
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create the results folder ({e.strerror}); "
+                        "choose another --out") from None
 
 
 def check_seeds(seeds):

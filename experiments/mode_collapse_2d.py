@@ -38,7 +38,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, run_main, train_with_progress  # noqa: E402
+from experiments._common import check_seeds, experiment_config, make_out_dir, run_main, train_with_progress  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
@@ -191,7 +191,7 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for every run")
     parser.add_argument("--out", default="experiments/results/mode_collapse_2d")
     args = parser.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    make_out_dir(args.out)
     if len(args.seeds) == 1 and args.seeds[0] < 1:
         raise UserError(f"--seeds {args.seeds[0]} trains nothing: give a count S >= 1 or a list of seeds")
     seeds = check_seeds(list(range(args.seeds[0])) if len(args.seeds) == 1 else args.seeds)

@@ -35,7 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, run_main, train_with_progress  # noqa: E402
+from experiments._common import check_seeds, experiment_config, make_out_dir, run_main, train_with_progress  # noqa: E402
 from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.metrics import stacked_modes  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
@@ -154,7 +154,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_seeds(args.seeds)
     configs = {m: method_config(m, args.set) for m in args.methods}   # every override checked first
-    os.makedirs(args.out, exist_ok=True)
+    make_out_dir(args.out)
     path = os.path.join(args.out, "results.json")
     saved = json.load(open(path)) if os.path.exists(path) else {}
     results, real = saved.get("methods", {}), saved.get("real")

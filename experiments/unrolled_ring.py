@@ -46,7 +46,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, plt, run_main, train_with_progress  # noqa: E402
+from experiments._common import check_seeds, experiment_config, make_out_dir, plt, run_main, train_with_progress  # noqa: E402
 from experiments.mode_collapse_2d import evaluate, summarise  # noqa: E402
 from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
@@ -147,7 +147,7 @@ def main(argv=None):
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps {args.steps}: give a positive number of steps")
     configs = {v: variant_config(v, args.steps, args.set) for v in args.variants}   # every override checked first
-    os.makedirs(args.out, exist_ok=True)
+    make_out_dir(args.out)
     path = os.path.join(args.out, "results.json")
     saved = json.load(open(path)) if os.path.exists(path) else {}
     results, samples = saved.get("variants", {}), saved.get("samples", {})

@@ -69,3 +69,12 @@ def test_bad_seeds_and_late_bad_overrides_are_refused_before_training(tmp_path):
         script.main(common + ["--methods", "unrolled_k1", "gan_nonsaturating", "--seeds", "1",
                               "--set", "unroll_shared_latent=true", "steps=4"])
     assert not (tmp_path / "results.json").exists()
+
+
+def test_an_out_that_is_a_file_is_one_line_and_kept(tmp_path):
+    script = load_experiment("mode_collapse_2d")
+    taken = tmp_path / "taken"
+    taken.write_text("a user's file")
+    with pytest.raises(UserError, match="cannot create the results folder"):
+        script.main(["--data", "ring8", "--methods", "pacgan2", "--seeds", "1", "--out", str(taken)])
+    assert taken.read_text() == "a user's file"
