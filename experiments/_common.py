@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
-__all__ = ["parse_args", "make_out_dir", "check_seeds", "experiment_config", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
+__all__ = ["parse_args", "make_out_dir", "read_saved_json", "check_seeds", "experiment_config", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
 
 
 def parse_args(name, description, argv, add_arguments=None):
@@ -38,6 +38,23 @@ def make_out_dir(out):
     except OSError as e:
         raise UserError(f"--out {out}: cannot create the results folder ({e.strerror}); "
                         "choose another --out") from None
+
+
+def read_saved_json(path, default):
+    """The JSON object in ``path`` (an earlier run's results), ``default`` when there is no
+    such file; a UserError when the file is not a valid JSON object (truncated, edited), so
+    that nothing is overwritten by a run that could not read it."""
+    if not os.path.exists(path):
+        return default
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({e}); move it away or choose another --out") from None
+    if not isinstance(saved, dict):
+        raise UserError(f"{path} holds a JSON {type(saved).__name__}, not the results of a run; "
+                        "move it away or choose another --out")
+    return saved
 
 
 def check_seeds(seeds):

@@ -38,7 +38,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, make_out_dir, run_main, train_with_progress  # noqa: E402
+from experiments._common import check_seeds, experiment_config, make_out_dir, read_saved_json, run_main, train_with_progress  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
@@ -224,22 +224,12 @@ def load_results(out):
     """The rows of an earlier run in ``out/results.json`` (``{}`` if none), with
     their samples over training from ``out/snapshots.json``, so that running
     some methods again replaces those rows and keeps the rest."""
-    results = _read_json(os.path.join(out, "results.json"), {})
-    snapshots = _read_json(os.path.join(out, "snapshots.json"), {})
+    results = read_saved_json(os.path.join(out, "results.json"), {})
+    snapshots = read_saved_json(os.path.join(out, "snapshots.json"), {})
     for name, rows in results.items():
         for method, row in rows.items():
             row["snapshots"] = snapshots.get(name, {}).get(method, {})
     return results
-
-
-def _read_json(path, default):
-    if not os.path.exists(path):
-        return default
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e}); move it away or choose another --out")
 
 
 def write_outputs(out, all_results):

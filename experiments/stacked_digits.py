@@ -35,7 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, make_out_dir, run_main, train_with_progress  # noqa: E402
+from experiments._common import check_seeds, experiment_config, make_out_dir, read_saved_json, run_main, train_with_progress  # noqa: E402
 from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.metrics import stacked_modes  # noqa: E402
 from gan_jax.provenance import collect_provenance  # noqa: E402
@@ -156,7 +156,7 @@ def main(argv=None):
     configs = {m: method_config(m, args.set) for m in args.methods}   # every override checked first
     make_out_dir(args.out)
     path = os.path.join(args.out, "results.json")
-    saved = json.load(open(path)) if os.path.exists(path) else {}
+    saved = read_saved_json(path, {})
     results, real = saved.get("methods", {}), saved.get("real")
     classify, _ = stacked_modes.cached_digit_classify_fn()
     if real is None or real.get("samples") != args.samples:

@@ -46,7 +46,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, make_out_dir, plt, run_main, train_with_progress  # noqa: E402
+from experiments._common import check_seeds, experiment_config, make_out_dir, plt, read_saved_json, run_main, train_with_progress  # noqa: E402
 from experiments.mode_collapse_2d import evaluate, summarise  # noqa: E402
 from gan_jax.config import config_to_dict  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
@@ -149,7 +149,7 @@ def main(argv=None):
     configs = {v: variant_config(v, args.steps, args.set) for v in args.variants}   # every override checked first
     make_out_dir(args.out)
     path = os.path.join(args.out, "results.json")
-    saved = json.load(open(path)) if os.path.exists(path) else {}
+    saved = read_saved_json(path, {})
     results, samples = saved.get("variants", {}), saved.get("samples", {})
     for name in tqdm(args.variants, desc="variants"):
         config = configs[name]

@@ -78,3 +78,20 @@ def test_an_out_that_is_a_file_is_one_line_and_kept(tmp_path):
     with pytest.raises(UserError, match="cannot create the results folder"):
         script.main(["--data", "ring8", "--methods", "pacgan2", "--seeds", "1", "--out", str(taken)])
     assert taken.read_text() == "a user's file"
+
+
+@pytest.mark.parametrize("name, args", [
+    ("mode_collapse_2d", ["--data", "ring8", "--methods", "pacgan2", "--seeds", "1", "--set", "steps=4"]),
+    ("stacked_digits", ["--methods", "dcgan", "--seeds", "0", "--samples", "300", "--set", "steps=4"]),
+    ("unrolled_ring", ["--variants", "plain_k5", "--seeds", "0", "--steps", "4"]),
+])
+@pytest.mark.parametrize("content", ['{"variants": {"plain_k5": {"seeds": [', "[1, 2, 3]"])
+def test_an_unreadable_results_json_is_one_line_and_kept(tmp_path, name, args, content):
+    # Every experiment keeps the rows of an earlier run: a results.json it cannot read
+    # (truncated, or not an object) is refused before any training, and left as it was.
+    script = load_experiment(name)
+    saved = tmp_path / "results.json"
+    saved.write_text(content)
+    with pytest.raises(UserError, match="results.json"):
+        script.main(args + ["--out", str(tmp_path)])
+    assert saved.read_text() == content
