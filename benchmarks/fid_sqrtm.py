@@ -24,7 +24,7 @@ import scipy.linalg
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from gan_jax.metrics.frechet import frechet_distance
-from gan_jax.provenance import entry_point_setup
+from gan_jax.runs.provenance import entry_point_setup
 
 THREADS = 2
 

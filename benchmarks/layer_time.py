@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from gan_jax.models import layers
-from gan_jax.provenance import entry_point_setup
+from gan_jax.runs.provenance import entry_point_setup
 
 # (name, input shape without batch (H, W, C), output features, "up" or "down")
 LAYERS = {

@@ -21,7 +21,7 @@ analysis (``flops_per_step``) and their rate (``gflops_per_sec``);
 product, the ceiling that both steps, made of convolutions, approach.
 
 ``--e2e`` adds the end-to-end images per second of the training loop
-(``gan_jax.loop.train``, what ``gan-jax train`` runs) on the digits data set
+(``gan_jax.train.loop.train``, what ``gan-jax train`` runs) on the digits data set
 with the ``digits_dcgan`` preset (logging at its cadence), next to the bare
 ``train_step`` of the same config: a ratio well below 1 means data input or
 logging is a bottleneck. ``--fid`` adds the time of the Fréchet distance at
@@ -39,11 +39,11 @@ import time
 import jax
 import jax.numpy as jnp
 
-from gan_jax.build import init_state
-from gan_jax.config import get_config
-from gan_jax.provenance import entry_point_setup
+from gan_jax.config.build import init_state
+from gan_jax.config.schema import get_config
+from gan_jax.runs.provenance import entry_point_setup
 from gan_jax.models import layers
-from gan_jax.state import train_step
+from gan_jax.core.state import train_step
 
 MODELS = {
     "dcgan28": ["image_size=28", "channels=1", "latent_dim=100",
@@ -150,13 +150,13 @@ def loop_images_per_sec(metrics_path: str, batch_images: int) -> tuple:
 
 
 def bench_e2e(steps: int) -> dict:
-    """``gan_jax.loop.train`` on digits (``digits_dcgan`` preset) against its bare ``train_step``.
+    """``gan_jax.train.loop.train`` on digits (``digits_dcgan`` preset) against its bare ``train_step``.
 
     The bare step runs as many steps as the timed stretch of the loop, once
     before and once after it, and the two rates are averaged, so that a change
     of load on a shared machine touches both figures alike.
     """
-    from gan_jax.loop import train
+    from gan_jax.train.loop import train
     config = get_config("digits_dcgan", [f"steps={steps}"])
     if steps < 2 * config.log_every:
         raise SystemExit(f"--e2e-steps must be at least {2 * config.log_every} (two log rows)")
@@ -185,7 +185,7 @@ def main(argv=None):
     parser.add_argument("--roofline", action="store_true",
                         help="also time a 2048^3 float32 matmul in each framework (GFLOP/s)")
     parser.add_argument("--e2e", action="store_true",
-                        help="also time gan_jax.loop.train on digits against the bare step")
+                        help="also time gan_jax.train.loop.train on digits against the bare step")
     parser.add_argument("--e2e-steps", type=int, default=300)
     parser.add_argument("--fid", action="store_true",
                         help="also time the Fréchet distance at --fid-dim against scipy.linalg.sqrtm")
@@ -225,7 +225,7 @@ def main(argv=None):
         print(f"jax / torch images per second: {summary['jax_over_torch']:.2f}")
     if args.e2e:
         e2e = bench_e2e(args.e2e_steps)
-        print(f"end to end (gan_jax.loop.train, digits_dcgan, batch {e2e['batch']}, steps "
+        print(f"end to end (gan_jax.train.loop.train, digits_dcgan, batch {e2e['batch']}, steps "
               f"{e2e['from_step']}-{e2e['to_step']}): {e2e['e2e_images_per_sec']:.1f} images/s; bare "
               f"train_step {e2e['bare_images_per_sec']:.1f} images/s; e2e / bare {e2e['e2e_over_bare']:.2f}")
         summary["e2e"] = e2e

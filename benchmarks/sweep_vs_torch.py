@@ -10,17 +10,17 @@ exactly as :mod:`gan_jax` trains it:
   LeakyReLU(0.2)], then Linear(1), a logit (:mod:`gan_jax.models.mlp`, with
   ``norm=none``); weights initialised as Flax's Dense (LeCun normal,
   truncated at 2 standard deviations, zero biases);
-- losses from logits (:mod:`gan_jax.losses`): D 1/2 [BCE(D(x), 1) + BCE(D(G(z)), 0)],
+- losses from logits (:mod:`gan_jax.core.losses`): D 1/2 [BCE(D(x), 1) + BCE(D(G(z)), 0)],
   G non-saturating -1/2 E log sigmoid(D(G(z)));
 - ``d_steps`` D steps on fresh real batches and fresh z (the fake detached),
   then one G step on fresh z against the updated D; Adam with the preset's
   ``lr_d``/``lr_g`` and (``beta1``, ``beta2``); ``batch_size``; z ~ N(0, I)
   or U[-1, 1]^latent_dim per ``latent_dist``;
-- real data: the same batches gan_jax trains on (:class:`gan_jax.data.SamplerSource`
+- real data: the same batches gan_jax trains on (:class:`gan_jax.data.sources.SamplerSource`
   of the seed: the VEEGAN/PacGAN ring of 8 Gaussians, radius 1, std 0.01), drawn
   before the timing starts.
 
-JAX side (:func:`jax_train_sweep`): :func:`gan_jax.sweep.train_members` on the
+JAX side (:func:`jax_train_sweep`): :func:`gan_jax.train.sweep.train_members` on the
 same config, one seed alone and all seeds vmapped, ``steps_per_call`` steps per
 dispatch; each timed twice, the first time with compilation.
 
@@ -39,11 +39,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan_jax.config import Config, get_config
-from gan_jax.data import TOY_DATA, SamplerSource, make_source
+from gan_jax.config.schema import Config, get_config
+from gan_jax.data.sources import TOY_DATA, SamplerSource, make_source
 from gan_jax.errors import UserError
-from gan_jax.provenance import collect_provenance, entry_point_setup
-from gan_jax.sweep import make_chunk_fn, train_members
+from gan_jax.runs.provenance import collect_provenance, entry_point_setup
+from gan_jax.train.sweep import make_chunk_fn, train_members
 
 __all__ = ["torch_models", "torch_train_sequential"]
 
@@ -99,7 +99,7 @@ def torch_models(config: Config):
 
 def _real_batches(config: Config, seed: int, steps: int) -> torch.Tensor:
     """The real batches ``(steps * d_steps, B, dim)`` of seed ``seed``: gan_jax's own data stream
-    (:class:`gan_jax.data.SamplerSource`), drawn before the timing starts."""
+    (:class:`gan_jax.data.sources.SamplerSource`), drawn before the timing starts."""
     source = SamplerSource(config.data, config.batch_size, seed)
     return torch.from_numpy(np.stack([source.batch(p)[0] for p in range(steps * config.d_steps)]))
 
@@ -150,7 +150,7 @@ def torch_train_sequential(config: Config, seeds: Sequence[int], steps: int) -> 
 
 
 def jax_train_sweep(config: Config, seeds: Sequence[int], steps: int) -> Tuple[float, float]:
-    """``(first, second)`` wall seconds of :func:`gan_jax.sweep.train_members` training
+    """``(first, second)`` wall seconds of :func:`gan_jax.train.sweep.train_members` training
     ``config`` for ``steps`` generator steps, all ``seeds`` at once, from fresh states: the
     first call includes compilation, the second reuses the compiled program."""
     config = dataclasses.replace(config, steps=steps, steps_per_call=min(config.steps_per_call, steps))
@@ -168,7 +168,7 @@ def flops_per_step(config: Config, members: int) -> float:
     """XLA's count of floating-point operations in one training step of ``members`` seeds
     (``cost_analysis`` of the compiled one-step chunk; nothing runs)."""
     import jax.numpy as jnp
-    from gan_jax.sweep import init_members
+    from gan_jax.train.sweep import init_members
     config = dataclasses.replace(config, steps_per_call=1)
     source = make_source(config)
     chunk = make_chunk_fn(config, source)

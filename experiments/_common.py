@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from gan_jax.errors import UserError  # noqa: E402
-from gan_jax.provenance import collect_provenance, entry_point_setup  # noqa: E402
+from gan_jax.runs.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
 __all__ = ["parse_args", "make_out_dir", "read_saved_json", "check_seeds", "experiment_config", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
 
@@ -66,24 +66,24 @@ def check_seeds(seeds):
 
 def experiment_config(preset, overrides, name):
     """``get_config(preset, overrides)`` named ``name``; a UserError now, before any training,
-    when the keys do not combine (the objective's own checks, :func:`gan_jax.build.build_objective`)."""
+    when the keys do not combine (the objective's own checks, :func:`gan_jax.config.build.build_objective`)."""
     import dataclasses
 
-    from gan_jax.build import build_objective
-    from gan_jax.config import get_config
+    from gan_jax.config.build import build_objective
+    from gan_jax.config.schema import get_config
     config = get_config(preset, list(overrides))
     build_objective(config)
     return dataclasses.replace(config, name=name)
 
 
 def train_with_progress(config, seeds, on_chunk=None, stop_at=()):
-    """:func:`gan_jax.sweep.train_members` (every seed of ``config`` trained together) with a
+    """:func:`gan_jax.train.sweep.train_members` (every seed of ``config`` trained together) with a
     progress bar over its steps; ``on_chunk(done, states, alive)`` is also called at each
     chunk boundary. Returns ``(states, {seed: step} of the diverged seeds)``, the states ready."""
     import jax
     from tqdm import tqdm
 
-    from gan_jax.sweep import train_members
+    from gan_jax.train.sweep import train_members
     bar = tqdm(total=config.steps, desc=f"{config.name} ({len(seeds)} seeds)", leave=False)
 
     def chunk_done(done, states, alive):
@@ -99,7 +99,7 @@ def train_with_progress(config, seeds, on_chunk=None, stop_at=()):
 
 def write_results(out, results):
     """Write ``results`` (floats, ints, lists, strings) to out/results.json with
-    their ``provenance`` (:func:`gan_jax.provenance.collect_provenance`); return the path."""
+    their ``provenance`` (:func:`gan_jax.runs.provenance.collect_provenance`); return the path."""
     path = os.path.join(out, "results.json")
     with open(path, "w") as f:
         json.dump({**results, "provenance": collect_provenance()}, f, indent=2)
@@ -117,7 +117,7 @@ def save_figure(fig, out, filename):
 
 def run_main(main):
     """Run an experiment's ``main(argv)`` on the command line's arguments, after
-    the entry point's setup (:func:`gan_jax.provenance.entry_point_setup`); a
+    the entry point's setup (:func:`gan_jax.runs.provenance.entry_point_setup`); a
     :class:`UserError` (bad input) becomes one line on stderr and exit status 2."""
     entry_point_setup()
     try:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from _common import parse_args, plt, save_figure, write_results, run_main
-from gan_jax.theory import gaussian_pdf, js_divergence, kl_divergence, optimal_discriminator, value_function
+from gan_jax.theory.densities import gaussian_pdf, js_divergence, kl_divergence, optimal_discriminator, value_function
 
 
 def main(argv=None):

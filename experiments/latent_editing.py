@@ -35,11 +35,11 @@ def _add(parser):
 
 
 def main(argv=None):
-    from gan_jax import latent
-    from gan_jax.checkpoint import restore_run
-    from gan_jax.metrics.classifier import classifier_probs, load_or_train_classifier
-    from gan_jax.state import apply_generator, sample_latent
-    from gan_jax.viz import save_image_grid
+    from gan_jax.core import latent
+    from gan_jax.runs.checkpoint import restore_run
+    from gan_jax.features.digits_classifier import classifier_probs, load_or_train_classifier
+    from gan_jax.core.state import apply_generator, sample_latent
+    from gan_jax.io.figures import save_image_grid
 
     args = parse_args("latent_editing", __doc__.splitlines()[0], argv, _add)
     config, state = restore_run(args.run)

@@ -9,7 +9,7 @@ the nearest mode of at least one high-quality sample (see
 :mod:`gan_jax.metrics.mode_coverage`).
 
 Each method runs over seeds 0 .. S-1 through the library's sweep trainer
-(:func:`gan_jax.sweep.train_members`, vmapped, ``--seeds S``), and the
+(:func:`gan_jax.train.sweep.train_members`, vmapped, ``--seeds S``), and the
 evaluation samples use a latent key that training never sees. The ``best``
 presets were chosen by runs on seeds 100 and 101 scored with yet another
 latent key, so the reported seeds and samples played no part in choosing them.
@@ -40,11 +40,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments._common import check_seeds, experiment_config, make_out_dir, read_saved_json, run_main, train_with_progress  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
-from gan_jax.config import config_to_dict  # noqa: E402
+from gan_jax.config.schema import config_to_dict  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
-from gan_jax.provenance import collect_provenance  # noqa: E402
-from gan_jax.state import generate  # noqa: E402
-from gan_jax.sweep import member  # noqa: E402
+from gan_jax.runs.provenance import collect_provenance  # noqa: E402
+from gan_jax.core.state import generate  # noqa: E402
+from gan_jax.train.sweep import member  # noqa: E402
 
 # Published rows: (modes, % high quality). VEEGAN Table 1 (means of 5 runs);
 # PacGAN Table 1 (means of 10 runs; their +- is the standard error).
@@ -86,14 +86,14 @@ BEST_METHODS = ("best", "best_unpacked")
 def method_config(data, method, extra=()):
     """The Config of ``method`` on ``data``, named ``data-method``; a UserError when
     ``extra`` and the method's overrides do not combine (the objective's own checks,
-    :func:`gan_jax.build.build_objective`)."""
+    :func:`gan_jax.config.build.build_objective`)."""
     preset = f"{data}_best" if method in BEST_METHODS else data
     return experiment_config(preset, METHODS[method] + list(extra), f"{data}-{method}")
 
 
 def train_seeds(config, seeds, snapshot_steps):
     """Train one config for every seed at once with the library's sweep trainer
-    (:func:`gan_jax.sweep.train_members`: the seeds vmapped, ``steps_per_call`` steps per
+    (:func:`gan_jax.train.sweep.train_members`: the seeds vmapped, ``steps_per_call`` steps per
     compiled call, batches drawn on the device); returns the final states and seed-0
     samples at ``snapshot_steps``. Step t of seed s uses key fold_in(PRNGKey(s), t)."""
     snapshots = {}

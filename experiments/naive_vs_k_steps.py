@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_jax.state import create_state, generate, naive_train_step, train_step
+from gan_jax.core.state import create_state, generate, naive_train_step, train_step
 
 REAL_MEAN, REAL_STD, BATCH = 2.0, 0.5, 128
 

@@ -13,8 +13,8 @@ import optax
 
 from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.models.mlp import MLPDiscriminator
-from gan_jax.state import apply_discriminator, create_state
-from gan_jax.theory import (ShiftGenerator, fit_discriminator, gaussian_pdf, js_divergence,
+from gan_jax.core.state import apply_discriminator, create_state
+from gan_jax.theory.densities import (ShiftGenerator, fit_discriminator, gaussian_pdf, js_divergence,
                             optimal_discriminator, value_function)
 
 

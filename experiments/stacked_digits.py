@@ -8,7 +8,7 @@ uniform). The methods are the DCGAN of ``stacked_digits_dcgan`` with the
 published small discriminator (D's channels 1/4 or 1/2 of G's at every
 resolution, Metz et al. 2017's setting), the unrolled GAN (k = 5, 10), PacGAN2
 and the preset ``stacked_digits_best``. Every method trains its seeds together
-through the library's sweep trainer (:func:`gan_jax.sweep.train_members`).
+through the library's sweep trainer (:func:`gan_jax.train.sweep.train_members`).
 
 Writes to ``--out`` (default ``experiments/results/stacked_digits``):
 ``results.json`` (with provenance and seed 0's first 64 samples), ``table.md``
@@ -36,12 +36,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments._common import check_seeds, experiment_config, make_out_dir, read_saved_json, run_main, train_with_progress  # noqa: E402
-from gan_jax.config import config_to_dict  # noqa: E402
+from gan_jax.config.schema import config_to_dict  # noqa: E402
+from gan_jax.data.stacked_digits import real_stacked_digits  # noqa: E402
+from gan_jax.features.digits_classifier import cached_digit_classify_fn  # noqa: E402
 from gan_jax.metrics import stacked_modes  # noqa: E402
-from gan_jax.provenance import collect_provenance  # noqa: E402
-from gan_jax.sampling import generate_batches  # noqa: E402
-from gan_jax.sweep import member  # noqa: E402
-from gan_jax.viz import image_grid  # noqa: E402
+from gan_jax.runs.provenance import collect_provenance  # noqa: E402
+from gan_jax.runs.sampling import generate_batches  # noqa: E402
+from gan_jax.train.sweep import member  # noqa: E402
+from gan_jax.io.figures import image_grid  # noqa: E402
 
 # Published Stacked MNIST rows: (method, modes, KL). PacGAN Table 2 (its first rows quoted
 # from VEEGAN Table 2) and Table 3 (D 1/4 and 1/2 the size of G; the DCGAN row at 1/4
@@ -72,7 +74,7 @@ METHODS = {
 
 def method_config(method, extra=()):
     """The Config of ``method``; a UserError now, before any training, if its keys do not
-    combine (the objective's own checks, :func:`gan_jax.build.build_objective`)."""
+    combine (the objective's own checks, :func:`gan_jax.config.build.build_objective`)."""
     preset = "stacked_digits_best" if method == "best" else "stacked_digits_dcgan"
     return experiment_config(preset, METHODS[method] + list(extra), f"stacked_digits-{method}")
 
@@ -158,9 +160,9 @@ def main(argv=None):
     path = os.path.join(args.out, "results.json")
     saved = read_saved_json(path, {})
     results, real = saved.get("methods", {}), saved.get("real")
-    classify, _ = stacked_modes.cached_digit_classify_fn()
+    classify, _ = cached_digit_classify_fn()
     if real is None or real.get("samples") != args.samples:
-        images, _ = stacked_modes.real_stacked_digits(args.samples, seed=12345)
+        images, _ = real_stacked_digits(args.samples, seed=12345)
         scores = stacked_modes.stacked_mode_scores(images, classify)
         real = {"modes": int(scores["modes"]), "kl": float(scores["kl"]), "samples": args.samples,
                 "kl_floor": stacked_modes.expected_kl_floor(args.samples)}

@@ -4,7 +4,7 @@ The seeds' comparison (Metz et al. 2016, MNIST, an ordinary GAN against an
 unrolled GAN with 20 steps) on the offline digits: both runs share the
 ``digits_dcgan`` model, data, seed and number of generator steps and differ
 only in ``unroll_steps``. Each trained generator draws ``--samples`` digits;
-the digits classifier (:mod:`gan_jax.metrics.classifier`, trained on real
+the digits classifier (:mod:`gan_jax.features.digits_classifier`, trained on real
 train digits) labels them, and the class histogram, its KL to the uniform
 law and the number of classes holding at least 2 % of the samples show
 which generator covers the ten digits.
@@ -47,12 +47,12 @@ def _image_for_classifier(images, size=8):
 
 
 def main(argv=None):
-    from gan_jax.config import get_config
-    from gan_jax.loop import train
+    from gan_jax.config.schema import get_config
+    from gan_jax.train.loop import train
     from gan_jax.metrics.class_stats import class_statistics
-    from gan_jax.metrics.classifier import classifier_probs, load_or_train_classifier
-    from gan_jax.state import generate
-    from gan_jax.viz import image_grid
+    from gan_jax.features.digits_classifier import classifier_probs, load_or_train_classifier
+    from gan_jax.core.state import generate
+    from gan_jax.io.figures import image_grid
 
     args = parse_args("unrolled_digits", __doc__.splitlines()[0], argv, _add)
     params, test_accuracy = load_or_train_classifier()

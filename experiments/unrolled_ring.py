@@ -22,7 +22,7 @@ the unrolled D with fresh z per unrolled step, alternating updates);
 ``ring8`` preset with k = 5 (the row of ``mode_collapse_2d`` that collapsed),
 and every ``plain_k5+X`` changes one thing of it toward the notebook.
 
-Each variant trains its seeds together through :func:`gan_jax.sweep.train_members`
+Each variant trains its seeds together through :func:`gan_jax.train.sweep.train_members`
 and is scored on 2,500 samples per seed as in :mod:`experiments.mode_collapse_2d`
 (modes captured, high-quality share, and the share of samples on the most
 populated mode: near 100 % is a collapse onto one mode).
@@ -48,12 +48,12 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments._common import check_seeds, experiment_config, make_out_dir, plt, read_saved_json, run_main, train_with_progress  # noqa: E402
 from experiments.mode_collapse_2d import evaluate, summarise  # noqa: E402
-from gan_jax.config import config_to_dict  # noqa: E402
+from gan_jax.config.schema import config_to_dict  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.metrics.mode_coverage import benchmark_mixture  # noqa: E402
-from gan_jax.provenance import collect_provenance  # noqa: E402
-from gan_jax.state import generate  # noqa: E402
-from gan_jax.sweep import member  # noqa: E402
+from gan_jax.runs.provenance import collect_provenance  # noqa: E402
+from gan_jax.core.state import generate  # noqa: E402
+from gan_jax.train.sweep import member  # noqa: E402
 
 ISSUE = ["batch_size=512", "lr_g=1e-4", "lr_d=1e-4", "beta1=0.5", "latent_dim=256", "mlp_hidden=128",
          "mlp_depth=2", "steps=20000"]
@@ -83,7 +83,7 @@ VARIANTS = {
 
 def variant_config(name, steps=None, extra=()):
     """The Config of variant ``name``; a UserError now, before any training, if its keys
-    do not combine (the objective's own checks, :func:`gan_jax.build.build_objective`)."""
+    do not combine (the objective's own checks, :func:`gan_jax.config.build.build_objective`)."""
     overrides = VARIANTS[name] + ([f"steps={steps}"] if steps else []) + list(extra)
     return experiment_config("ring8", overrides, f"unrolled_ring-{name.replace('+', '.')}")
 

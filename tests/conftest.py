@@ -5,7 +5,7 @@ against float64 references, so matrix products and convolutions use full
 float32 precision: on GPUs JAX's default lets them run in TF32 (about 1e-3
 relative error), a speed setting, not part of the mathematics under test.
 The suite is an entry point: it makes the project's PRNG choice
-(:func:`gan_jax.provenance.entry_point_setup`), as ``gan-jax`` does.
+(:func:`gan_jax.runs.provenance.entry_point_setup`), as ``gan-jax`` does.
 """
 
 import os
@@ -18,7 +18,7 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 import jax  # noqa: E402
 
-from gan_jax.provenance import entry_point_setup  # noqa: E402
+from gan_jax.runs.provenance import entry_point_setup  # noqa: E402
 
 entry_point_setup()
 jax.config.update("jax_default_matmul_precision", "highest")

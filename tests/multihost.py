@@ -19,9 +19,9 @@ OVERRIDES = ["eval_every=0", "batch_size=8", "g_width=8", "d_width=8", "latent_d
 # An entry point like `gan-jax`, so it makes the same PRNG choice.
 LOOP_SCRIPT = textwrap.dedent("""
     import sys, jax, numpy as np
-    from gan_jax.config import get_config
-    from gan_jax.loop import train
-    from gan_jax.provenance import entry_point_setup
+    from gan_jax.config.schema import get_config
+    from gan_jax.train.loop import train
+    from gan_jax.runs.provenance import entry_point_setup
     entry_point_setup()
     run_dir, out = sys.argv[1], sys.argv[2]
     overrides = OVERRIDES + ["steps=3"]
@@ -73,7 +73,7 @@ HOST_SCRIPT = textwrap.dedent("""
     assert main(["train", "--config", "digits_dcgan", "batch_size=6", "--runs-dir", runs,
                  "--name", "bad", *hosts]) == 2
     import numpy as np
-    from gan_jax.parallel import make_mesh, shard_batch
+    from gan_jax.train.parallel import make_mesh, shard_batch
     try:
         shard_batch(np.zeros((5, 2)), make_mesh())
         raise AssertionError("5 rows split over this process's 2 devices")

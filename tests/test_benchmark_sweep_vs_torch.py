@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.build import build_models
-from gan_jax.config import get_config
+from gan_jax.config.build import build_models
+from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
-from gan_jax.losses import discriminator_bce, generator_nonsaturating
+from gan_jax.core.losses import discriminator_bce, generator_nonsaturating
 
 torch = pytest.importorskip("torch")
 

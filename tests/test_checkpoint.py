@@ -5,10 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.checkpoint import Checkpointer, restore_run
-from gan_jax.config import get_config
+from gan_jax.runs.checkpoint import Checkpointer, restore_run
+from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
-from gan_jax.loop import train
+from gan_jax.train.loop import train
 
 from tiny_config import TINY_DIGITS
 
@@ -42,7 +42,7 @@ def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
     run_dir = str(tmp_path / "run")
     train(get_config("gaussian1d", ["steps=2", "log_every=1", "checkpoint_every=2"]), run_dir,
           progress=False, echo=_quiet)
-    from gan_jax.build import init_state
+    from gan_jax.config.build import init_state
     other = init_state(get_config("gaussian1d", ["mlp_hidden=8"]))
     checkpointer = Checkpointer(run_dir)
     with pytest.raises(UserError, match="does not match the config"):

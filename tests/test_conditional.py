@@ -97,15 +97,15 @@ def test_check_labels():
 @functools.lru_cache(maxsize=None)
 def _tiny_state(name):
     """A tiny MLP state of a preset, built once per test session (init is slow on a shared CPU)."""
-    from gan_jax.build import init_state
-    from gan_jax.config import get_config
+    from gan_jax.config.build import init_state
+    from gan_jax.config.schema import get_config
     return init_state(get_config(name, ["model=mlp", "mlp_hidden=8", "mlp_depth=1", "latent_dim=4",
                                         "batch_size=4", "aux_class_weight=0.7"]))
 
 
 def test_acgan_losses_add_the_class_cross_entropy():
     # L_D(w) - L_D(0) = w (CE(real) + CE(fake)), CE = mean(logsumexp(c) - c_y)  (Odena et al. 2017)
-    from gan_jax import state as st
+    from gan_jax.core import state as st
     state = _tiny_state("digits_acgan")
     x = jax.random.normal(jax.random.PRNGKey(0), (6, 8, 8, 1))
     fake = jax.random.normal(jax.random.PRNGKey(1), (6, 8, 8, 1))
@@ -126,7 +126,7 @@ def test_acgan_losses_add_the_class_cross_entropy():
 
 @pytest.mark.parametrize("name", ["digits_cgan", "digits_acgan"])
 def test_conditional_presets_train_a_step(name):
-    from gan_jax.state import train_step
+    from gan_jax.core.state import train_step
     state = _tiny_state(name)
     batch = jnp.zeros((1, 4, 8, 8, 1))
     state, metrics = train_step(state, batch, jax.random.PRNGKey(0), jnp.array([[0, 1, 2, 3]]))

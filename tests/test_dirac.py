@@ -1,6 +1,6 @@
 """The Dirac-GAN lab against the mathematics of Mescheder, Geiger & Nowozin 2018.
 
-Conventions (gan_jax.dirac's docstring): state (theta, psi), equilibrium
+Conventions (gan_jax.theory.dirac's docstring): state (theta, psi), equilibrium
 (0, 0), field slope a = f'(0) of the library's losses: 1/4 for BCE (the paper's
 f'(0) = 1/2 times the tutorial's factor 1/2), 1 for WGAN; x = h^2 a^2.
 """
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from gan_jax import cli
-from gan_jax.dirac import (CONVERGES, DIRAC_METHODS, DIVERGES, NEUTRAL, DiracMethod, analyse_method,
+from gan_jax.theory.dirac import (CONVERGES, DIRAC_METHODS, DIVERGES, NEUTRAL, DiracMethod, analyse_method,
                            dirac_method, local_verdict, simulate_dirac, spectral_radius, trajectory_verdict,
                            update_displacements, update_jacobian)
 from gan_jax.errors import UserError
-from gan_jax.state import GANObjective
+from gan_jax.core.state import GANObjective
 
 A_BCE = 0.25
 LR = 0.5
@@ -114,7 +114,7 @@ def test_verdicts_match_the_paper_and_the_trajectory_agrees(name):
     result = analyse_method(name, LR, START, STEPS)
     paper_converges = DIRAC_METHODS[name].paper == CONVERGES
     assert result["converges"] == paper_converges
-    if name != "wgan_gp":   # WGAN-GP is judged by its trajectory alone (see gan_jax.dirac)
+    if name != "wgan_gp":   # WGAN-GP is judged by its trajectory alone (see gan_jax.theory.dirac)
         assert result["local_verdict"] == result["trajectory_verdict"]
 
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import integrate, stats
 
 from gan_jax import cli
-from gan_jax.commands import demo
+from gan_jax.cli import demo
 
 
 def test_demo_list(capsys):

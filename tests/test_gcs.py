@@ -29,10 +29,10 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import paths
-from gan_jax.checkpoint import restore_run
-from gan_jax.config import get_config
-from gan_jax.loop import train
+from gan_jax.io import paths
+from gan_jax.runs.checkpoint import restore_run
+from gan_jax.config.schema import get_config
+from gan_jax.train.loop import train
 from cli_checks import assert_one_line_error as _assert_one_line_error
 from cli_checks import run_cli as _run
 from cli_checks import same_state as _same_state
@@ -102,7 +102,7 @@ def test_gs_paths_use_gcsfs_without_the_grpc_probe(gcs):
 # having touched PAUSE_FLAG, so that the test kills it at a known point.
 _DRIVER = textwrap.dedent("""
     import os, sys, time
-    import gan_jax.checkpoint as checkpoint
+    import gan_jax.runs.checkpoint as checkpoint
     pause_after, flag = int(os.environ["PAUSE_AFTER_SAVE"]), os.environ["PAUSE_FLAG"]
     original, calls = checkpoint.Checkpointer.save, []
     def save(self, *args, **kwargs):
@@ -142,7 +142,7 @@ def test_a_run_in_a_bucket_killed_and_resumed_equals_a_local_run(gcs, tmp_path, 
 
     # A second writer is refused while a live process holds the lock.
     from gan_jax.errors import UserError
-    from gan_jax.rundir import GcsRunLock, RunLock
+    from gan_jax.runs.layout import GcsRunLock, RunLock
     held = RunLock(run_dir).acquire()   # the killed process's lock is stale (its process is gone): taken over
     assert isinstance(held, GcsRunLock)
     with pytest.raises(UserError, match="is being written by process"):
@@ -225,7 +225,7 @@ def test_bad_locations_are_one_line_and_exit_status_2(gcs, tmp_path, capsys, mon
 
 def test_a_stale_lock_is_taken_over_and_a_live_one_refuses(gcs):
     from gan_jax.errors import UserError
-    from gan_jax.rundir import GcsRunLock, claim_run_dir
+    from gan_jax.runs.layout import GcsRunLock, claim_run_dir
     run_dir = f"gs://{BUCKET}/locks/a"
     first = claim_run_dir(run_dir, "new")
     with pytest.raises(UserError, match="is being written by process"):

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import gan_jax.checkpoint as checkpoint_lib
-from gan_jax.build import check_config
-from gan_jax.checkpoint import Checkpointer, NonFiniteState, restore_run
-from gan_jax.config import get_config, key_rules
+import gan_jax.runs.checkpoint as checkpoint_lib
+from gan_jax.config.build import check_config
+from gan_jax.runs.checkpoint import Checkpointer, NonFiniteState, restore_run
+from gan_jax.config.schema import get_config, key_rules
 from gan_jax.errors import UserError
-from gan_jax.loop import train
+from gan_jax.train.loop import train
 from cli_checks import assert_one_line_error as _assert_one_line_error
 from cli_checks import run_cli as _run
 from cli_checks import same_state as _same_state
@@ -80,7 +80,7 @@ def test_a_second_writer_is_refused_and_a_killed_holder_leaves_no_stale_lock(tmp
     runs = tmp_path / "runs"
     assert _run(capsys, *_train_args(runs, "r", "steps=2", "checkpoint_every=2"))[0] == 0
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from gan_jax.rundir import RunLock; "
+        [sys.executable, "-c", "import sys, time; from gan_jax.runs.layout import RunLock; "
          "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)", str(runs / "r")],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -391,7 +391,7 @@ def test_fuzzed_json_configs_are_valid_or_one_line(values, tmp_path):
        key=st.sampled_from(["images", "x", "pictures"]),
        labels=st.one_of(st.none(), st.lists(st.one_of(st.floats(-3, 12), st.just(float("nan"))), max_size=10)))
 def test_fuzzed_npz_files_are_valid_or_one_line(shape, dtype, fill, key, labels, tmp_path):
-    from gan_jax.data import load_array
+    from gan_jax.data.sources import load_array
     path = tmp_path / "fuzz.npz"
     arrays = {key: np.full(shape, fill).astype(dtype)}
     if labels is not None:

@@ -1,4 +1,4 @@
-"""gan_jax.latent against closed forms and scipy/numpy references."""
+"""gan_jax.core.latent against closed forms and scipy/numpy references."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from gan_jax import latent
+from gan_jax.core import latent
 from gan_jax.errors import UserError
 
 both = pytest.mark.parametrize("jit", [False, True])
@@ -161,10 +161,10 @@ def test_monotonicity_and_class_kept(jit):
 
 
 def test_interpolation_strips_start_and_end_at_the_endpoint_samples():
-    from gan_jax.build import init_state
-    from gan_jax.commands.latent import interpolation_strips
-    from gan_jax.config import get_config
-    from gan_jax.state import apply_generator, sample_latent
+    from gan_jax.config.build import init_state
+    from gan_jax.cli.latent import interpolation_strips
+    from gan_jax.config.schema import get_config
+    from gan_jax.core.state import apply_generator, sample_latent
     config = get_config("digits_cgan", ["model=mlp", "mlp_hidden=8", "mlp_depth=1", "latent_dim=4"])
     state = init_state(config)
     key = jax.random.PRNGKey(3)

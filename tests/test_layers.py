@@ -142,8 +142,8 @@ def test_downconv_halves_and_normalization_shapes():
 def test_compute_dtype_bfloat16_dcgan_matches_float32():
     """Mixed precision: same float32 parameters, bfloat16 activations, float32
     outputs within bfloat16 rounding (8 mantissa bits) of the float32 model."""
-    from gan_jax.build import build_models
-    from gan_jax.config import get_config
+    from gan_jax.config.build import build_models
+    from gan_jax.config.schema import get_config
     from gan_jax.errors import UserError
     small = ["g_width=16", "d_width=16", "latent_dim=8"]
     g32, _ = build_models(get_config("digits_dcgan", small))

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from gan_jax.checkpoint import Checkpointer, restore_run
+from gan_jax.runs.checkpoint import Checkpointer, restore_run
 from gan_jax.cli import main
-from gan_jax.loop import _is_better
+from gan_jax.train.loop import _is_better
 from tiny_config import TINY_DIGITS, TINY_TOY
 
 
@@ -80,7 +80,7 @@ def test_a_run_records_its_provenance_and_resumes_under_its_prng(tmp_path):
     record["prng"]["jax_threefry_partitionable"] = not record["prng"]["jax_threefry_partitionable"]
     json.dump(record, open(os.path.join(run_dir, "provenance.json"), "w"))
     seen = []
-    import gan_jax.loop as loop
+    import gan_jax.train.loop as loop
     original = loop._Run.train
 
     def spy(*args, **kwargs):

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.data import load_digits
-from gan_jax.metrics import classifier
+from gan_jax.data.sources import load_digits
+from gan_jax.features import digits_classifier as classifier
 from gan_jax.metrics.class_stats import class_statistics
 
 

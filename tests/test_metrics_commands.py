@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from gan_jax.cli import main
-from gan_jax.metrics import inception_convert
+from gan_jax.features import inception_convert
 from gan_jax.metrics.frechet import frechet_distance_f64
-from gan_jax.metrics.stats import covariance, save_stats, stats_from_features
+from gan_jax.metrics.stats import covariance, stats_from_features
+from gan_jax.evaluation.stats_files import save_stats
 
 TINY_DCGAN = ["steps=2", "g_width=8", "d_width=8", "log_every=1", "sample_every=2", "checkpoint_every=2",
               "grid_samples=4"]
@@ -44,7 +45,7 @@ def random_inception_variables(seed: int = 0) -> dict:
 def cache(tmp_path_factory):
     """A fresh ``$GAN_JAX_CACHE`` holding random Inception weights at the default path, and the
     digits classifier copied from the usual cache (trained there once for the whole suite)."""
-    from gan_jax.metrics import classifier
+    from gan_jax.features import digits_classifier as classifier
     classifier.load_or_train_classifier()
     trained = os.path.join(classifier.cache_dir(), f"{classifier.EXTRACTOR_NAME}.msgpack")
     directory = tmp_path_factory.mktemp("cache")

@@ -14,8 +14,8 @@ import pytest
 from flax import traverse_util
 
 from gan_jax.errors import UserError
-from gan_jax.metrics import inception_convert
-from gan_jax.metrics.inception import _avg_pool_tf, resize_for_inception
+from gan_jax.features import inception_convert
+from gan_jax.features.inception import _avg_pool_tf, resize_for_inception
 
 
 def test_tf_average_pool_ignores_padding():
@@ -131,7 +131,7 @@ def test_port_matches_pytorch_fid_features(tmp_path, monkeypatch):
     out = inception_convert.convert_inception(str(path), str(tmp_path / "random.msgpack"), verify=False)
     variables = inception_convert.load_inception_variables(out)
 
-    from gan_jax.metrics.inception import inception_features
+    from gan_jax.features.inception import inception_features
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, size=(3, 32, 32, 3)).astype(np.float32)  # upsampled to 299 by both
     with torch.no_grad():

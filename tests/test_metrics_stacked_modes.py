@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from gan_jax.errors import UserError
+from gan_jax.data.stacked_digits import real_stacked_digits
+from gan_jax.features.digits_classifier import cached_digit_classify_fn
 from gan_jax.metrics import stacked_modes as sm
 
 
@@ -106,7 +108,7 @@ def classifier_cache(tmp_path_factory):
     """A fresh ``$GAN_JAX_CACHE`` holding the digits classifier, copied from the usual cache
     (trained there on first use, once for the whole suite, as in test_metrics_commands)."""
     import shutil
-    from gan_jax.metrics import classifier
+    from gan_jax.features import digits_classifier as classifier
     classifier.load_or_train_classifier()
     directory = tmp_path_factory.mktemp("cache")
     shutil.copy(os.path.join(classifier.cache_dir(), f"{classifier.EXTRACTOR_NAME}.msgpack"), directory)
@@ -125,9 +127,9 @@ def test_real_stacked_digits_reach_all_modes_at_the_sampling_floor(classifier_ca
     # (each has 26 expected samples, so a missing one has probability 1000 e^-26) and the KL sits at
     # the floor 0.0192 plus the true modes' own KL, 3 x KL(class frequencies || uniform over 10)
     # = 0.0003, plus classifier errors.
-    classify, test_accuracy = sm.cached_digit_classify_fn()
+    classify, test_accuracy = cached_digit_classify_fn()
     assert test_accuracy > 0.95
-    images, modes = sm.real_stacked_digits(sm.STACKED_EVAL_SAMPLES, seed=0)
+    images, modes = real_stacked_digits(sm.STACKED_EVAL_SAMPLES, seed=0)
     assert images.shape == (sm.STACKED_EVAL_SAMPLES, 8, 8, 3)
     scores = sm.stacked_mode_scores(images, classify)
     true_kl = float(sm.kl_to_uniform(sm.mode_histogram(jnp.asarray(modes))))
@@ -138,9 +140,9 @@ def test_real_stacked_digits_reach_all_modes_at_the_sampling_floor(classifier_ca
 
 def _untrained_stacked_run(run_dir) -> str:
     """A run directory holding one checkpoint of an untrained small stacked-digits DCGAN."""
-    from gan_jax.build import init_state
-    from gan_jax.checkpoint import Checkpointer, write_run_config
-    from gan_jax.config import get_config
+    from gan_jax.config.build import init_state
+    from gan_jax.runs.checkpoint import Checkpointer, write_run_config
+    from gan_jax.config.schema import get_config
     config = get_config("stacked_digits_dcgan", ["g_width=8", "d_width=8", "latent_dim=8"])
     os.makedirs(run_dir)
     write_run_config(str(run_dir), config)
@@ -167,8 +169,8 @@ def test_eval_of_a_stacked_digits_run_reports_modes_and_kl_beside_real_data(clas
 
 
 def test_training_evaluator_of_stacked_digits_logs_modes_and_kl(classifier_cache, tmp_path):
-    from gan_jax.checkpoint import restore_run
-    from gan_jax.metrics.training_evaluator import make_training_evaluator
+    from gan_jax.runs.checkpoint import restore_run
+    from gan_jax.evaluation.training_evaluator import make_training_evaluator
     config, state = restore_run(_untrained_stacked_run(tmp_path / "stacked"))
     evaluator, notice = make_training_evaluator(config, 500, jax.random.PRNGKey(0))
     assert notice == "" and evaluator.extractor == "stacked_modes"

@@ -6,9 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.build import init_state
-from gan_jax.config import get_config
-from gan_jax.metrics.training_evaluator import make_training_evaluator
+from gan_jax.config.build import init_state
+from gan_jax.config.schema import get_config
+from gan_jax.evaluation.training_evaluator import make_training_evaluator
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from scipy.stats import chi2
 
-from gan_jax import data
+from gan_jax.data import sources as data
 from gan_jax.errors import UserError
 from gan_jax.metrics import mode_coverage as mc
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gan_jax.npz_stream import save_npz_chunks
+from gan_jax.io.npz_stream import save_npz_chunks
 
 
 def test_chunks_read_back_as_the_whole_array(tmp_path):

@@ -1,10 +1,10 @@
-"""Data parallel over a mesh (gan_jax.parallel). The 2-process x 2-device training run,
+"""Data parallel over a mesh (gan_jax.train.parallel). The 2-process x 2-device training run,
 compared with one device, is in tests/test_gcs.py (it writes to a gs:// bucket)."""
 
 import jax
 import numpy as np
 
-from gan_jax.parallel import make_mesh, replicate, shard_batch
+from gan_jax.train.parallel import make_mesh, replicate, shard_batch
 
 
 def test_one_device_mesh_keeps_values():

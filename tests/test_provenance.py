@@ -11,8 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import provenance
-
+from gan_jax.runs import provenance
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Sets jax_threefry_partitionable to argv[1], imports gan_jax and the modules
@@ -21,7 +20,7 @@ _IMPORT_SCRIPT = """
 import sys, jax
 jax.config.update("jax_threefry_partitionable", sys.argv[1] == "True")
 before = dict(jax.config.values)
-import gan_jax, gan_jax.cli, gan_jax.games, gan_jax.metrics, gan_jax.provenance, gan_jax.theory
+import gan_jax, gan_jax.cli, gan_jax.theory.games, gan_jax.metrics, gan_jax.runs.provenance, gan_jax.theory.densities
 print(sorted(k for k, v in jax.config.values.items() if before.get(k) != v))
 """
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gan_jax.errors import UserError
-from gan_jax.stacked_digits import NUM_STACKED_MODES, sample_stacked_digits, stacked_modes
+from gan_jax.data.stacked_digits import sample_stacked_digits
+from gan_jax.metrics.stacked_modes import NUM_STACKED_MODES, stacked_modes
 
 _sample = jax.jit(sample_stacked_digits, static_argnames="n")
 
@@ -73,7 +74,7 @@ def test_same_key_same_sample_and_vmap_over_keys_matches_single_calls():
 
 
 def test_real_digits_give_images_in_range():
-    from gan_jax.data import load_digits
+    from gan_jax.data.sources import load_digits
     images, labels = load_digits()
     stacked, modes = _sample(jax.random.PRNGKey(0), jnp.asarray(images), jnp.asarray(labels), n=256)
     assert stacked.shape == (256, 8, 8, 3)
@@ -98,8 +99,8 @@ def test_bad_input_is_a_one_line_user_error(shape, labels_len, n, problem):
 # The config side: the data name, its shape rule and the preset.
 
 def test_preset_is_8x8x3_and_assembles_a_dcgan_of_that_shape():
-    from gan_jax.build import build_models, check_config
-    from gan_jax.config import get_config
+    from gan_jax.config.build import build_models, check_config
+    from gan_jax.config.schema import get_config
     config = check_config(get_config("stacked_digits_dcgan"))
     assert (config.data, config.image_size, config.channels, config.model) == ("stacked_digits", 8, 3, "dcgan")
     gen, disc = build_models(config)
@@ -117,8 +118,8 @@ def _channels_by_resolution(params, side_of):
 
 def test_small_discriminator_override_has_a_quarter_of_the_generator_channels_at_each_resolution():
     # PacGAN Table 3 / Metz et al. 2017: "D is 1/4 size of G", here d_width=16 against g_width=64.
-    from gan_jax.build import build_models
-    from gan_jax.config import get_config
+    from gan_jax.config.build import build_models
+    from gan_jax.config.schema import get_config
     config = get_config("stacked_digits_dcgan", ["d_width=16"])
     gen, disc = build_models(config)
     g = jax.eval_shape(lambda: gen.init(jax.random.PRNGKey(0), jnp.zeros((2, config.latent_dim)), train=False))
@@ -131,7 +132,7 @@ def test_small_discriminator_override_has_a_quarter_of_the_generator_channels_at
 @pytest.mark.parametrize("overrides", [["data=stacked_digits"], ["data=stacked_digits", "channels=3",
                                                                   "image_size=28"]])
 def test_stacked_digits_with_another_shape_is_refused_in_one_line(overrides):
-    from gan_jax.config import config_from_dict, get_config
+    from gan_jax.config.schema import config_from_dict, get_config
     with pytest.raises(UserError, match="image_size=8 channels=3") as info:
         get_config("digits_dcgan", overrides)
     assert "\n" not in str(info.value)

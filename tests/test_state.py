@@ -10,11 +10,11 @@ import pytest
 
 from gan_jax import (GANObjective, create_state, d_step, g_step, generate, naive_train_step, sample_latent,
                      train_step)
-from gan_jax.build import init_state
-from gan_jax.config import get_config
-from gan_jax.data import GAUSSIAN1D_MEAN, GAUSSIAN1D_STD
+from gan_jax.config.build import init_state
+from gan_jax.config.schema import get_config
+from gan_jax.data.sources import GAUSSIAN1D_MEAN, GAUSSIAN1D_STD
 from gan_jax.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from gan_jax.state import apply_generator
+from gan_jax.core.state import apply_generator
 
 
 def _toy_state(objective=GANObjective(), seed=0, hidden=16):
@@ -114,7 +114,7 @@ def test_every_objective_takes_finite_steps(objective):
 
 
 def test_r1_adds_half_gamma_times_the_squared_gradient_on_real_data():
-    from gan_jax.state import apply_discriminator
+    from gan_jax.core.state import apply_discriminator
     gamma, key = 3.0, jax.random.PRNGKey(2)
     plain, r1 = _toy_state(), _toy_state(GANObjective(r1_weight=gamma))
     _, m_plain = d_step(plain, REAL[0], key)
@@ -125,8 +125,8 @@ def test_r1_adds_half_gamma_times_the_squared_gradient_on_real_data():
 
 
 def test_feature_matching_generator_loss_is_the_feature_distance():
-    from gan_jax.losses import feature_matching
-    from gan_jax.state import apply_discriminator, apply_generator, sample_latent
+    from gan_jax.core.losses import feature_matching
+    from gan_jax.core.state import apply_discriminator, apply_generator, sample_latent
     state = _toy_state(GANObjective(feature_matching=True))
     key = jax.random.PRNGKey(5)
     _, metrics = g_step(state, key, real_batch=REAL[0])

@@ -1,4 +1,4 @@
-"""The sweep trainer: N seeds vmapped in one compiled program (gan_jax.sweep, gan_jax.loop).
+"""The sweep trainer: N seeds vmapped in one compiled program (gan_jax.train.sweep, gan_jax.train.loop).
 
 What is checked: member s of a sweep computes what a single run with seed s
 computes; a sweep resumes as a whole, bit-identical to an uninterrupted one
@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import gan_jax.loop as loop
-from gan_jax import sweep
-from gan_jax.checkpoint import Checkpointer, restore_run
-from gan_jax.config import get_config
+import gan_jax.train.loop as loop
+from gan_jax.train import sweep
+from gan_jax.runs.checkpoint import Checkpointer, restore_run
+from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
 from cli_checks import run_cli as _run
 from cli_checks import same_state as _same_state
@@ -67,7 +67,7 @@ def test_a_second_sweep_of_the_same_config_reuses_the_compiled_program():
     config = get_config("gaussian1d", TINY_TOY + ["steps=4", "steps_per_call=4"])
     a, b = sweep.init_members(config, [0]), sweep.init_members(config, [1])
     assert jax.tree.structure(a) == jax.tree.structure(b)
-    from gan_jax.build import init_state
+    from gan_jax.config.build import init_state
     assert jax.tree.structure(init_state(config)) == jax.tree.structure(init_state(config))
     traces = []
     step = jax.jit(lambda state: (traces.append(1), state.step + 1)[1])
@@ -176,7 +176,7 @@ def test_bad_sweep_input_is_one_line(tmp_path, capsys, argv, fragment):
 
 def test_a_sweep_that_does_not_fit_is_refused_before_compiling():
     config = get_config("gaussian1d", TINY_TOY)
-    from gan_jax.build import init_state
+    from gan_jax.config.build import init_state
     template = init_state(config)
     per_member = sweep.sweep_memory_bytes(config, template, 1)
     assert sweep.sweep_memory_bytes(config, template, 10) == 10 * per_member

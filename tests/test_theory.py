@@ -9,8 +9,8 @@ from scipy import integrate, stats
 
 from gan_jax.errors import UserError
 from gan_jax.models.mlp import MLPDiscriminator
-from gan_jax.state import apply_discriminator, create_state
-from gan_jax.theory import (ShiftGenerator, fit_discriminator, gaussian_pdf, generator_gradients,
+from gan_jax.core.state import apply_discriminator, create_state
+from gan_jax.theory.densities import (ShiftGenerator, fit_discriminator, gaussian_pdf, generator_gradients,
                             js_divergence, kl_divergence, optimal_discriminator, value_function)
 
 X = jnp.linspace(-12.0, 13.0, 5001)

@@ -11,11 +11,12 @@ import optax
 import pytest
 from jax.test_util import check_grads
 
-from gan_jax.build import build_models, build_objective, init_state
-from gan_jax.config import get_config
+from gan_jax.config.build import build_models, build_objective, init_state
+from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
-from gan_jax.state import GANObjective, _g_loss, g_step, train_step
-from gan_jax.unrolled import check_unroll, unroll_memory_bytes, unroll_updates
+from gan_jax.core.state import GANObjective, _g_loss, g_step, train_step
+from gan_jax.core.unrolled import unroll_updates
+from gan_jax.train.memory import check_unroll, unroll_memory_bytes
 
 JIT = pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 

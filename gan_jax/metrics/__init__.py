@@ -1,10 +1,13 @@
-"""Metrics of generated samples (pure functions of arrays)."""
+"""Metrics of generated samples: formulas on arrays (pure; no files, no devices, no clock)."""
 
-from gan_jax.metrics import mode_coverage  # noqa: F401
-from gan_jax.metrics.frechet import frechet_distance, frechet_distance_f64  # noqa: F401
-from gan_jax.metrics.stats import (FeatureStats, load_stats, save_stats, stats_from_features,  # noqa: F401
-                                   update_stats)
-from gan_jax.metrics.kid import kernel_inception_distance  # noqa: F401
-from gan_jax.metrics.precision_recall import precision_recall  # noqa: F401
-from gan_jax.metrics.nearest_neighbours import nearest_neighbours  # noqa: F401
-from gan_jax.metrics.class_stats import class_statistics  # noqa: F401
+from gan_jax.metrics import mode_coverage
+from gan_jax.metrics.class_stats import class_statistics
+from gan_jax.metrics.frechet import frechet_distance, frechet_distance_f64
+from gan_jax.metrics.kid import kernel_inception_distance
+from gan_jax.metrics.nearest_neighbours import nearest_neighbours
+from gan_jax.metrics.precision_recall import precision_recall
+from gan_jax.metrics.stats import FeatureStats, stats_from_features, update_stats
+
+__all__ = ["mode_coverage", "class_statistics", "frechet_distance", "frechet_distance_f64",
+           "kernel_inception_distance", "nearest_neighbours", "precision_recall", "FeatureStats",
+           "stats_from_features", "update_stats"]

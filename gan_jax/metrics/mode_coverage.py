@@ -22,7 +22,6 @@ radius 2 with standard deviation 0.02; VEEGAN and PacGAN use the values above.)
 import jax
 import jax.numpy as jnp
 
-from gan_jax.errors import UserError
 
 __all__ = [
     "RING_RADIUS", "RING_STD", "GRID_SPACING", "GRID_STD", "EVAL_SAMPLES", "HIGH_QUALITY_STDS",
@@ -38,7 +37,7 @@ HIGH_QUALITY_STDS = 3.0
 def ring_centers(num_modes: int = 8, radius: float = RING_RADIUS) -> jax.Array:
     """Means r (cos(2 pi i / n), sin(2 pi i / n)), i = 0..n-1: ``(n, 2)``."""
     if num_modes < 1:
-        raise UserError(f"a ring mixture needs at least one mode, got num_modes={num_modes}")
+        raise ValueError(f"a ring mixture needs at least one mode, got num_modes={num_modes}")
     angles = 2.0 * jnp.pi * jnp.arange(num_modes) / num_modes
     return radius * jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=1)
 
@@ -49,7 +48,7 @@ def grid_centers(side: int = 5, spacing: float = GRID_SPACING) -> jax.Array:
     For side 5 and spacing 2 these are (-4 + 2i, -4 + 2j), row-major in i.
     """
     if side < 1:
-        raise UserError(f"a grid mixture needs at least one mode, got side={side}")
+        raise ValueError(f"a grid mixture needs at least one mode, got side={side}")
     ticks = spacing * (jnp.arange(side) - (side - 1) / 2.0)
     xs, ys = jnp.meshgrid(ticks, ticks, indexing="ij")
     return jnp.stack([xs.ravel(), ys.ravel()], axis=1)
@@ -61,7 +60,7 @@ def benchmark_mixture(name: str):
         return ring_centers(8, RING_RADIUS), RING_STD
     if name == "grid25":
         return grid_centers(5, GRID_SPACING), GRID_STD
-    raise UserError(f"unknown mixture {name!r}; expected ring8 or grid25")
+    raise ValueError(f"unknown mixture {name!r}; expected ring8 or grid25")
 
 
 def mode_coverage(samples: jax.Array, centers: jax.Array, std: float,
@@ -86,9 +85,9 @@ def mode_coverage(samples: jax.Array, centers: jax.Array, std: float,
       ``high_quality_fraction`` float scalar.
     """
     if centers.shape[0] < 1:
-        raise UserError("mode_coverage needs at least one mode centre, got none")
+        raise ValueError("mode_coverage needs at least one mode centre, got none")
     if samples.ndim != 2 or samples.shape[1] != centers.shape[1]:
-        raise UserError(f"samples have shape {samples.shape}; expected (N, {centers.shape[1]}) "
+        raise ValueError(f"samples have shape {samples.shape}; expected (N, {centers.shape[1]}) "
                         "like the mode centres")
     sq_dist = jnp.sum((samples[:, None, :] - centers[None, :, :]) ** 2, axis=-1)
     nearest = jnp.argmin(sq_dist, axis=1)

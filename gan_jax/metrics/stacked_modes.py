@@ -3,7 +3,7 @@
 The Stacked MNIST protocol of VEEGAN (Srivastava et al. 2017) and PacGAN
 (Lin et al. 2018): draw 26,000 samples from the generator, classify each of
 the three channels with a pretrained digit classifier, read the mode
-100 * c0 + 10 * c1 + c2 (:func:`gan_jax.stacked_digits.stacked_modes`),
+100 * c0 + 10 * c1 + c2 (:func:`stacked_modes`),
 and report
 
 - modes captured: the number of modes with at least one sample (max 1,000);
@@ -28,27 +28,47 @@ Sampling floor: even exact samples have KL > 0. For N samples from the
 uniform distribution over K modes, 2N KL(p_hat || u) is approximately
 chi-squared with K - 1 degrees of freedom, so E[KL] ~= (K - 1) / (2N):
 0.0192 at N = 26,000, K = 1,000. Here the digits are scikit-learn's 8x8 digits
-and the classifier is :mod:`gan_jax.metrics.classifier` (98.9 % accurate on
+and the classifier is :mod:`gan_jax.features.digits_classifier` (98.9 % accurate on
 its held-out split), so scores are comparable with each other, not with the
 MNIST papers' absolute values. Real stacked digits score 1,000 modes and KL
 0.0185-0.0197 (three seeds of 26,000; the exact label modes give the same
 to within 0.0002), at the floor: the classifier's errors do not show.
 """
 
-from typing import Callable, Tuple
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.errors import UserError
-from gan_jax.stacked_digits import NUM_STACKED_CHANNELS, NUM_STACKED_MODES, stacked_modes
 
 __all__ = ["STACKED_EVAL_SAMPLES", "mode_histogram", "kl_to_uniform", "expected_kl_floor", "channel_classes",
-           "stacked_mode_histogram", "scores_of_histogram", "stacked_mode_scores", "digit_classify_fn",
-           "cached_digit_classify_fn", "real_stacked_digits"]
+           "stacked_mode_histogram", "scores_of_histogram", "stacked_mode_scores", "NUM_STACKED_CHANNELS",
+           "NUM_STACKED_MODES", "stacked_modes"]
 
 STACKED_EVAL_SAMPLES = 26_000
+
+NUM_STACKED_CHANNELS = 3
+NUM_STACKED_MODES = 10 ** NUM_STACKED_CHANNELS
+
+
+def stacked_modes(channel_classes: jax.Array) -> jax.Array:
+    """The mode of each stacked image from the digit classes of its channels.
+
+    mode = 100 * c0 + 10 * c1 + c2, where c_k in 0..9 is the class of
+    channel k, so modes run over 0..999 and the map is one-to-one.
+
+    Args:
+      channel_classes: ``(n, 3)`` integer classes in 0..9 of channels 0, 1, 2.
+
+    Returns:
+      ``(n,)`` int32 modes in 0..999.
+    """
+    if channel_classes.ndim != 2 or channel_classes.shape[1] != NUM_STACKED_CHANNELS:
+        raise ValueError(f"channel_classes must have shape (n, 3), got {tuple(channel_classes.shape)}; "
+                        "pass one class per channel of each image")
+    classes = jnp.asarray(channel_classes, jnp.int32)
+    return 100 * classes[:, 0] + 10 * classes[:, 1] + classes[:, 2]
 
 
 def mode_histogram(modes: jax.Array, num_modes: int = NUM_STACKED_MODES) -> jax.Array:
@@ -62,9 +82,9 @@ def mode_histogram(modes: jax.Array, num_modes: int = NUM_STACKED_MODES) -> jax.
       ``(K,)`` int32 counts.
     """
     if modes.ndim != 1:
-        raise UserError(f"modes must have shape (n,), got {tuple(modes.shape)}; flatten them first")
+        raise ValueError(f"modes must have shape (n,), got {tuple(modes.shape)}; flatten them first")
     if not isinstance(num_modes, int) or num_modes < 1:
-        raise UserError(f"num_modes must be a Python int >= 1, got {num_modes!r}")
+        raise ValueError(f"num_modes must be a Python int >= 1, got {num_modes!r}")
     modes = jnp.asarray(modes, jnp.int32)
     inside = (modes >= 0) & (modes < num_modes)
     return jnp.bincount(jnp.where(inside, modes, 0), weights=inside.astype(jnp.int32), length=num_modes)
@@ -82,7 +102,7 @@ def kl_to_uniform(histogram: jax.Array) -> jax.Array:
       a float32 scalar in [0, log K] (nan if the histogram sums to 0).
     """
     if histogram.ndim != 1 or histogram.shape[0] < 1:
-        raise UserError(f"histogram must have shape (K,) with K >= 1, got {tuple(histogram.shape)}")
+        raise ValueError(f"histogram must have shape (K,) with K >= 1, got {tuple(histogram.shape)}")
     counts = jnp.asarray(histogram, jnp.float32)
     p = counts / jnp.sum(counts)
     return jnp.sum(jax.scipy.special.xlogy(p, p * counts.shape[0]))
@@ -118,10 +138,10 @@ def stacked_mode_histogram(images, classify_fn: Callable, batch_size: int = 2000
       ``(1000,)`` int64 counts h_j = #{i : mode of image i = j}, summing to N.
     """
     if getattr(images, "ndim", None) != 4 or images.shape[-1] != NUM_STACKED_CHANNELS or len(images) < 1:
-        raise UserError(f"stacked digits must have shape (N, H, W, 3) with N >= 1, got "
+        raise ValueError(f"stacked digits must have shape (N, H, W, 3) with N >= 1, got "
                         f"{tuple(getattr(images, 'shape', ()))}; pass samples of a 3-channel generator")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     histogram = np.zeros(NUM_STACKED_MODES, np.int64)
     for start in range(0, len(images), batch_size):
         batch = np.asarray(images[start:start + batch_size], np.float32)
@@ -147,31 +167,3 @@ def stacked_mode_scores(images, classify_fn: Callable, batch_size: int = 2000) -
       ``{"modes": #{j : h_j > 0}, "kl": KL(h / N || uniform over 1,000)}`` (int, float).
     """
     return scores_of_histogram(stacked_mode_histogram(images, classify_fn, batch_size))
-
-
-def digit_classify_fn(params) -> Callable:
-    """A jitted ``(B, 8, 8, 1) -> (B,)`` argmax class of the digits classifier with ``params``."""
-    from gan_jax.metrics.classifier import DigitsClassifier
-
-    @jax.jit
-    def classify(images):
-        return jnp.argmax(DigitsClassifier().apply({"params": params}, images), axis=-1).astype(jnp.int32)
-    return classify
-
-
-def cached_digit_classify_fn() -> Tuple[Callable, float]:
-    """``(classify_fn, test_accuracy)`` of the cached digits classifier, trained on first use (shell)."""
-    from gan_jax.metrics.classifier import load_or_train_classifier
-    params, test_accuracy = load_or_train_classifier()
-    return digit_classify_fn(params), test_accuracy
-
-
-def real_stacked_digits(n: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """``n`` real stacked digits ``(n, 8, 8, 3)`` and their true modes ``(n,)``, drawn from
-    all 1,797 of :func:`gan_jax.data.load_digits` with ``PRNGKey(seed)`` (shell: reads the data)."""
-    from gan_jax.data import load_digits
-    from gan_jax.stacked_digits import sample_stacked_digits
-    images, labels = load_digits()
-    stacked, modes = jax.jit(sample_stacked_digits, static_argnames="n")(
-        jax.random.PRNGKey(seed), jnp.asarray(images), jnp.asarray(labels), n=n)
-    return np.asarray(stacked), np.asarray(modes)

@@ -1,23 +1,19 @@
-"""Streaming feature statistics (mean and covariance in float64) and their .npz files.
+"""Streaming feature statistics (mean and covariance in float64).
 
 50,000 x 2048 features need not sit in memory: batches are merged into
 ``(n, mean, M2)`` with the pairwise update of Chan, Golub & LeVeque 1979
 ("Updating formulae and a pairwise algorithm for computing sample
-variances"), exact in exact arithmetic and stable in float64.
+variances"), exact in exact arithmetic and stable in float64. Their ``.npz`` files are
+:mod:`gan_jax.evaluation.stats_files`.
 """
 
-import zipfile
-import zlib
 from typing import NamedTuple
 
 import numpy as np
 
-from gan_jax import paths
-from gan_jax.errors import UserError
-
 __all__ = [
     "FeatureStats", "empty_stats", "update_stats", "stats_from_features", "covariance",
-    "save_stats", "load_stats", "check_comparable", "min_samples_note",
+    "check_comparable", "min_samples_note",
 ]
 
 
@@ -47,7 +43,7 @@ def update_stats(stats: FeatureStats, features) -> FeatureStats:
     """
     x = np.asarray(features, np.float64)
     if x.ndim != 2 or x.shape[1] != stats.mean.shape[0]:
-        raise UserError(f"features of shape {x.shape} do not match statistics of dimension "
+        raise ValueError(f"features of shape {x.shape} do not match statistics of dimension "
                         f"{stats.mean.shape[0]}; use one feature extractor for all batches")
     nb = x.shape[0]
     if nb == 0:
@@ -71,7 +67,7 @@ def stats_from_features(features, extractor: str) -> FeatureStats:
 def covariance(stats: FeatureStats) -> np.ndarray:
     """Unbiased sample covariance M2 / (n - 1), ``(d, d)`` float64; needs n >= 2."""
     if stats.n < 2:
-        raise UserError(f"a covariance needs at least 2 samples, got {stats.n}; "
+        raise ValueError(f"a covariance needs at least 2 samples, got {stats.n}; "
                         f"use at least {stats.mean.shape[0] + 1} (feature dimension + 1) for a full-rank one")
     return stats.m2 / (stats.n - 1)
 
@@ -85,53 +81,13 @@ def min_samples_note(stats: FeatureStats) -> str:
     return ""
 
 
-def save_stats(stats: FeatureStats, path: str) -> str:
-    """Write ``mu``, ``sigma``, ``n`` and ``extractor`` to ``path`` (.npz, local or ``gs://``)."""
-    directory = paths.dirname(path)
-    if directory:
-        paths.makedirs(directory)
-    with paths.stage_local_copy(path, ".npz") as local:
-        np.savez(local, mu=stats.mean, sigma=covariance(stats), n=np.int64(stats.n),
-                 extractor=np.array(stats.extractor))
-    return path
-
-
-def load_stats(path: str) -> FeatureStats:
-    """Read a file written by :func:`save_stats` (M2 is rebuilt as sigma (n - 1)), checked:
-    a damaged, pickled or incomplete file, or NaN or inf in ``mu``/``sigma``, is a UserError."""
-    paths.check_location(path, "statistics file")
-    if not paths.isfile(path):
-        raise UserError(f"statistics file {path} does not exist")
-    try:
-        with np.load(paths.open_for_reading(path) if paths.is_url(path) else path, allow_pickle=False) as f:
-            missing = {"mu", "sigma", "n", "extractor"} - set(f.files)
-            if missing:
-                raise UserError(f"{path} lacks {sorted(missing)}; expected a file written by "
-                                "gan_jax.metrics.save_stats (mu, sigma, n, extractor)")
-            mu, sigma, n, extractor = f["mu"], f["sigma"], f["n"], f["extractor"]
-    except UserError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-        raise UserError(f"cannot read {path} as statistics ({type(e).__name__}: {e}); recompute it "
-                        "with gan-jax fid --save-stats") from None
-    if n.shape != () or not np.issubdtype(n.dtype, np.integer) or int(n) < 2 or extractor.dtype.kind != "U":
-        raise UserError(f"{path} has n={n!r} and extractor={extractor!r}; expected an integer n >= 2 and "
-                        "a name (recompute it with gan-jax fid --save-stats)")
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise UserError(f"{path} has mu {mu.shape} and sigma {sigma.shape}; they must be (d,) and (d, d)")
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
-        raise UserError(f"{path} has NaN or inf in mu or sigma; recompute it with gan-jax fid --save-stats")
-    n = int(n)
-    return FeatureStats(n, mu.astype(np.float64), sigma.astype(np.float64) * (n - 1), str(extractor))
-
-
 def check_comparable(a: FeatureStats, b: FeatureStats) -> None:
-    """Raise a UserError unless a and b share extractor and dimension and have n >= 2."""
+    """Raise a ValueError unless a and b share extractor and dimension and have n >= 2."""
     if a.extractor != b.extractor:
-        raise UserError(f"statistics from different feature extractors ({a.extractor!r} vs "
+        raise ValueError(f"statistics from different feature extractors ({a.extractor!r} vs "
                         f"{b.extractor!r}); recompute both with the same --features")
     if a.mean.shape != b.mean.shape:
-        raise UserError(f"feature dimensions differ ({a.mean.shape[0]} vs {b.mean.shape[0]}); "
+        raise ValueError(f"feature dimensions differ ({a.mean.shape[0]} vs {b.mean.shape[0]}); "
                         "recompute both with the same extractor")
     for s in (a, b):
         covariance(s)

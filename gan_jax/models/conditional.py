@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.errors import UserError
 
 __all__ = [
     "LABEL_EMBEDDINGS", "D_CONDITIONINGS", "ConditionalGenerator",
@@ -26,18 +25,18 @@ D_CONDITIONINGS = ("concat", "projection", "acgan")
 
 
 def check_labels(labels, num_classes: int):
-    """Raise UserError unless the concrete ``labels`` are ints in [0, num_classes).
+    """Raise ValueError unless the concrete ``labels`` are ints in [0, num_classes).
 
     Called at the boundary (sampling, the CLI), where a traced check is impossible.
     """
     labels = np.asarray(labels)
     if num_classes <= 0:
-        raise UserError("this model is unconditional; drop the labels (train a conditional config "
+        raise ValueError("this model is unconditional; drop the labels (train a conditional config "
                         "such as digits_cgan to choose classes)")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise UserError(f"labels must be a 1-D array of ints, got shape {labels.shape} dtype {labels.dtype}")
+        raise ValueError(f"labels must be a 1-D array of ints, got shape {labels.shape} dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise UserError(f"label {int(labels.max() if labels.max() >= num_classes else labels.min())} is "
+        raise ValueError(f"label {int(labels.max() if labels.max() >= num_classes else labels.min())} is "
                         f"outside the model's classes 0..{num_classes - 1}")
 
 

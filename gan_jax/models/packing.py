@@ -6,7 +6,7 @@ generated, concatenated along the feature axis, and returns one logit per
 pack. A generator that covers only some modes yields packs whose members are
 too alike, which D_m can detect; PacGAN shows that packing penalises mode
 collapse and is strong on the 2-D ring and grid benchmarks (their Table 1).
-Every loss in :mod:`gan_jax.losses` is a mean over logits, so the losses are
+Every loss in :mod:`gan_jax.core.losses` is a mean over logits, so the losses are
 unchanged: they average over the B/m packs instead of the B samples.
 """
 

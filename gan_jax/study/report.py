@@ -7,6 +7,7 @@ from typing import Dict, List
 import numpy as np
 
 from gan_jax.errors import UserError
+from gan_jax.io.figures import new_figure
 from gan_jax.study.stats import (RATE_NAMES, bootstrap_totals, contributions, expanded_interval, rates,
                                  share_greater)
 from gan_jax.study.store import check_study_db
@@ -92,14 +93,12 @@ def study_report(db_path: str, n_boot: int = 2000, seed: int = 0, level: float =
 
 
 def _plot(report: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     labels = {"error_generated": "error on generated", "error_real": "error on real",
               "error": "overall error", "real_answer_rate": "'real' answers"}
     models = report["models"]
     names = _reported_rates(report["design"]["mode"])
-    fig, ax = plt.subplots(figsize=(1.8 + 1.9 * len(names), 3.6))
+    fig = new_figure((1.8 + 1.9 * len(names), 3.6))
+    ax = fig.subplots()
     width = 0.8 / max(1, len(models))
     for i, m in enumerate(models):
         xs, ys, errs = [], [], [[], []]
@@ -122,7 +121,6 @@ def _plot(report: dict, path: str) -> None:
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def write_report(db_path: str, out_dir: str, n_boot: int = 2000, seed: int = 0, overwrite: bool = False) -> dict:

@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 from gan_jax.errors import UserError
 from gan_jax.study.plan import MODES, attention_checks_for, images_needed
 from gan_jax.study.store import create_study, open_db, read_design
+from gan_jax.study.stimuli import build_stimuli
 
 __all__ = ["DESIGN_KEYS", "study_design", "prepare_study", "bind_socket", "serve"]
 
@@ -43,7 +44,6 @@ def prepare_study(db_path: str, design: dict) -> str:
     """Create the study in ``db_path`` (sampling every stimulus), or check that
     the database already holds this very study (then nothing is sampled).
     Returns ``"created"`` or ``"continued"``; UserError for another study."""
-    from gan_jax.study.stimuli import build_stimuli
     existed = os.path.exists(db_path)
     db = open_db(db_path, create=True)
     try:
@@ -81,7 +81,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def serve(db_path: str, sock: socket.socket) -> None:
     """Serve the study in ``db_path`` on the bound ``sock`` until interrupted."""
-    import uvicorn
+    import uvicorn   # the web server and framework are the optional `study` extra
+
     from gan_jax.study.app import make_app
     config = uvicorn.Config(make_app(db_path), log_level="warning", access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])

@@ -17,6 +17,10 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from gan_jax.errors import UserError
+from gan_jax.data.tfds import TfdsSource
+from gan_jax.data.sources import load_array
+from gan_jax.runs.checkpoint import read_run_config
+from gan_jax.runs.sampling import sample_from_run
 
 __all__ = ["encode_png", "noise_images", "real_images",
            "generated_images", "build_stimuli"]
@@ -43,11 +47,9 @@ def real_images(spec: str, image_size: int, channels: int, n: int, seed: int) ->
     without replacement (seeded) from a data source. For ``tfds:NAME`` the
     index is the position in the split's stream shuffled with ``seed``."""
     if spec.startswith("tfds:"):
-        from gan_jax.tfds_source import TfdsSource
         source = TfdsSource(spec[5:], image_size, channels, batch_size=n, seed=seed)
         images, _ = next(source.iterate())
         return np.asarray(images, np.float32), np.arange(n)
-    from gan_jax.data import load_array
     images, _ = load_array(spec, image_size, channels, n=n, seed=seed)
     if images.ndim != 4:
         raise UserError(f"--real {spec} holds points, not images; a study needs images")
@@ -60,7 +62,6 @@ def real_images(spec: str, image_size: int, channels: int, n: int, seed: int) ->
 
 def _latest_checkpoint_step(run_dir: str) -> int:
     """The newest checkpoint step of a run (UserError when there is none)."""
-    from gan_jax.checkpoint import read_run_config
     read_run_config(run_dir)
     directory = os.path.join(run_dir, "checkpoints")
     steps = [int(name) for name in (os.listdir(directory) if os.path.isdir(directory) else [])
@@ -72,7 +73,6 @@ def _latest_checkpoint_step(run_dir: str) -> int:
 
 def generated_images(run_dir: str, n: int, seed: int) -> Tuple[np.ndarray, int]:
     """``(samples (n, H, W, C) in [-1, 1], checkpoint step)`` from a run's latest checkpoint."""
-    from gan_jax.commands.train import sample_from_run
     step = _latest_checkpoint_step(run_dir)
     samples, _ = sample_from_run(run_dir, n, seed)
     if samples.ndim != 4:
@@ -87,7 +87,6 @@ def build_stimuli(run_dirs: Sequence[str], real_spec: str, pool: int, n_attentio
     ``pool`` generated samples per run (sample seed ``seed``), ``pool`` real
     images and ``n_attention`` noise images, each under a fresh opaque id.
     """
-    from gan_jax.checkpoint import read_run_config
     configs = [read_run_config(run) for run in run_dirs]
     shapes = {(c.image_size, c.image_size, c.channels) for c in configs}
     if len(shapes) > 1:

@@ -1,0 +1,68 @@
+"""The ``gan-jax`` command.
+
+Each subcommand lives in its own module under :mod:`gan_jax.cli` with a
+``register(subparsers)`` function that adds its parser and sets
+``func=<callable taking the parsed args>``. A :class:`UserError` becomes one
+line on stderr and exit status 2; so does a usage error from argparse.
+"""
+
+import argparse
+import importlib
+import sys
+
+from gan_jax.errors import UserError
+from gan_jax.runs.provenance import entry_point_setup
+
+__all__ = ["main", "COMMAND_MODULES"]
+
+# One module per subcommand family; each registers its own parsers.
+COMMAND_MODULES = (
+    "gan_jax.cli.train",
+    "gan_jax.cli.mode_coverage",
+    "gan_jax.cli.evaluate",
+    "gan_jax.cli.demo",
+    "gan_jax.cli.latent",
+    "gan_jax.cli.study",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit status 2, no usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gan-jax", description="GANs in JAX/Flax.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    entry_point_setup()  # the project's PRNG choice, unless JAX_THREEFRY_PARTITIONABLE is set
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come after options too (argparse stops at the first option).
+    if extra and hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except UserError as e:
+        print(f"gan-jax {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gan-jax {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0 if result is None else int(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

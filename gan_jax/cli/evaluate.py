@@ -1,0 +1,117 @@
+"""``gan-jax fid``, ``gan-jax eval`` and ``gan-jax convert-inception``: arguments and printing.
+
+What they compute lives in :mod:`gan_jax.evaluation.fid_sources` and
+:mod:`gan_jax.evaluation.evaluate_run`.
+"""
+
+import dataclasses
+import json
+import os
+
+from gan_jax.io import paths
+from gan_jax.config.schema import Config
+from gan_jax.errors import UserError
+from gan_jax.io.paths import atomic_write_json
+
+__all__ = ["register", "run_fid", "run_eval", "run_convert"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "fid", help="Fréchet distance between two sources",
+        description="FID between two sources. SRC: a data set as training names it (digits, ring8, grid25, "
+                    "npz:PATH or PATH.npz, folder:PATH or a directory, tfds:NAME), a run directory (samples "
+                    "its latest checkpoint) or an .npz of statistics (mu, sigma, n, extractor). "
+                    "Example: gan-jax fid --real digits --fake runs/digits_dcgan")
+    p.add_argument("--real", required=True, metavar="SRC")
+    p.add_argument("--fake", required=True, metavar="SRC")
+    p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception", "points"),
+                   help="auto: the digits classifier for 8x8x1 images, raw points for the toys, else Inception")
+    p.add_argument("--inception-weights", help="converted weights (default: the cache, where convert-inception "
+                                               "writes them)")
+    p.add_argument("-n", type=int, default=2000, help="samples drawn from a run or a toy distribution (default 2000)")
+    p.add_argument("--data-samples", type=int, help="at most this many samples of a finite data set "
+                                                    "(default: all of it)")
+    p.add_argument("--image-size", type=int, help="size a folder: or tfds: side is resized to "
+                                                  "(default: the other side's)")
+    p.add_argument("--channels", type=int, help="channels of a folder: or tfds: side (with --image-size)")
+    p.add_argument("--tfds-data-dir", default="", help="tensorflow-datasets data_dir (default $TFDS_DATA_DIR)")
+    p.add_argument("--max-image-pixels", type=int, default=Config.max_image_pixels,
+                   help="refuse image files with more pixels than this (default %(default)s)")
+    p.add_argument("--save-stats", metavar="PATH.npz", help="also save the statistics of --fake")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_fid)
+
+    p = subparsers.add_parser("eval", help="all applicable metrics of a run: eval.json and a figure")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, help="generated samples (default 1000; 26000 for stacked_digits, as published)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception"))
+    p.add_argument("--inception-weights")
+    p.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation during training")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_eval)
+
+    p = subparsers.add_parser("convert-inception", help="convert pytorch-fid's Inception weights to Flax",
+                              description="Convert pt_inception-2015-12-05-6726825d.pth (from pytorch-fid's "
+                                          "releases) into Flax weights, by default into the cache where fid "
+                                          "and eval look. Needs PyTorch for this step only.")
+    p.add_argument("weights", metavar="WEIGHTS.pth")
+    p.add_argument("out", nargs="?", help="output .msgpack (default: the cache, where fid/eval look)")
+    p.add_argument("--no-verify", action="store_true", help="accept weights other than the published file")
+    p.set_defaults(func=run_convert)
+
+
+def run_convert(args) -> None:
+    from gan_jax.features.inception_convert import convert_inception, default_weights_path
+    out = convert_inception(args.weights, args.out or default_weights_path(), verify=not args.no_verify)
+    print(f"wrote {out}")
+
+
+def _check_output(path: str) -> None:
+    """An output file the user names: an .npz whose parent is a directory, not an existing file."""
+    if not path.endswith(".npz"):
+        raise UserError(f"--save-stats must end in .npz, got {path}")
+    paths.check_location(path, "--save-stats")
+    if paths.exists(path):
+        raise UserError(f"{path} exists; remove it or choose another --save-stats path")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not paths.is_url(path) and os.path.exists(parent) and not os.path.isdir(parent):
+        raise UserError(f"{parent} is a file, not a directory; choose another --save-stats path")
+
+
+def run_fid(args) -> None:
+    from gan_jax.evaluation.fid_sources import fid_of_sources
+    from gan_jax.evaluation.stats_files import save_stats
+    if args.n < 2 or (args.data_samples is not None and args.data_samples < 2):
+        raise UserError(f"-n and --data-samples must be at least 2, got {args.n} and {args.data_samples}")
+    if args.save_stats:
+        _check_output(args.save_stats)
+    config = dataclasses.replace(Config(), tfds_data_dir=args.tfds_data_dir,
+                                 max_image_pixels=args.max_image_pixels)
+    result = fid_of_sources(args.real, args.fake, args.n, args.data_samples, args.features,
+                            args.inception_weights, args.image_size, args.channels, config,
+                            progress=not args.no_progress)
+    print(f"FID ({result.extractor}, {result.n_real} real vs {result.n_fake} fake): {result.fid:.4f}")
+    if result.baseline is not None:
+        print(f"real-vs-real baseline (two halves of {result.baseline_n}): {result.baseline:.4f}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if args.save_stats:
+        print(f"wrote {save_stats(result.fake_stats, args.save_stats)}")
+
+
+def run_eval(args) -> None:
+    from gan_jax.runs.checkpoint import read_run_config
+    from gan_jax.evaluation.evaluate_run import evaluate_run
+    if args.n is not None and args.n < 2:
+        raise UserError(f"-n must be at least 2, got {args.n}")
+    paths.check_location(args.run_dir, "RUN_DIR")
+    read_run_config(args.run_dir)  # a clear error for a directory that is not a run
+    suffix = "_best" if args.best else ""
+    figure = os.path.join(args.run_dir, f"eval{suffix}.png")
+    result = evaluate_run(args.run_dir, figure, args.n, args.seed, args.features, args.inception_weights,
+                          progress=not args.no_progress, best=args.best)
+    path = atomic_write_json(os.path.join(args.run_dir, f"eval{suffix}.json"), result)
+    print(json.dumps({k: v for k, v in result.items() if not k.startswith("class_stats")}, indent=2))
+    print(f"wrote {path} and {figure}")

@@ -1,0 +1,244 @@
+"""Reading the files a user points at, checked: ``.npz`` arrays and image folders (shell).
+
+Every failure is one :class:`~gan_jax.errors.UserError` naming the file and
+the fix, never a traceback (issue 17):
+
+- ``.npz``: the zip directory and each array's ``.npy`` header are read
+  first (shape, dtype; a pickled object array is refused, nothing is
+  unpickled), then the rows in chunks, so a truncated or damaged file is
+  reported by name and a large one is never read whole when only some rows
+  are wanted.
+- Images: PIL reads a file's header lazily; its dimensions are checked
+  against ``max_pixels`` (config ``max_image_pixels``) before anything is
+  decoded.
+- Folders are walked without following symbolic links to directories (so a
+  link loop cannot make the walk endless) and decoded one file at a time into
+  a preallocated ``uint8`` array or into batches.
+"""
+
+import os
+import warnings
+import zipfile
+import zlib
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from gan_jax.io import paths
+from gan_jax.config.schema import Config
+from gan_jax.errors import UserError
+
+__all__ = [
+    "IMAGE_EXTENSIONS", "NPZ_IMAGE_KEYS", "NPZ_LABEL_KEYS", "DEFAULT_MAX_IMAGE_PIXELS",
+    "to_unit_range", "check_labels", "npz_headers", "npz_rows", "read_npz_array",
+    "list_image_files", "read_image", "image_batches",
+]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+NPZ_IMAGE_KEYS = ("images", "x", "samples")
+NPZ_LABEL_KEYS = ("labels", "y")
+# 50 megapixels (an 8000 x 6000 photograph passes); PIL itself warns at 89
+# and refuses at 179 megapixels (its decompression-bomb guard).
+DEFAULT_MAX_IMAGE_PIXELS = Config.max_image_pixels
+_CHUNK_BYTES = 1 << 24
+_NPZ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+
+
+def to_unit_range(images: np.ndarray, where: str) -> np.ndarray:
+    """uint8 [0, 255] or float [-1, 1] images to float32 [-1, 1], checked."""
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 127.5 - 1.0
+    if not np.issubdtype(images.dtype, np.floating):
+        raise UserError(f"images in {where} have dtype {images.dtype}; use uint8 in [0, 255] "
+                        "or float in [-1, 1]")
+    if not np.all(np.isfinite(images)):
+        raise UserError(f"images in {where} contain NaN or inf; clean the data first")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
+        raise UserError(f"float images in {where} range over [{lo:.3g}, {hi:.3g}]; "
+                        "scale them to [-1, 1] (or store uint8 in [0, 255])")
+    return images.astype(np.float32)
+
+
+def check_labels(labels: np.ndarray, num_images: int, num_classes: int, where: str) -> np.ndarray:
+    """Class labels as int32 ``(N,)``: integers, one per image, in [0, num_classes).
+
+    ``num_classes`` 0 means no upper bound is known (an unconditional run):
+    then only integrality and non-negativity are checked. Float labels are
+    refused even when they hold whole numbers: the data set is wrong.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_:
+        raise UserError(f"labels in {where} have shape {labels.shape} and dtype {labels.dtype}; "
+                        "store one integer class per image, shape (N,)")
+    if len(labels) != num_images:
+        raise UserError(f"{where} has {num_images} images but {len(labels)} labels; store one label per image")
+    if len(labels) and labels.min() < 0:
+        raise UserError(f"labels in {where} include {int(labels.min())}; classes are 0, 1, 2, ...")
+    if num_classes and len(labels) and labels.max() >= num_classes:
+        raise UserError(f"labels in {where} go up to {int(labels.max())} but the config has "
+                        f"num_classes={num_classes}; set num_classes={int(labels.max()) + 1}")
+    return labels.astype(np.int32)
+
+
+def _npy_header(member, path: str, key: str):
+    """Shape, dtype and Fortran order of the ``.npy`` stream ``member``."""
+    fmt = np.lib.format
+    version = fmt.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(member)
+    else:
+        shape, fortran, dtype = fmt.read_array_header_2_0(member)
+    if dtype.hasobject:
+        raise UserError(f"array {key!r} in {path} holds Python objects (a pickle), which are never "
+                        "loaded; save plain numeric arrays (np.savez(path, images=uint8_array))")
+    return shape, dtype, fortran
+
+
+def _open_npz(path: str) -> zipfile.ZipFile:
+    paths.check_location(path, "npz file")
+    if not paths.isfile(path):
+        raise UserError(f"npz file {path} does not exist")
+    try:
+        return zipfile.ZipFile(paths.open_for_reading(path) if paths.is_url(path) else path)
+    except _NPZ_ERRORS as e:
+        raise UserError(f"cannot read {path} as .npz ({type(e).__name__}: {e}); the file is damaged "
+                        "or not an .npz, write it again with numpy.savez") from None
+
+
+def npz_headers(path: str) -> Dict[str, Tuple[tuple, np.dtype]]:
+    """``{key: (shape, dtype)}`` of every array in an ``.npz``, from the headers alone."""
+    with _open_npz(path) as archive:
+        headers = {}
+        for name in archive.namelist():
+            if not name.endswith(".npy"):
+                continue
+            key = name[:-4]
+            try:
+                with archive.open(name) as member:
+                    shape, dtype, _ = _npy_header(member, path, key)
+            except UserError:
+                raise
+            except _NPZ_ERRORS as e:
+                raise UserError(f"cannot read array {key!r} of {path} ({type(e).__name__}: {e}); "
+                                "the file is damaged, write it again") from None
+            headers[key] = (tuple(shape), dtype)
+    return headers
+
+
+def npz_rows(path: str, key: str, rows: Optional[Sequence[int]] = None,
+             chunk_rows: Optional[int] = None) -> Iterator[np.ndarray]:
+    """The rows of array ``key`` of an ``.npz`` in order, read in chunks.
+
+    ``rows``: sorted indices to keep (default all); ``chunk_rows``: rows per
+    read (default: about 16 MiB). Only one chunk is in memory at a time.
+    """
+    archive = _open_npz(path)
+    try:
+        member = archive.open(key + ".npy")
+        shape, dtype, fortran = _npy_header(member, path, key)
+        if not shape:
+            raise UserError(f"array {key!r} in {path} is a scalar; store one row per sample")
+        n, row_shape = shape[0], shape[1:]
+        if fortran and len(shape) > 1:
+            # Column-major rows are not contiguous; such files are read whole.
+            yield np.lib.format.read_array(archive.open(key + ".npy"), allow_pickle=False)[
+                slice(None) if rows is None else np.asarray(rows, np.int64)]
+            return
+        row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
+        chunk_rows = chunk_rows or max(1, _CHUNK_BYTES // max(row_bytes, 1))
+        keep = None if rows is None else np.asarray(rows, np.int64)
+        for start in range(0, n, chunk_rows):
+            count = min(chunk_rows, n - start)
+            buffer = member.read(count * row_bytes)
+            if len(buffer) != count * row_bytes:
+                raise UserError(f"array {key!r} in {path} ends after {start + len(buffer) // max(row_bytes, 1)} "
+                                f"of {n} rows; the file is truncated, write it again")
+            block = np.frombuffer(buffer, dtype).reshape((count,) + tuple(row_shape))
+            if keep is not None:
+                block = block[keep[(keep >= start) & (keep < start + count)] - start]
+            if len(block):
+                yield block
+    except UserError:
+        raise
+    except _NPZ_ERRORS as e:
+        raise UserError(f"cannot read array {key!r} of {path} ({type(e).__name__}: {e}); the file is "
+                        "damaged, write it again") from None
+    finally:
+        archive.close()
+
+
+def read_npz_array(path: str, key: str) -> np.ndarray:
+    """The whole array ``key`` of an ``.npz`` (checked like :func:`npz_rows`)."""
+    shape, dtype = npz_headers(path)[key]
+    parts = list(npz_rows(path, key))
+    return np.concatenate(parts) if parts else np.zeros(shape, dtype)
+
+
+def list_image_files(folder: str) -> List[str]:
+    """Every image file under ``folder`` (by extension), sorted.
+
+    Symbolic links to directories are not followed (``os.walk`` with
+    ``followlinks=False``), so a link loop cannot make the walk endless;
+    links to files are read like files.
+    """
+    if not os.path.isdir(folder):
+        raise UserError(f"image folder {folder} does not exist")
+    files = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        dirs.sort()
+        files.extend(os.path.join(root, name) for name in sorted(names)
+                     if name.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise UserError(f"image folder {folder} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+def _resize_center_crop(image, size: int):
+    """Resize the shorter side to ``size`` (bilinear), then crop the centre square."""
+    from PIL import Image
+    w, h = image.size
+    scale = size / min(w, h)
+    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def read_image(path: str, image_size: int, channels: int,
+               max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """One image file as uint8 ``(image_size, image_size, channels)``: the shorter
+    side resized to ``image_size`` (bilinear), the centre square cropped.
+
+    The dimensions are checked from the header (PIL opens lazily) against
+    ``max_pixels`` before the pixels are decoded.
+    """
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            # Our own bound replaces PIL's warning below its hard limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                w, h = image.size
+                if w * h > max_pixels:
+                    raise UserError(f"image {path} is {w}x{h} = {w * h} pixels, over max_image_pixels="
+                                    f"{max_pixels}; remove it, or raise max_image_pixels if it is genuine")
+                decoded = _resize_center_crop(image.convert("L" if channels == 1 else "RGB"), image_size)
+    except UserError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise UserError(f"image {path} is too large for PIL to decode ({e}); remove it") from None
+    except (OSError, ValueError, UnidentifiedImageError) as e:
+        raise UserError(f"cannot read image {path} ({e}); remove or replace it") from None
+    return np.asarray(decoded, np.uint8).reshape(image_size, image_size, channels)
+
+
+def image_batches(files: Sequence[str], image_size: int, channels: int, batch_size: int,
+                  max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Iterator[np.ndarray]:
+    """uint8 batches ``(<= batch_size, S, S, C)`` of the decoded ``files``, in order;
+    at most one batch of decoded images is in memory at a time."""
+    for start in range(0, len(files), batch_size):
+        yield np.stack([read_image(f, image_size, channels, max_pixels)
+                        for f in files[start:start + batch_size]])

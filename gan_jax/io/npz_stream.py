@@ -1,0 +1,64 @@
+"""Writing an ``.npz`` one chunk at a time, so that memory stays bounded.
+
+``np.savez`` needs every array whole in memory; :func:`save_npz_chunks` writes
+the first array's ``.npy`` entry from an iterator of chunks (the header first,
+with the total length), so ``gan-jax sample -n 10000000`` holds one chunk at
+a time. The file is written under a temporary name and renamed when
+complete: an interrupted write leaves no half file, and an existing file is
+replaced only by a finished one. ``np.load`` reads the result as usual. A
+``gs://`` path is written to a local temporary file and uploaded whole when
+complete (:func:`gan_jax.io.paths.stage_local_copy`).
+"""
+
+import contextlib
+import os
+import tempfile
+import zipfile
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+from gan_jax.io import paths
+__all__ = ["save_npz_chunks"]
+
+
+def save_npz_chunks(path: str, name: str, chunks: Iterable[np.ndarray], total: int,
+                    extra: Optional[dict] = None, on_chunk: Callable[[int], None] = None) -> str:
+    """Write ``{name: concatenate(chunks) (total, ...), **extra}`` to ``path``.
+
+    ``chunks`` are arrays of one dtype and trailing shape whose first
+    dimensions add up to ``total``; ``on_chunk(rows)`` is called after each
+    (a progress bar). ``extra`` arrays are written whole. Returns ``path``.
+    """
+    if paths.is_url(path):
+        with paths.stage_local_copy(path, ".npz") as local:
+            save_npz_chunks(local, name, chunks, total, extra, on_chunk)
+        return path
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            written = 0
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
+                for chunk in chunks:
+                    chunk = np.ascontiguousarray(chunk)
+                    if written == 0:
+                        header = {"descr": np.lib.format.dtype_to_descr(chunk.dtype), "fortran_order": False,
+                                  "shape": (total,) + chunk.shape[1:]}
+                        np.lib.format.write_array_header_2_0(entry, header)
+                    entry.write(chunk.tobytes())
+                    written += len(chunk)
+                    if on_chunk is not None:
+                        on_chunk(len(chunk))
+            if written != total:
+                raise ValueError(f"chunks held {written} rows, not {total}")
+            for key, value in (extra or {}).items():
+                with archive.open(f"{key}.npy", "w", force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, np.asarray(value), allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path

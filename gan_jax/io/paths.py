@@ -1,0 +1,378 @@
+"""Paths that are local files or Google Cloud Storage URLs (``gs://BUCKET/...``).
+
+Every file a run reads or writes goes through these functions. A local path
+takes the same ``os`` calls as before this module existed; a ``gs://`` URL
+goes through :mod:`etils.epath` (the path library orbax itself uses), backed
+by ``gcsfs`` (fsspec), the one Cloud Storage client of gan_jax: orbax's own
+``epath`` files and ours use the same client, and orbax's arrays go through
+tensorstore's GCS driver. Any other URL scheme (``s3://``, ``http://``...) is
+refused with one line by :func:`check_location`.
+
+Cloud Storage has no rename and no partial writes: an object appears whole
+when its upload completes, so :func:`write_bytes` on a URL is one upload (the
+store's own atomic write) where a local file is written to a temporary file
+and renamed. Directories are prefixes of object names: :func:`makedirs` does
+nothing there, and a "directory" exists once an object lies below it.
+
+Nothing here changes global state on import. The first use of a ``gs://``
+location (:func:`check_location`) sets ``EPATH_USE_TF=false`` unless the user
+set it, so that ``epath`` (and therefore orbax) uses gcsfs even when
+TensorFlow is installed, instead of ``tf.io.gfile``.
+"""
+
+import contextlib
+import errno
+import json
+import os
+import posixpath
+import re
+import tempfile
+from typing import List
+
+from gan_jax.errors import UserError
+
+__all__ = ["disk_full_message", "check_output_path", "atomic_write_text", "atomic_write_json", "GCS_PREFIX", "is_url", "is_gcs", "check_location", "join", "dirname", "basename", "abspath",
+           "exists", "isdir", "isfile", "listdir", "glob", "makedirs", "rmtree", "remove", "move_tree",
+           "read_bytes", "read_text", "write_bytes", "write_text", "gcs_filesystem", "split_gcs",
+           "stage_local_copy", "open_for_reading"]
+
+GCS_PREFIX = "gs://"
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_checked_buckets = set()
+
+
+def is_url(path) -> bool:
+    """Whether ``path`` has a URL scheme (``scheme://``), supported or not."""
+    return bool(_URL.match(str(path)))
+
+
+def is_gcs(path) -> bool:
+    """Whether ``path`` is a Google Cloud Storage URL ``gs://BUCKET/...``."""
+    return str(path).startswith(GCS_PREFIX)
+
+
+def split_gcs(url: str):
+    """``(bucket, object name)`` of ``gs://BUCKET/NAME`` (the name may be empty)."""
+    rest = url[len(GCS_PREFIX):]
+    bucket, _, name = rest.partition("/")
+    return bucket, name
+
+
+def gcs_filesystem():
+    """The gcsfs file system (fsspec's shared instance, the one ``epath`` uses)."""
+    import fsspec
+    try:
+        return fsspec.filesystem("gcs")
+    except ImportError:
+        raise UserError("gs:// paths need gcsfs; install it with: pip install 'gan-jax[gcs]'") from None
+
+
+def _epath(path: str):
+    from etils import epath
+    return epath.Path(path)
+
+
+def _no_credentials_message(url: str, detail: str) -> str:
+    return (f"no Google Cloud credentials to reach {url} ({detail}); run `gcloud auth application-default "
+            "login`, set GOOGLE_APPLICATION_CREDENTIALS to a service account key file, or run on a Cloud "
+            "VM/TPU whose service account may use the bucket")
+
+
+def check_location(path: str, option: str = "path") -> str:
+    """``path`` if gan_jax can use it: a local path, or a ``gs://BUCKET/...`` URL whose
+    bucket exists and is reachable with the credentials found. UserError (one line,
+    naming the problem and the fix) for another URL scheme, a malformed URL, no
+    credentials or a missing bucket. Each bucket is checked once per process."""
+    path = str(path)
+    match = _URL.match(path)
+    if not match:
+        return path
+    if not is_gcs(path):
+        raise UserError(f"{option} {path}: the URL scheme {match.group(1)}:// is not supported; use a local "
+                        "path or a Google Cloud Storage URL gs://BUCKET/...")
+    bucket, _ = split_gcs(path)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]", bucket):
+        raise UserError(f"{option} {path}: '{bucket}' is not a valid bucket name; write gs://BUCKET/PATH "
+                        "with the bucket's name (lower-case letters, digits, '-', '_', '.')")
+    os.environ.setdefault("EPATH_USE_TF", "false")   # one client (gcsfs) for epath, orbax and gan_jax
+    if bucket in _checked_buckets:
+        return path
+    if not os.environ.get("STORAGE_EMULATOR_HOST"):   # an emulator takes no credentials
+        try:
+            import google.auth
+            import google.auth.exceptions
+        except ImportError:
+            raise UserError("gs:// paths need gcsfs; install it with: pip install 'gan-jax[gcs]'") from None
+        try:
+            google.auth.default()
+        except google.auth.exceptions.GoogleAuthError as e:
+            detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise UserError(_no_credentials_message(path, detail)) from None
+    fs = gcs_filesystem()
+    try:
+        fs.call("GET", "b/{}/o", bucket, maxResults=1, json_out=True)
+    except FileNotFoundError:
+        raise UserError(f"{option} {path}: the bucket gs://{bucket} does not exist; create it "
+                        f"(gcloud storage buckets create gs://{bucket}) or fix the URL") from None
+    except OSError as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        if "Forbidden" in first or "401" in first or "nauthorized" in first:
+            raise UserError(f"{option} {path}: the credentials found may not use gs://{bucket} ({first}); "
+                            "grant them Storage Object Admin on the bucket or use other credentials") from None
+        raise UserError(f"{option} {path}: Cloud Storage could not be reached ({first}); check the "
+                        "network and try again") from None
+    except Exception as e:  # gcsfs's HttpError (401 and others) and aiohttp's errors
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(f"{option} {path}: Cloud Storage refused the request ({first}); check the "
+                        "credentials and the bucket's permissions") from None
+    _checked_buckets.add(bucket)
+    return path
+
+
+# ---- names ----
+
+def join(path: str, *parts: str) -> str:
+    """``os.path.join`` for local paths; ``/``-joined for URLs."""
+    return posixpath.join(path, *parts) if is_url(path) else os.path.join(path, *parts)
+
+
+def dirname(path: str) -> str:
+    """The parent of ``path`` (a URL's parent stays a URL; ``gs://b`` is its own parent)."""
+    if not is_gcs(path):
+        return os.path.dirname(path)
+    bucket, name = split_gcs(path.rstrip("/"))
+    return GCS_PREFIX + posixpath.join(bucket, posixpath.dirname(name)).rstrip("/")
+
+
+def basename(path: str) -> str:
+    """The last component of ``path`` (trailing separators ignored)."""
+    return posixpath.basename(path.rstrip("/")) if is_url(path) else os.path.basename(os.path.normpath(path))
+
+
+def abspath(path: str) -> str:
+    """``os.path.abspath`` for local paths; a URL as it is (without a trailing ``/``)."""
+    return path.rstrip("/") if is_url(path) else os.path.abspath(path)
+
+
+# ---- queries ----
+
+def _fresh(path: str):
+    """The gcsfs instance with its listing cache dropped for ``path`` (other clients, tensorstore
+    and other hosts, write to the bucket too), and the object path without ``gs://``."""
+    fs = gcs_filesystem()
+    stripped = path[len(GCS_PREFIX):].rstrip("/")
+    fs.invalidate_cache(stripped)
+    return fs, stripped
+
+
+def exists(path: str) -> bool:
+    """Whether a file or directory exists at ``path`` (a link to nothing counts, as ``lexists``)."""
+    if not is_gcs(path):
+        return os.path.lexists(path)
+    fs, p = _fresh(path)
+    return fs.exists(p)
+
+
+def isdir(path: str) -> bool:
+    """Whether ``path`` is a directory (in a bucket: some object lies below it)."""
+    if not is_gcs(path):
+        return os.path.isdir(path)
+    fs, p = _fresh(path)
+    return fs.isdir(p)
+
+
+def isfile(path: str) -> bool:
+    """Whether ``path`` is a file (in a bucket: an object of that exact name)."""
+    if not is_gcs(path):
+        return os.path.isfile(path)
+    fs, p = _fresh(path)
+    return fs.isfile(p)
+
+
+def listdir(path: str) -> List[str]:
+    """The names directly inside the directory ``path`` (empty for a prefix with nothing below)."""
+    if not is_gcs(path):
+        return os.listdir(path)
+    fs, p = _fresh(path)
+    try:
+        return sorted({posixpath.basename(e.rstrip("/")) for e in fs.ls(p, detail=False)} - {""})
+    except FileNotFoundError:
+        return []
+
+
+def glob(pattern: str) -> List[str]:
+    """Paths matching the shell pattern (URLs for a ``gs://`` pattern)."""
+    if not is_gcs(pattern):
+        import glob as glob_lib
+        return glob_lib.glob(pattern)
+    fs, p = _fresh(dirname(pattern.split("*")[0] + "x"))
+    return [GCS_PREFIX + m for m in fs.glob(pattern[len(GCS_PREFIX):])]
+
+
+# ---- changes ----
+
+def makedirs(path: str) -> None:
+    """Create the directory ``path`` with its parents (nothing to do in a bucket)."""
+    if not is_url(path):
+        os.makedirs(path, exist_ok=True)
+
+
+def rmtree(path: str) -> None:
+    """Delete the directory ``path`` and everything in it."""
+    if not is_gcs(path):
+        import shutil
+        shutil.rmtree(path)
+        return
+    fs, p = _fresh(path)
+    if fs.exists(p):
+        fs.rm(p, recursive=True)
+    fs.invalidate_cache(p)
+
+
+def remove(path: str) -> None:
+    """Delete the file ``path``."""
+    if not is_gcs(path):
+        os.unlink(path)
+        return
+    fs, p = _fresh(path)
+    fs.rm_file(p)
+
+
+def move_tree(source: str, target: str) -> None:
+    """Move the directory ``source`` to ``target``: ``os.rename`` locally; in a bucket,
+    which has no rename, a copy of every object followed by the deletion of the source."""
+    if not is_gcs(source):
+        os.rename(source, target)
+        return
+    fs, src = _fresh(source)
+    dst = target[len(GCS_PREFIX):].rstrip("/")
+    for name in fs.find(src):
+        fs.copy(name, dst + name[len(src):])
+    fs.rm(src, recursive=True)
+    fs.invalidate_cache(src)
+    fs.invalidate_cache(dst)
+
+
+def read_bytes(path: str) -> bytes:
+    """The contents of the file ``path``; FileNotFoundError (IsADirectoryError) as ``open`` raises them."""
+    if not is_gcs(path):
+        with open(path, "rb") as f:
+            return f.read()
+    fs, p = _fresh(path)
+    if not fs.isfile(p):
+        if fs.isdir(p):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+        raise FileNotFoundError(errno.ENOENT, "no such object", path)
+    return fs.cat_file(p)
+
+
+def read_text(path: str) -> str:
+    """The file ``path`` decoded as UTF-8 (UnicodeDecodeError if it is not)."""
+    return read_bytes(path).decode("utf-8")
+
+
+def write_bytes(path: str, data: bytes) -> str:
+    """Write ``data`` to ``path`` atomically, returning ``path``: locally a temporary file in the
+    same directory, flushed and renamed over the target; in a bucket one upload (an object is
+    replaced whole when its upload completes). A full local disk is a UserError."""
+    if is_gcs(path):
+        fs, p = _fresh(path)
+        fs.pipe_file(p, bytes(data))
+        return path
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if e.errno == errno.ENOSPC:
+            raise UserError(f"could not write {path}: {disk_full_message(directory)}") from None
+        raise
+    return path
+
+
+def write_text(path: str, text: str) -> str:
+    """:func:`write_bytes` of ``text`` encoded as UTF-8."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def stage_local_copy(path: str, suffix: str = ""):
+    """A local file name to write instead of ``path``: ``path`` itself when it is local; for a
+    URL a temporary local file, uploaded to ``path`` (one atomic upload) when the block ends
+    without an error and deleted in any case. For writers that need a real file (zip, savefig)."""
+    if not is_gcs(path):
+        yield path
+        return
+    fd, tmp = tempfile.mkstemp(prefix="gan_jax_upload_", suffix=suffix or os.path.splitext(path)[1])
+    os.close(fd)
+    try:
+        yield tmp
+        fs, p = _fresh(path)
+        fs.put_file(tmp, p)   # one upload: the object appears whole when it completes
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def open_for_reading(path: str):
+    """A seekable binary file object to read ``path`` from (for readers that seek and stream:
+    zip archives, npz); in a bucket it reads byte ranges on demand."""
+    if not is_gcs(path):
+        return open(path, "rb")
+    fs, p = _fresh(path)
+    return fs.open(p, "rb")
+
+
+def disk_full_message(path: str, needed_bytes: int = 0) -> str:
+    """One line for a full disk under ``path``: what is free and what is needed."""
+    if is_url(path):
+        return f"the storage holding {path} refused the write (full or over quota); free some space"
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        free = 0
+    need = f"; about {needed_bytes / 2**20:.1f} MiB is needed" if needed_bytes else ""
+    return f"the disk holding {path} is full ({free / 2**20:.1f} MiB free{need}); free some space"
+
+
+def check_output_path(path: str, overwrite: bool = False, option: str = "--out") -> str:
+    """``path`` if a file can be written there: its parent is (or can be made) a directory,
+    the path itself is not a directory, and it does not exist unless ``overwrite``.
+    Checked before any work starts; creates the parent folders. A ``gs://`` URL: its bucket
+    must be reachable (:func:`check_location`), nothing may exist under it
+    unless ``overwrite``."""
+    if is_url(path):
+        check_location(path, option)
+        if isdir(path):
+            raise UserError(f"{option} {path} is a directory; give a file name inside it")
+        if exists(path) and not overwrite:
+            raise UserError(f"{path} exists; pass --overwrite to replace it or choose another {option}")
+        return path
+    parent = os.path.dirname(os.path.abspath(path))
+    ancestor = parent
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise UserError(f"{option} {path}: {ancestor} is a file, not a directory; choose another path")
+    if os.path.isdir(path):
+        raise UserError(f"{option} {path} is a directory; give a file name inside it")
+    if os.path.lexists(path) and not overwrite:
+        raise UserError(f"{path} exists; pass --overwrite to replace it or choose another {option}")
+    os.makedirs(parent, exist_ok=True)
+    return path
+
+
+def atomic_write_text(path: str, text: str) -> str:
+    """Write ``text`` to ``path`` through a temporary file and a rename (in a bucket: one
+    upload, which replaces the object whole); returns ``path`` (:func:`gan_jax.io.write_text`)."""
+    return write_text(path, text)
+
+
+def atomic_write_json(path: str, value) -> str:
+    return atomic_write_text(path, json.dumps(value, indent=2) + "\n")

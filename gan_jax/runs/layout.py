@@ -1,0 +1,274 @@
+"""Run directories on disk or in a bucket: what marks one, how it is claimed, written and locked.
+
+A run directory is marked by its ``config.json`` (a sweep by ``sweep.json``);
+``--overwrite`` deletes nothing else. Small files are written atomically
+(a temporary file in the same directory, flushed, then renamed over the
+target), so a process killed mid-write leaves the old file or the new one,
+never half of either. One process at a time writes a run: it holds an
+exclusive ``flock`` on ``RUN_DIR/.lock``, which the kernel releases when the
+process ends however it ends (kill -9 included), so a lock is never stale.
+
+A run directory may also be a Cloud Storage URL (``gs://BUCKET/runs/NAME``,
+through :mod:`gan_jax.io.paths`): small files are then single uploads (atomic in
+the store), and the lock is the object ``RUN_DIR/.lock``, created only if
+absent (the precondition ``ifGenerationMatch=0``), holding its holder and a
+heartbeat the holder renews every ``ttl / 4`` seconds; a lock whose heartbeat
+is older than ``ttl`` (its holder died without releasing it), or whose holder
+was a process of this machine that no longer exists, is stale and taken over
+(:class:`GcsRunLock`).
+"""
+
+import errno
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+
+from gan_jax.io import paths
+from gan_jax.config.schema import check_run_name
+from gan_jax.errors import UserError
+
+__all__ = ["RUN_MARKERS", "is_run_dir", "RunLock", "GcsRunLock", "claim_run_dir"]
+
+RUN_MARKERS = ("config.json", "sweep.json")
+LOCK_FILE = ".lock"
+
+
+def is_run_dir(path: str) -> bool:
+    """Whether ``path`` (local or ``gs://``) is a directory marked as a gan-jax run or sweep."""
+    return paths.isdir(path) and any(paths.isfile(paths.join(path, m)) for m in RUN_MARKERS)
+
+
+class RunLock:
+    """An exclusive lock on a run directory for as long as this object is held.
+
+    ``acquire`` refuses at once (UserError naming the holder) when another
+    process holds it. The lock is ``flock`` on ``RUN_DIR/.lock``: released by
+    the kernel when the holder exits or is killed. On a network file system
+    without ``flock`` the lock is advisory only; the README says so. For a
+    ``gs://`` run directory ``RunLock(run_dir)`` is a :class:`GcsRunLock`.
+    """
+
+    def __new__(cls, run_dir: str, *args, **kwargs):
+        if cls is RunLock and paths.is_gcs(run_dir):
+            return super().__new__(GcsRunLock)
+        return super().__new__(cls)
+
+    def __init__(self, run_dir: str):
+        self.path = os.path.join(run_dir, LOCK_FILE)
+        self.fd = None
+
+    def acquire(self) -> "RunLock":
+        import fcntl
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise UserError(f"{os.path.dirname(self.path)} is being written by {holder}; wait for it "
+                                "to finish or stop it, then try again") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()} since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)   # closing the descriptor drops the flock
+            self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _holder_description() -> str:
+    return f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+
+
+class GcsRunLock(RunLock):
+    """The lock of a ``gs://`` run directory: the object ``RUN_DIR/.lock``.
+
+    Cloud Storage has no ``flock``. ``acquire`` reads the lock object: a live
+    one (heartbeat younger than ``ttl``) refuses at once, naming its holder; a
+    stale one (older heartbeat, or a holder process of this machine that is
+    gone, e.g. killed) is deleted on the precondition that it is still the
+    same generation. The new lock is created with ``ifGenerationMatch=0``
+    (only if absent: of two hosts racing, one gets it) and read back to
+    check it holds this holder's token (a guard for stores that ignore the
+    precondition). A daemon thread renews the heartbeat every ``ttl / 4``
+    seconds, each upload conditional on the generation it last wrote;
+    ``release`` stops it and deletes the lock object if it is still ours.
+    """
+
+    TTL = 120.0
+
+    def __init__(self, run_dir: str, ttl: float = None):
+        self.path = paths.join(run_dir, LOCK_FILE)
+        self.ttl = float(ttl if ttl is not None else self.TTL)
+        self.bucket, self.name = paths.split_gcs(self.path)
+        self.fd = None
+        self.generation = None
+        self.lost = None
+        self._stop = threading.Event()
+        self._thread = None
+        self.record = None
+
+    def _fs(self):
+        return paths.gcs_filesystem()
+
+    def _read(self):
+        """``(record, generation)`` of the lock object, or ``(None, None)`` when there is none."""
+        fs = self._fs()
+        try:
+            meta = fs.call("GET", "b/{}/o/{}", self.bucket, self.name, json_out=True)
+            _, body = fs.call("GET", "b/{}/o/{}", self.bucket, self.name, alt="media")
+        except FileNotFoundError:
+            return None, None
+        try:
+            record = json.loads(body.decode("utf-8"))
+            if not isinstance(record, dict):
+                raise ValueError
+        except ValueError:
+            record = {"holder": "an unreadable lock", "heartbeat": 0.0}
+        return record, meta.get("generation")
+
+    def _upload(self, record: dict, if_generation: str) -> str:
+        """Upload the lock ``record`` on the precondition ``ifGenerationMatch``; its new generation.
+        FileExistsError when the precondition fails (HTTP 412)."""
+        fs = self._fs()
+        result = fs.call("POST", fs._location + "/upload/storage/v1/b/{}/o", self.bucket, uploadType="media",
+                         name=self.name, ifGenerationMatch=str(if_generation), data=json.dumps(record).encode(),
+                         headers={"Content-Type": "application/octet-stream"}, json_out=True)
+        fs.invalidate_cache(f"{self.bucket}/{self.name}")
+        return result.get("generation")
+
+    def _stale(self, record: dict) -> bool:
+        if time.time() - float(record.get("heartbeat", 0.0)) > float(record.get("ttl", self.ttl)):
+            return True
+        if record.get("host") == socket.gethostname() and isinstance(record.get("pid"), int):
+            try:
+                os.kill(record["pid"], 0)
+            except ProcessLookupError:
+                return True   # its process is gone (killed): the lock was never released
+            except OSError:
+                return False
+        return False
+
+    def _refuse(self, record: dict):
+        holder = record.get("holder", "another process")
+        age = time.time() - float(record.get("heartbeat", 0.0))
+        return UserError(f"{paths.dirname(self.path)} is being written by {holder} (its lock was renewed "
+                         f"{max(age, 0):.0f} s ago; a lock not renewed for {record.get('ttl', self.ttl):.0f} s "
+                         "is stale); wait for it to finish or stop it, then try again")
+
+    def acquire(self) -> "GcsRunLock":
+        record, generation = self._read()
+        if record is not None:
+            if not self._stale(record):
+                raise self._refuse(record)
+            try:   # delete the stale lock only if nobody renewed or replaced it meanwhile
+                self._fs().call("DELETE", "b/{}/o/{}", self.bucket, self.name, ifGenerationMatch=generation)
+            except (FileNotFoundError, FileExistsError):
+                pass
+        token = uuid.uuid4().hex
+        self.record = {"holder": _holder_description(), "host": socket.gethostname(), "pid": os.getpid(),
+                       "token": token, "heartbeat": time.time(), "ttl": self.ttl}
+        try:
+            self.generation = self._upload(self.record, 0)
+        except FileExistsError:
+            record, _ = self._read()
+            raise self._refuse(record or {}) from None
+        record, generation = self._read()
+        if record is None or record.get("token") != token:
+            raise self._refuse(record or {})
+        self.generation = generation
+        self.fd = self.path   # held
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._heartbeat, name="gan_jax-gcs-lock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.ttl / 4):
+            try:
+                self.record["heartbeat"] = time.time()
+                self.generation = self._upload(self.record, self.generation)
+            except FileExistsError:
+                self.lost = f"the lock {self.path} was taken over by another process"
+                return
+            except Exception as e:  # a network error: try again at the next beat
+                self.lost = f"the lock {self.path} could not be renewed ({type(e).__name__})"
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        try:
+            self._fs().call("DELETE", "b/{}/o/{}", self.bucket, self.name, ifGenerationMatch=self.generation)
+        except (FileNotFoundError, FileExistsError):
+            pass   # already gone (the run was deleted) or no longer ours
+        self.fd = None
+
+
+def _claim_gcs_run_dir(run_dir: str, mode: str) -> RunLock:
+    """:func:`claim_run_dir` for a ``gs://`` run directory: the lock object is what is created
+    atomically (a bucket has no directories), so of two hosts claiming one name one wins."""
+    paths.check_location(run_dir, "run directory")
+    check_run_name(paths.basename(run_dir))
+    exists = paths.isdir(run_dir)
+    if mode == "overwrite" and exists:
+        if not is_run_dir(run_dir):
+            raise UserError(f"{run_dir} exists but is not a gan-jax run (no config.json); --overwrite "
+                            "deletes only runs: move it away or choose another --name")
+        with RunLock(run_dir):
+            paths.rmtree(run_dir)
+        exists = False
+    if exists and mode != "resume":
+        raise UserError(f"run directory {run_dir} exists; pass --resume to continue it, "
+                        "--overwrite to replace it, or another --name")
+    return RunLock(run_dir).acquire()
+
+
+def claim_run_dir(run_dir: str, mode: str) -> RunLock:
+    """Make ``run_dir`` this process's run directory and return its held lock.
+
+    ``mode``: ``"new"`` creates it and refuses if it exists (creation is
+    atomic, so two processes cannot both get it); ``"overwrite"`` first deletes
+    an existing directory, only if it is a gan-jax run that nobody is writing;
+    ``"resume"`` takes an existing run (or creates it when absent). ``run_dir`` may be a
+    ``gs://`` URL (:class:`GcsRunLock`).
+    """
+    if paths.is_url(run_dir):
+        return _claim_gcs_run_dir(run_dir, mode)
+    check_run_name(os.path.basename(os.path.normpath(run_dir)))
+    parent = os.path.dirname(os.path.abspath(run_dir))
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise UserError(f"{parent} is a file, not a directory; pass another --runs-dir")
+    os.makedirs(parent, exist_ok=True)
+    if mode == "overwrite" and os.path.lexists(run_dir):
+        if not is_run_dir(run_dir):
+            raise UserError(f"{run_dir} exists but is not a gan-jax run (no config.json); --overwrite "
+                            "deletes only runs: move it away or choose another --name")
+        with RunLock(run_dir):
+            shutil.rmtree(run_dir)
+    if mode == "resume" and os.path.isdir(run_dir):
+        return RunLock(run_dir).acquire()
+    try:
+        os.mkdir(run_dir)
+    except FileExistsError:
+        raise UserError(f"run directory {run_dir} exists; pass --resume to continue it, "
+                        "--overwrite to replace it, or another --name") from None
+    return RunLock(run_dir).acquire()

@@ -1,0 +1,246 @@
+"""Many GANs in one compiled program: N members (seeds) vmapped, steps scanned.
+
+The training state of N runs is one stacked :class:`~gan_jax.core.state.GANState`
+whose every array has a leading member axis ``(N, ...)``. One dispatch runs
+``T = steps_per_call`` steps of all N members: ``jax.vmap`` over the members
+and, for ``T > 1``, ``jax.lax.scan`` over the steps (the PureJaxRL pattern),
+so the host loops once per chunk instead of once per step per run. A single
+run is the same program with N = 1; :func:`gan_jax.train.loop.train` drives it for
+the command line (run directories, logs, checkpoints), and
+:func:`train_members` drives it for JAX users, in memory::
+
+    from gan_jax.config.schema import get_config
+    from gan_jax.train.sweep import train_members, member
+
+    config = get_config("ring8", ["steps=2000", "steps_per_call=500"])
+    states, diverged = train_members(config, seeds=[0, 1, 2, 3, 4])
+    seed_3 = member(states, 3)          # an ordinary GANState
+    # gan_jax.core.state.generate(seed_3, jax.random.PRNGKey(0), 1000) draws from it.
+
+Step ``t`` of the member with seed ``s`` uses the key
+``fold_in(PRNGKey(s), t)`` and that seed's own data stream, so member ``s`` of
+a sweep computes what a single run with ``seed=s`` computes.
+
+Divergence: a member whose losses or state become NaN or inf at a step is
+frozen at its state before that step (``jnp.where`` per member, inside the
+compiled program), marked dead, and stays so; the others go on.
+"""
+
+import dataclasses
+import functools
+import math
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax.config.build import batches_per_step, init_state
+from gan_jax.config.schema import Config
+from gan_jax.train.memory import check_training_memory
+from gan_jax.errors import UserError
+from gan_jax.core.state import GANState, naive_train_step, train_step
+from gan_jax.train.parallel import DATA_AXIS
+from gan_jax.data import sources as data_lib
+
+__all__ = ["member_config", "init_members", "member", "stack_members", "make_chunk_fn",
+           "chunk_stops", "host_chunk", "train_members"]
+
+MAX_MEMBERS = 4096
+
+
+def member_config(config: Config, seed: int) -> Config:
+    """The config of the sweep member with ``seed``."""
+    return dataclasses.replace(config, seed=int(seed))
+
+
+def init_members(config: Config, seeds: Sequence[int]) -> GANState:
+    """The initial states of the members, stacked: every array ``(N, ...)``.
+
+    Member ``i`` is ``init_state(config, PRNGKey(seeds[i]))``, the state a
+    single run with ``seed=seeds[i]`` starts from.
+    """
+    keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+    return _init_program(config)(keys)
+
+
+@functools.lru_cache(maxsize=32)
+def _init_program(config: Config) -> Callable:
+    """``keys (N, 2) -> stacked initial states``, compiled once per config (a config is hashable)."""
+    return jax.jit(jax.vmap(lambda k: init_state(config, k)))
+
+
+def member(states: GANState, i: int) -> GANState:
+    """Member ``i`` of stacked states, as an ordinary GANState."""
+    return jax.tree.map(lambda x: x[i], states)
+
+
+def stack_members(members: Sequence[GANState]) -> GANState:
+    """Ordinary GANStates stacked along a new leading member axis."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *members)
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _config_step(config: Config) -> Callable:
+    """``(state, batches (k, B, ...), labels (k, B) | None, key) -> (state, metrics)`` for one member."""
+    if config.naive:
+        def step(state, batches, labels, key):
+            return naive_train_step(state, batches[0], key, None if labels is None else labels[0],
+                                    tol=config.naive_tol, max_d_steps=config.naive_max_d_steps)
+        return step
+    return lambda state, batches, labels, key: train_step(state, batches, key, labels)
+
+
+def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
+    """The compiled chunk of training for ``config``.
+
+    Host-fed data (``source`` None, or a source that streams from the host):
+    ``chunk(states, alive, died_at, seeds, first_step, images, labels) -> (states, alive, died_at, metrics)``.
+    Data on the device (a source with ``on_device``, see :mod:`gan_jax.data.sources`):
+    ``chunk(states, alive, died_at, seeds, first_step, positions, arrays, steps=T)``, where the
+    real batches are drawn inside the program: batch j of step t of member i is
+    ``source.device_batch(arrays, seeds[i], positions[i] + t k + j)``, the batch a host-fed run
+    of that seed would get at that data position.
+
+    Shapes (N members, T steps, k batches per step, B batch):
+      states: stacked GANState ``(N, ...)``; alive: ``(N,)`` bool; died_at: ``(N,)`` int32
+      (the step whose update was refused, -1 while alive); seeds: ``(N,)`` int32;
+      first_step: scalar int32, the step number of the chunk's first step; positions: ``(N,)``
+      int32 data positions; images: ``(T, N, k, B, ...)`` float32; labels: ``(T, N, k, B)`` int32 or None.
+    Returns the states after T steps (a dead member unchanged since it died), the
+    alive mask, the steps of death, and the metrics of the chunk's last step ``{name: (N,)}``.
+
+    Step ``t`` of member ``i``: ``new, m = step(state_i, images[t, i], labels[t, i],
+    fold_in(PRNGKey(seeds[i]), first_step + t))``; it is kept only when the member is
+    alive and ``m`` and ``new`` are finite, else the member keeps its state and dies.
+    With T = 1 the step runs without a scan (XLA:CPU runs convolutions slower in a scan body).
+    """
+    step = _config_step(config)
+    k = batches_per_step(config)
+
+    def member_step(state, alive, died_at, seed, t, images, labels):
+        new, metrics = step(state, images, labels, jax.random.fold_in(jax.random.PRNGKey(seed), t))
+        ok = alive & _all_finite(metrics) & _all_finite(new)
+        kept = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, state)
+        died_at = jnp.where(alive & ~ok, t, died_at)
+        return kept, ok, died_at, metrics
+
+    vstep = jax.vmap(member_step, in_axes=(0, 0, 0, 0, None, 0, 0))
+
+    def chunk(states, alive, died_at, seeds, first_step, images, labels):
+        if images.shape[0] == 1:
+            states, alive, died_at, metrics = vstep(states, alive, died_at, seeds, first_step,
+                                                    images[0], None if labels is None else labels[0])
+            return states, alive, died_at, metrics
+
+        def body(carry, xs):
+            t, imgs, labs = xs
+            states, alive, died_at, metrics = vstep(*carry, seeds, t, imgs, labs)
+            return (states, alive, died_at), metrics
+
+        steps = first_step + jnp.arange(images.shape[0], dtype=jnp.int32)
+        (states, alive, died_at), metrics = jax.lax.scan(body, (states, alive, died_at),
+                                                         (steps, images, labels))
+        return states, alive, died_at, jax.tree.map(lambda m: m[-1], metrics)
+
+    if source is None or not getattr(source, "on_device", False):
+        return jax.jit(chunk, donate_argnums=(0,))
+
+    def device_chunk(states, alive, died_at, seeds, first_step, positions, arrays, steps):
+        n = seeds.shape[0]
+        offsets = (jnp.arange(steps)[:, None, None] * k + jnp.arange(k)[None, None, :])   # (T, 1, k)
+        where = (positions[None, :, None] + offsets).reshape(-1)                           # T N k
+        who = jnp.broadcast_to(seeds[None, :, None], (steps, n, k)).reshape(-1)
+        images, labels = jax.vmap(lambda s, p: source.device_batch(arrays, s, p))(who, where)
+        if config.conditional == "none":
+            labels = None   # unconditional models take no labels, even where the data has them
+        images = images.reshape((steps, n, k) + images.shape[1:])
+        labels = None if labels is None else labels.reshape((steps, n, k) + labels.shape[1:])
+        if mesh is not None and mesh.size > 1:   # data parallel: split each batch over the devices
+            from jax.sharding import NamedSharding, PartitionSpec
+            images, labels = jax.lax.with_sharding_constraint(
+                (images, labels), NamedSharding(mesh, PartitionSpec(None, None, None, DATA_AXIS)))
+        return chunk(states, alive, died_at, seeds, first_step, images, labels)
+
+    return jax.jit(device_chunk, donate_argnums=(0,), static_argnames=("steps",))
+
+
+def chunk_stops(start: int, steps: int, steps_per_call: int, event_every: Sequence[int] = ()) -> List[int]:
+    """The chunk boundaries after ``start`` up to ``steps``: the multiples of ``steps_per_call``
+    and of every interval in ``event_every`` (0 = none), and ``steps`` itself, in order."""
+    stops = {steps} if steps > start else set()
+    for every in (steps_per_call, *event_every):
+        if every > 0:
+            stops.update(range((start // every + 1) * every, steps, every))
+    return sorted(stops)
+
+
+def host_chunk(iterators: Sequence[Optional[Iterator]], steps: int, batches_per_step: int, labelled: bool,
+               shape: tuple):
+    """``(images (T, N, k, B, ...), labels (T, N, k, B) | None)`` drawn from one batch iterator
+    per member (each yields ``(images (B, ...), labels (B,) | None)``, ``images.shape == shape``);
+    a member whose iterator is None (a frozen member) gets zeros and draws nothing."""
+    n = len(iterators)
+    images = np.zeros((steps, n, batches_per_step) + tuple(shape), np.float32)
+    labels = np.zeros((steps, n, batches_per_step, shape[0]), np.int32) if labelled else None
+    for t in range(steps):
+        for i, it in enumerate(iterators):
+            if it is None:
+                continue
+            for j in range(batches_per_step):
+                x, y = next(it)
+                images[t, i, j] = x
+                if labelled:
+                    labels[t, i, j] = y
+    return images, labels
+
+
+def train_members(config: Config, seeds: Sequence[int], states: Optional[GANState] = None,
+                  start_step: int = 0, on_chunk: Optional[Callable] = None,
+                  chunk_fn: Optional[Callable] = None, stop_at: Sequence[int] = ()) -> Tuple[GANState, dict]:
+    """Train one member per seed to ``config.steps``, in memory; returns the stacked
+    states and ``{seed: step}`` of the members that diverged (frozen at their last
+    finite state).
+
+    The data come from each seed's source (:func:`gan_jax.data.sources.make_source` with that
+    seed). ``on_chunk(done, states, alive)`` is called at every chunk boundary (for
+    example to take snapshots). For run directories, logs, evaluation and
+    checkpoints use :func:`gan_jax.train.loop.train` (``gan-jax train --seeds``). Pass the
+    ``chunk_fn`` of an earlier call (``make_chunk_fn(config, make_source(config))``) to
+    reuse its compiled program.
+    """
+    seeds = tuple(int(s) for s in seeds)
+    if states is None:
+        check_training_memory(config, jax.eval_shape(lambda: init_state(config)), len(seeds))
+        states = init_members(config, seeds)
+    sources = [data_lib.make_source(member_config(config, s)) for s in seeds]
+    k = batches_per_step(config)
+    chunk = make_chunk_fn(config, sources[0]) if chunk_fn is None else chunk_fn
+    alive = jnp.ones((len(seeds),), bool)
+    died_at = jnp.full((len(seeds),), -1, jnp.int32)
+    seed_arr = jnp.asarray(seeds, jnp.int32)
+    on_device = getattr(sources[0], "on_device", False)
+    iterators = None if on_device else [src.iterate(start_step * k) for src in sources]
+    arrays = jax.device_put(sources[0].device_arrays) if on_device else None
+    shape = (config.batch_size,) + tuple(sources[0].data_shape)
+    done = start_step
+    stops = sorted(set(chunk_stops(start_step, config.steps, config.steps_per_call))
+                   | {s for s in stop_at if start_step < s < config.steps})
+    for stop in stops:
+        if on_device:
+            positions = jnp.full((len(seeds),), done * k, jnp.int32)
+            states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), positions,
+                                              arrays, steps=stop - done)
+        else:
+            images, labels = host_chunk(iterators, stop - done, k, config.conditional != "none", shape)
+            states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), images, labels)
+        done = stop
+        if on_chunk is not None:
+            on_chunk(done, states, alive)
+    died = np.asarray(died_at)
+    return states, {s: int(d) for s, d in zip(seeds, died) if d >= 0}
