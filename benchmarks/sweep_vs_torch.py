@@ -20,7 +20,7 @@ exactly as :mod:`gan_jax` trains it:
   of the seed: the VEEGAN/PacGAN ring of 8 Gaussians, radius 1, std 0.01), drawn
   before the timing starts.
 
-JAX side (:func:`jax_train_sweep`): :func:`gan_jax.train.sweep.train_members` on the
+JAX side (:func:`jax_train_sweep`): :func:`gan_jax.train.driver.train_members` on the
 same config, one seed alone and all seeds vmapped, ``steps_per_call`` steps per
 dispatch; each timed twice, the first time with compilation.
 
@@ -43,7 +43,8 @@ from gan_jax.config.schema import Config, get_config
 from gan_jax.data.sources import TOY_DATA, SamplerSource, make_source
 from gan_jax.errors import UserError
 from gan_jax.runs.provenance import collect_provenance, entry_point_setup
-from gan_jax.train.sweep import make_chunk_fn, train_members
+from gan_jax.train.driver import train_members
+from gan_jax.train.sweep import make_chunk_fn
 
 __all__ = ["torch_models", "torch_train_sequential"]
 
@@ -150,7 +151,7 @@ def torch_train_sequential(config: Config, seeds: Sequence[int], steps: int) -> 
 
 
 def jax_train_sweep(config: Config, seeds: Sequence[int], steps: int) -> Tuple[float, float]:
-    """``(first, second)`` wall seconds of :func:`gan_jax.train.sweep.train_members` training
+    """``(first, second)`` wall seconds of :func:`gan_jax.train.driver.train_members` training
     ``config`` for ``steps`` generator steps, all ``seeds`` at once, from fresh states: the
     first call includes compilation, the second reuses the compiled program."""
     config = dataclasses.replace(config, steps=steps, steps_per_call=min(config.steps_per_call, steps))

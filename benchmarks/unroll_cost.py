@@ -26,17 +26,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gan_jax.config.build import data_shape, init_state  # noqa: E402
 from gan_jax.config.schema import get_config  # noqa: E402
 from gan_jax.runs.provenance import entry_point_setup  # noqa: E402
-from gan_jax.core.state import g_step  # noqa: E402
+from gan_jax.core.state import Batch  # noqa: E402
+from gan_jax.core.steps import g_step  # noqa: E402
 
 
 def time_g_step(state, real, reps):
     """Median seconds of one jitted generator step (compile excluded)."""
-    key = jax.random.PRNGKey(0)
-    jax.block_until_ready(g_step(state, key, real_batch=real))
+    key, step = jax.random.PRNGKey(0), jax.jit(g_step)
+    jax.block_until_ready(step(state, Batch(real), key))
     times = []
     for i in range(reps):
         t0 = time.perf_counter()
-        jax.block_until_ready(g_step(state, jax.random.fold_in(key, i), real_batch=real))
+        jax.block_until_ready(step(state, Batch(real), jax.random.fold_in(key, i)))
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 

@@ -76,22 +76,21 @@ def experiment_config(preset, overrides, name):
     return dataclasses.replace(config, name=name)
 
 
-def train_with_progress(config, seeds, on_chunk=None, stop_at=()):
-    """:func:`gan_jax.train.sweep.train_members` (every seed of ``config`` trained together) with a
-    progress bar over its steps; ``on_chunk(done, states, alive)`` is also called at each
-    chunk boundary. Returns ``(states, {seed: step} of the diverged seeds)``, the states ready."""
+def train_with_progress(config, seeds, hooks=(), stop_at=()):
+    """:func:`gan_jax.train.driver.train_members` (every seed of ``config`` trained together) with a
+    progress bar over its steps; ``hooks`` are also called at each chunk boundary (with a
+    :class:`gan_jax.train.driver.Boundary`). Returns ``(states, {seed: step} of the diverged
+    seeds)``, the states ready."""
     import jax
     from tqdm import tqdm
 
-    from gan_jax.train.sweep import train_members
+    from gan_jax.train.driver import train_members
     bar = tqdm(total=config.steps, desc=f"{config.name} ({len(seeds)} seeds)", leave=False)
 
-    def chunk_done(done, states, alive):
-        if on_chunk is not None:
-            on_chunk(done, states, alive)
-        bar.update(done - bar.n)
+    def show(boundary):
+        bar.update(boundary.done - bar.n)
 
-    states, diverged = train_members(config, seeds, on_chunk=chunk_done, stop_at=stop_at)
+    states, diverged = train_members(config, seeds, hooks=[*hooks, show], stop_at=stop_at)
     jax.block_until_ready(states)
     bar.close()
     return states, diverged

@@ -14,7 +14,8 @@ import optax
 from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.theory.games import BILINEAR_METHODS, simulate_bilinear, train_gaussian_gan
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_jax.core.state import GANObjective, create_state
+from gan_jax.core.state import create_state
+from gan_jax.core.objective import GANObjective
 
 THEORY = {
     "simultaneous": "spirals out: |v| x sqrt(1 + lr^2) per step",

@@ -9,7 +9,7 @@ the nearest mode of at least one high-quality sample (see
 :mod:`gan_jax.metrics.mode_coverage`).
 
 Each method runs over seeds 0 .. S-1 through the library's sweep trainer
-(:func:`gan_jax.train.sweep.train_members`, vmapped, ``--seeds S``), and the
+(:func:`gan_jax.train.driver.train_members`, vmapped, ``--seeds S``), and the
 evaluation samples use a latent key that training never sees. The ``best``
 presets were chosen by runs on seeds 100 and 101 scored with yet another
 latent key, so the reported seeds and samples played no part in choosing them.
@@ -43,7 +43,7 @@ from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.config.schema import config_to_dict  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
 from gan_jax.runs.provenance import collect_provenance  # noqa: E402
-from gan_jax.core.state import generate  # noqa: E402
+from gan_jax.core.steps import generate# noqa: E402
 from gan_jax.train.sweep import member  # noqa: E402
 
 # Published rows: (modes, % high quality). VEEGAN Table 1 (means of 5 runs);
@@ -93,17 +93,17 @@ def method_config(data, method, extra=()):
 
 def train_seeds(config, seeds, snapshot_steps):
     """Train one config for every seed at once with the library's sweep trainer
-    (:func:`gan_jax.train.sweep.train_members`: the seeds vmapped, ``steps_per_call`` steps per
+    (:func:`gan_jax.train.driver.train_members`: the seeds vmapped, ``steps_per_call`` steps per
     compiled call, batches drawn on the device); returns the final states and seed-0
     samples at ``snapshot_steps``. Step t of seed s uses key fold_in(PRNGKey(s), t)."""
     snapshots = {}
     sample_key = jax.random.PRNGKey(12345)
 
-    def snapshot(done, states, alive):
-        if done in snapshot_steps:
-            snapshots[done] = np.asarray(generate(member(states, 0), sample_key, 500))
+    def snapshot(boundary):
+        if boundary.done in snapshot_steps:
+            snapshots[boundary.done] = np.asarray(generate(member(boundary.states, 0), sample_key, 500))
 
-    states, diverged = train_with_progress(config, seeds, on_chunk=snapshot, stop_at=snapshot_steps)
+    states, diverged = train_with_progress(config, seeds, hooks=[snapshot], stop_at=snapshot_steps)
     if diverged:
         print(f"{config.name}: seeds {sorted(diverged)} diverged (frozen at their last finite state)")
     return states, snapshots

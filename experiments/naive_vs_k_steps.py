@@ -10,6 +10,7 @@ so no path gains by queueing work on the device while another waits.
     python experiments/naive_vs_k_steps.py --out DIR [--seconds 4]
 """
 
+import functools
 import time
 
 import jax
@@ -20,7 +21,8 @@ from tqdm import tqdm
 
 from _common import parse_args, plt, save_figure, write_results, run_main
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_jax.core.state import create_state, generate, naive_train_step, train_step
+from gan_jax.core.state import Batch, create_state
+from gan_jax.core.steps import generate, naive_train_step, train_step
 
 REAL_MEAN, REAL_STD, BATCH = 2.0, 0.5, 128
 
@@ -38,13 +40,16 @@ def run(method, seed, seconds, eval_every):
     real_eval = REAL_MEAN + REAL_STD * np.random.default_rng(seed + 1).standard_normal(2000)
     k = {"naive": 1, "k1": 1, "k2": 2}[method]
 
+    naive_step = jax.jit(functools.partial(naive_train_step, tol=1e-3, max_d_steps=200))
+    k_step = jax.jit(train_step)
+
     def step(s, i):
         key = jax.random.fold_in(data_key, i)
         real = REAL_MEAN + REAL_STD * jax.random.normal(jax.random.fold_in(key, 7), (k, BATCH, 1))
         if method == "naive":
-            s, metrics = naive_train_step(s, real[0], key, tol=1e-3, max_d_steps=200)
+            s, metrics = naive_step(s, Batch(real[0]), key)
             return jax.block_until_ready(s), metrics["d_steps_taken"]
-        s, _ = train_step(s, real, key)
+        s, _ = k_step(s, Batch(real), key)
         return jax.block_until_ready(s), k
 
     step(state, 0)  # compile outside the time budget

@@ -8,7 +8,7 @@ uniform). The methods are the DCGAN of ``stacked_digits_dcgan`` with the
 published small discriminator (D's channels 1/4 or 1/2 of G's at every
 resolution, Metz et al. 2017's setting), the unrolled GAN (k = 5, 10), PacGAN2
 and the preset ``stacked_digits_best``. Every method trains its seeds together
-through the library's sweep trainer (:func:`gan_jax.train.sweep.train_members`).
+through the library's sweep trainer (:func:`gan_jax.train.driver.train_members`).
 
 Writes to ``--out`` (default ``experiments/results/stacked_digits``):
 ``results.json`` (with provenance and seed 0's first 64 samples), ``table.md``

@@ -51,7 +51,7 @@ def main(argv=None):
     from gan_jax.train.loop import train
     from gan_jax.metrics.class_stats import class_statistics
     from gan_jax.features.digits_classifier import classifier_probs, load_or_train_classifier
-    from gan_jax.core.state import generate
+    from gan_jax.core.steps import generate
     from gan_jax.io.figures import image_grid
 
     args = parse_args("unrolled_digits", __doc__.splitlines()[0], argv, _add)

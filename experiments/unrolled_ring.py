@@ -22,7 +22,7 @@ the unrolled D with fresh z per unrolled step, alternating updates);
 ``ring8`` preset with k = 5 (the row of ``mode_collapse_2d`` that collapsed),
 and every ``plain_k5+X`` changes one thing of it toward the notebook.
 
-Each variant trains its seeds together through :func:`gan_jax.train.sweep.train_members`
+Each variant trains its seeds together through :func:`gan_jax.train.driver.train_members`
 and is scored on 2,500 samples per seed as in :mod:`experiments.mode_collapse_2d`
 (modes captured, high-quality share, and the share of samples on the most
 populated mode: near 100 % is a collapse onto one mode).
@@ -52,7 +52,7 @@ from gan_jax.config.schema import config_to_dict  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.metrics.mode_coverage import benchmark_mixture  # noqa: E402
 from gan_jax.runs.provenance import collect_provenance  # noqa: E402
-from gan_jax.core.state import generate  # noqa: E402
+from gan_jax.core.steps import generate# noqa: E402
 from gan_jax.train.sweep import member  # noqa: E402
 
 ISSUE = ["batch_size=512", "lr_g=1e-4", "lr_d=1e-4", "beta1=0.5", "latent_dim=256", "mlp_hidden=128",

@@ -105,7 +105,7 @@ def _tiny_state(name):
 
 def test_acgan_losses_add_the_class_cross_entropy():
     # L_D(w) - L_D(0) = w (CE(real) + CE(fake)), CE = mean(logsumexp(c) - c_y)  (Odena et al. 2017)
-    from gan_jax.core import state as st
+    from gan_jax.core import steps as st
     state = _tiny_state("digits_acgan")
     x = jax.random.normal(jax.random.PRNGKey(0), (6, 8, 8, 1))
     fake = jax.random.normal(jax.random.PRNGKey(1), (6, 8, 8, 1))
@@ -126,10 +126,11 @@ def test_acgan_losses_add_the_class_cross_entropy():
 
 @pytest.mark.parametrize("name", ["digits_cgan", "digits_acgan"])
 def test_conditional_presets_train_a_step(name):
-    from gan_jax.core.state import train_step
+    from gan_jax.core.state import Batch
+    from gan_jax.core.steps import train_step
     state = _tiny_state(name)
-    batch = jnp.zeros((1, 4, 8, 8, 1))
-    state, metrics = train_step(state, batch, jax.random.PRNGKey(0), jnp.array([[0, 1, 2, 3]]))
+    batch = Batch(jnp.zeros((1, 4, 8, 8, 1)), jnp.array([[0, 1, 2, 3]]))
+    state, metrics = jax.jit(train_step)(state, batch, jax.random.PRNGKey(0))
     assert np.isfinite(float(metrics["d_loss"])) and np.isfinite(float(metrics["g_loss"]))
 
 

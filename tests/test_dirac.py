@@ -13,7 +13,7 @@ from gan_jax.theory.dirac import (CONVERGES, DIRAC_METHODS, DIVERGES, NEUTRAL, D
                            dirac_method, local_verdict, simulate_dirac, spectral_radius, trajectory_verdict,
                            update_displacements, update_jacobian)
 from gan_jax.errors import UserError
-from gan_jax.core.state import GANObjective
+from gan_jax.core.objective import GANObjective
 
 A_BCE = 0.25
 LR = 0.5

@@ -10,7 +10,8 @@ from gan_jax.config.build import build_optimizers, init_state, learning_rate
 from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
 from gan_jax.models import MLPDiscriminator, MLPGenerator, PackedDiscriminator, pack_samples
-from gan_jax.core.state import train_step
+from gan_jax.core.state import Batch
+from gan_jax.core.steps import train_step
 
 
 def test_pack_samples_concatenates_consecutive_vectors():
@@ -61,7 +62,7 @@ def test_one_packed_train_step_on_the_ring_updates_a_discriminator_of_m_samples(
                                   "norm=batch"])
     state = init_state(config)
     real = jax.random.normal(jax.random.PRNGKey(3), (1, 32, 2))
-    new, metrics = train_step(state, real, jax.random.PRNGKey(4))
+    new, metrics = jax.jit(train_step)(state, Batch(real), jax.random.PRNGKey(4))
     assert all(np.isfinite(float(v)) for v in metrics.values())
     # D's input layer sees 4 samples of 2 coordinates.
     assert new.d_params["base"]["hidden_0"]["kernel"].shape == (8, 16)

@@ -13,7 +13,9 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import GANObjective, create_state, d_step
+from gan_jax.core.objective import GANObjective
+from gan_jax.core.state import Batch, create_state
+from gan_jax.core.steps import d_step as pure_d_step
 from gan_jax.config.build import build_objective
 from gan_jax.cli import main as cli_main
 from gan_jax.config.schema import get_config
@@ -26,6 +28,8 @@ REAL = jnp.asarray(np.random.default_rng(0).normal(size=(1, 16, 2)), jnp.float32
 SGD = optax.sgd(0.1)
 
 
+d_step = jax.jit(pure_d_step)
+
 def _toy_state(objective=GANObjective()):
     return create_state(jax.random.PRNGKey(0), MLPGenerator((2,), 8, 1, "linear"), MLPDiscriminator(8, 1),
                         SGD, SGD, latent_dim=3, data_shape=(2,), objective=objective)
@@ -37,8 +41,8 @@ def _assert_trees_close(a, b, rtol=1e-6):
 
 def test_weight_clip_is_the_projection_of_the_plain_update():
     c, key = 0.05, jax.random.PRNGKey(3)
-    plain, _ = d_step(_toy_state(), REAL[0], key)
-    clipped, _ = d_step(_toy_state(GANObjective(weight_clip=c)), REAL[0], key)
+    plain, _ = d_step(_toy_state(), Batch(REAL[0]), key)
+    clipped, _ = d_step(_toy_state(GANObjective(weight_clip=c)), Batch(REAL[0]), key)
     _assert_trees_close(clipped.d_params, jax.tree.map(lambda p: jnp.clip(p, -c, c), plain.d_params))
     leaves = jnp.concatenate([p.ravel() for p in jax.tree.leaves(clipped.d_params)])
     assert float(jnp.max(jnp.abs(leaves))) == pytest.approx(c)   # the clip was active
@@ -47,8 +51,8 @@ def test_weight_clip_is_the_projection_of_the_plain_update():
 def test_r2_adds_half_gamma_times_the_squared_gradient_on_fake_data():
     gamma, key = 3.0, jax.random.PRNGKey(4)
     plain, r2 = _toy_state(), _toy_state(GANObjective(r2_weight=gamma))
-    _, m_plain = d_step(plain, REAL[0], key)
-    _, m_r2 = d_step(r2, REAL[0], key)
+    _, m_plain = d_step(plain, Batch(REAL[0]), key)
+    _, m_r2 = d_step(r2, Batch(REAL[0]), key)
     z = sample_latent(jax.random.split(key)[0], 16, 3)    # d_step's fake batch
     fake, _ = apply_generator(plain, plain.g_params, z)
     logit = lambda x: apply_discriminator(plain, plain.d_params, {}, x[None])[0].reshape(())

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 import gan_jax.train.loop as loop
-from gan_jax.train import sweep
+from gan_jax.config.schema import parse_seeds
+from gan_jax.train import memory, sweep
+from gan_jax.train.driver import train_members
 from gan_jax.runs.checkpoint import Checkpointer, restore_run
 from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
@@ -39,8 +41,8 @@ def _train(runs, name, *overrides, seeds=SEEDS):
 ])
 def test_bad_seed_lists_are_refused(text, fragment):
     with pytest.raises(UserError, match=fragment):
-        sweep.parse_seeds(text)
-    assert sweep.parse_seeds("0-2,7") == (0, 1, 2, 7)
+        parse_seeds(text)
+    assert parse_seeds("0-2,7") == (0, 1, 2, 7)
 
 
 def test_chunk_stops_are_multiples_of_the_call_length_and_of_every_event():
@@ -51,8 +53,8 @@ def test_chunk_stops_are_multiples_of_the_call_length_and_of_every_event():
 
 def test_a_member_of_a_sweep_is_the_single_run_with_its_seed():
     config = get_config("gaussian1d", TINY_TOY + ["steps=12", "steps_per_call=4"])
-    together, diverged = sweep.train_members(config, [3, 5])
-    alone, _ = sweep.train_members(config, [5])
+    together, diverged = train_members(config, [3, 5])
+    alone, _ = train_members(config, [5])
     assert diverged == {}
     for x, y in zip(jax.tree.leaves(sweep.member(together, 1)), jax.tree.leaves(sweep.member(alone, 0))):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
@@ -178,8 +180,8 @@ def test_a_sweep_that_does_not_fit_is_refused_before_compiling():
     config = get_config("gaussian1d", TINY_TOY)
     from gan_jax.config.build import init_state
     template = init_state(config)
-    per_member = sweep.sweep_memory_bytes(config, template, 1)
-    assert sweep.sweep_memory_bytes(config, template, 10) == 10 * per_member
-    sweep.check_sweep_memory(config, template, 10, available_bytes=40 * per_member)
+    per_member = memory.sweep_memory_bytes(config, template, 1)
+    assert memory.sweep_memory_bytes(config, template, 10) == 10 * per_member
+    memory.check_sweep_memory(config, template, 10, available_bytes=40 * per_member)
     with pytest.raises(UserError, match="use at most 5 seeds"):
-        sweep.check_sweep_memory(config, template, 10, available_bytes=10 * per_member + 1)
+        memory.check_sweep_memory(config, template, 10, available_bytes=10 * per_member + 1)

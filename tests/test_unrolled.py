@@ -14,7 +14,9 @@ from jax.test_util import check_grads
 from gan_jax.config.build import build_models, build_objective, init_state
 from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
-from gan_jax.core.state import GANObjective, _g_loss, g_step, train_step
+from gan_jax.core.objective import GANObjective
+from gan_jax.core.state import Batch
+from gan_jax.core.steps import _g_loss, g_step, train_step
 from gan_jax.core.unrolled import unroll_updates
 from gan_jax.train.memory import check_unroll, unroll_memory_bytes
 
@@ -137,7 +139,7 @@ def test_k0_generator_step_is_the_ordinary_step(plain):
     grads = jax.jit(jax.grad(ordinary_loss))(plain.g_params)
     updates, _ = plain.g_tx.update(grads, plain.g_opt_state, plain.g_params)
     want = optax.apply_updates(plain.g_params, updates)
-    new, _ = g_step(plain, key, real_batch=real)
+    new, _ = jax.jit(g_step)(plain, Batch(real), key)
     for a, b in zip(jax.tree.leaves(new.g_params), jax.tree.leaves(want)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
@@ -247,16 +249,10 @@ def test_unrolled_train_step_runs_jitted_and_stays_finite(plain):
     state = with_objective(plain, unroll_steps=1)
     batches = jax.random.normal(jax.random.PRNGKey(0), (1, 32, 2))
     for i in range(3):
-        state, metrics = train_step(state, batches, jax.random.PRNGKey(i))
+        state, metrics = jax.jit(train_step)(state, Batch(batches), jax.random.PRNGKey(i))
     assert int(state.step) == 3
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(state.g_params))
-
-
-def test_unrolled_g_step_needs_a_real_batch(plain):
-    state = with_objective(plain, unroll_steps=2)
-    with pytest.raises(ValueError, match="real_batch"):
-        g_step(state, jax.random.PRNGKey(0), batch_size=32)
 
 
 def test_memory_estimate_is_linear_in_k_and_counts_the_parameters(plain):
@@ -304,7 +300,7 @@ def test_memory_estimate_matches_the_compiled_generator_step(plain):
     k = 1
     state = with_objective(plain, unroll_steps=k)
     real = jnp.zeros((32, 2))
-    step = jax.jit(lambda s, r, key: g_step(s, key, real_batch=r))
+    step = jax.jit(lambda s, r, key: g_step(s, Batch(r), key))
     compiled = step.lower(state, real, jax.random.PRNGKey(0)).compile()
     temporaries = compiled.memory_analysis().temp_size_in_bytes
     estimate = unroll_memory_bytes(state.discriminator, state.d_params, real.shape, k)

@@ -13,7 +13,8 @@ from gan_jax.models.conditional import (D_CONDITIONINGS, LABEL_EMBEDDINGS, Condi
                                       ConditionalGenerator)
 from gan_jax.models.dcgan import SUPPORTED_SIZES
 from gan_jax.models.layers import NORMS
-from gan_jax.core.state import GANObjective, GANState, create_state
+from gan_jax.core.state import GANState, create_state
+from gan_jax.core.objective import GANObjective
 
 __all__ = ["batches_per_step", "data_shape", "build_models", "build_optimizers", "build_objective", "check_config", "init_state"]
 

@@ -31,6 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.data import sources as data_lib
+from gan_jax.data.stacked_digits import real_stacked_digits
+from gan_jax.features.digits_classifier import cached_digit_classify_fn
 from gan_jax.config.schema import Config
 from gan_jax.errors import UserError
 from gan_jax.evaluation import features as evaluation

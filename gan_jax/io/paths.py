@@ -26,6 +26,7 @@ import json
 import os
 import posixpath
 import re
+import shutil
 import tempfile
 from typing import List
 

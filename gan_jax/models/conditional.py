@@ -9,6 +9,8 @@ classifier GANs"). All follow the calling convention of
 :mod:`gan_jax.models` with ``labels=`` int ``(B,)``.
 """
 
+from typing import Optional
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -40,6 +42,11 @@ def check_labels(labels, num_classes: int):
                         f"outside the model's classes 0..{num_classes - 1}")
 
 
+def _axis(axis_name):
+    """The base model's batch-norm axis argument, passed only when set (any base works without it)."""
+    return {} if axis_name is None else {"axis_name": axis_name}
+
+
 class ConditionalGenerator(nn.Module):
     """G(z, y): ``(B, latent_dim), (B,) -> (B, *data_shape)``.
 
@@ -54,12 +61,12 @@ class ConditionalGenerator(nn.Module):
     embed_dim: int = 16
 
     @nn.compact
-    def __call__(self, z, train: bool = True, labels=None):
+    def __call__(self, z, train: bool = True, labels=None, axis_name: Optional[str] = None):
         if self.label_embedding == "onehot":
             e = jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)
         else:
             e = nn.Embed(self.num_classes, self.embed_dim, name="label_embed")(labels).astype(z.dtype)
-        return self.base(jnp.concatenate([z, e], axis=-1), train=train)
+        return self.base(jnp.concatenate([z, e], axis=-1), train=train, **_axis(axis_name))
 
 
 class ConditionalDiscriminator(nn.Module):
@@ -81,7 +88,8 @@ class ConditionalDiscriminator(nn.Module):
     conditioning: str = "concat"
 
     @nn.compact
-    def __call__(self, x, train: bool = True, return_features: bool = False, labels=None):
+    def __call__(self, x, train: bool = True, return_features: bool = False, labels=None,
+                 axis_name: Optional[str] = None):
         if self.conditioning == "concat":
             onehot = jax.nn.one_hot(labels, self.num_classes, dtype=x.dtype)
             if x.ndim == 4:
@@ -89,8 +97,8 @@ class ConditionalDiscriminator(nn.Module):
                 x = jnp.concatenate([x, extra], axis=-1)
             else:
                 x = jnp.concatenate([x.reshape((x.shape[0], -1)), onehot], axis=-1)
-            return self.base(x, train=train, return_features=return_features)
-        logits, feat = self.base(x, train=train, return_features=True)
+            return self.base(x, train=train, return_features=return_features, **_axis(axis_name))
+        logits, feat = self.base(x, train=train, return_features=True, **_axis(axis_name))
         if self.conditioning == "projection":
             e = nn.Embed(self.num_classes, feat.shape[-1], name="class_projection")(labels)
             logits = logits + jnp.sum(e * feat, axis=-1)

@@ -13,6 +13,8 @@ and 64; the generator doubles s0 up to the image size and the discriminator
 halves back to s0, then a convolution with an s0 x s0 kernel gives one logit.
 """
 
+from typing import Optional
+
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -48,14 +50,14 @@ class DCGANGenerator(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
+    def __call__(self, z, train: bool = True, axis_name: Optional[str] = None):
         s0 = base_size(self.image_size)
         n = _num_doublings(self.image_size)
         h = Project(self.width * 2 ** (n - 1), s0, dtype=self.dtype, name="project")(z)
-        h = nn.relu(Normalization(self.norm, name="project_norm")(h, train))
+        h = nn.relu(Normalization(self.norm, name="project_norm")(h, train, axis_name))
         for i in range(n - 1):
             h = UpConv(self.width * 2 ** (n - 2 - i), dtype=self.dtype, name=f"up_{i}")(h)
-            h = nn.relu(Normalization(self.norm, name=f"up_{i}_norm")(h, train))
+            h = nn.relu(Normalization(self.norm, name=f"up_{i}_norm")(h, train, axis_name))
         h = UpConv(self.channels, use_bias=True, dtype=self.dtype, name="output")(h)
         return jnp.tanh(h).astype(jnp.float32)
 
@@ -73,12 +75,12 @@ class DCGANDiscriminator(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x, train: bool = True, return_features: bool = False):
+    def __call__(self, x, train: bool = True, return_features: bool = False, axis_name: Optional[str] = None):
         n = _num_doublings(self.image_size)
         h = nn.leaky_relu(DownConv(self.width, dtype=self.dtype, name="input")(x.astype(self.dtype)), 0.2)
         for i in range(1, n):
             h = DownConv(self.width * 2 ** i, dtype=self.dtype, name=f"down_{i}")(h)
-            h = nn.leaky_relu(Normalization(self.norm, name=f"down_{i}_norm")(h, train), 0.2)
+            h = nn.leaky_relu(Normalization(self.norm, name=f"down_{i}_norm")(h, train, axis_name), 0.2)
         logits = FullConv(1, dtype=self.dtype, name="output")(h)
         logits = logits.reshape((x.shape[0],)).astype(jnp.float32)
         if return_features:

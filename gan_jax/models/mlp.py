@@ -1,7 +1,7 @@
 """Fully connected generator and discriminator for 1-D/2-D toys and flat images."""
 
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -45,13 +45,13 @@ class MLPGenerator(nn.Module):
     weight_init: Tuple[str, float] = DEFAULT_INIT
 
     @nn.compact
-    def __call__(self, z, train: bool = True):
+    def __call__(self, z, train: bool = True, axis_name: Optional[str] = None):
         h = z
         act = jnp.tanh if self.activation == "tanh" else nn.relu
         kernel_init = _kernel_init(self.weight_init)
         for i in range(self.depth):
             h = nn.Dense(self.hidden, use_bias=self.norm == "none", kernel_init=kernel_init, name=f"hidden_{i}")(h)
-            h = act(Normalization(self.norm, name=f"norm_{i}")(h, train))
+            h = act(Normalization(self.norm, name=f"norm_{i}")(h, train, axis_name))
         x = nn.Dense(math.prod(self.data_shape), kernel_init=kernel_init, name="output")(h)
         if self.output_activation == "tanh":
             x = jnp.tanh(x)
@@ -72,7 +72,7 @@ class MLPDiscriminator(nn.Module):
     weight_init: Tuple[str, float] = DEFAULT_INIT
 
     @nn.compact
-    def __call__(self, x, train: bool = True, return_features: bool = False):
+    def __call__(self, x, train: bool = True, return_features: bool = False, axis_name: Optional[str] = None):
         h = x.reshape((x.shape[0], -1))
         kernel_init = _kernel_init(self.weight_init)
         for i in range(self.depth):

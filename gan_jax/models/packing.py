@@ -10,6 +10,8 @@ Every loss in :mod:`gan_jax.core.losses` is a mean over logits, so the losses ar
 unchanged: they average over the B/m packs instead of the B samples.
 """
 
+from typing import Optional
+
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -43,5 +45,6 @@ class PackedDiscriminator(nn.Module):
     base: nn.Module
     pack: int = 2
 
-    def __call__(self, x, train: bool = True, return_features: bool = False):
-        return self.base(pack_samples(x, self.pack), train=train, return_features=return_features)
+    def __call__(self, x, train: bool = True, return_features: bool = False, axis_name: Optional[str] = None):
+        axis = {} if axis_name is None else {"axis_name": axis_name}
+        return self.base(pack_samples(x, self.pack), train=train, return_features=return_features, **axis)

@@ -12,7 +12,8 @@ import jax
 import numpy as np
 
 from gan_jax.errors import UserError
-from gan_jax.core.state import GANState, apply_generator, generate, sample_latent
+from gan_jax.core.state import GANState, apply_generator, sample_latent
+from gan_jax.core.steps import generate
 from gan_jax.runs.checkpoint import restore_run
 from gan_jax.core.latent import interpolate
 

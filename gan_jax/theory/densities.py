@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.core import losses
-from gan_jax.core.state import GANState, d_step
+from gan_jax.core.state import Batch, GANState
+from gan_jax.core.steps import d_step
 
 __all__ = ["gaussian_pdf", "optimal_discriminator", "kl_divergence", "js_divergence",
            "value_function", "ShiftGenerator", "fit_discriminator", "generator_gradients"]
@@ -130,7 +131,7 @@ class ShiftGenerator(nn.Module):
 
     With z ~ N(0, 1) it makes p_g = N(b, 1) exactly; with a zero-learning-rate
     optimiser (``optax.sgd(0.0)``) it is a fixed generator against which a
-    discriminator can be trained by :func:`gan_jax.core.state.d_step`.
+    discriminator can be trained by :func:`gan_jax.core.steps.d_step`.
     """
     shift: float = 1.0
 
@@ -142,7 +143,7 @@ class ShiftGenerator(nn.Module):
 
 def fit_discriminator(state: GANState, key: jax.Array, steps: int, batch_size: int,
                       real_mean: float = 0.0, real_std: float = 1.0):
-    """Train D alone for ``steps`` :func:`gan_jax.core.state.d_step` updates on
+    """Train D alone for ``steps`` :func:`gan_jax.core.steps.d_step` updates on
     1-D real samples N(real_mean, real_std^2) ``(batch_size, 1)``; G is untouched.
 
     Returns ``(state, d_losses (steps,))``. With enough capacity and steps,
@@ -151,7 +152,7 @@ def fit_discriminator(state: GANState, key: jax.Array, steps: int, batch_size: i
     def body(s, step_key):
         real_key, d_key = jax.random.split(step_key)
         real = real_mean + real_std * jax.random.normal(real_key, (batch_size, 1))
-        s, metrics = d_step(s, real, d_key)
+        s, metrics = d_step(s, Batch(real), d_key)
         return s, metrics["d_loss"]
 
     return jax.lax.scan(body, state, jax.random.split(key, steps))

@@ -88,7 +88,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.core.state import GANObjective, GANState, create_state, train_step
+from gan_jax.core.state import Batch, GANState, create_state
+
+from gan_jax.core.objective import GANObjective
+
+from gan_jax.core.steps import train_step
 
 __all__ = [
     "DiracGenerator", "DiracDiscriminator", "DiracMethod", "DIRAC_METHODS", "FIELD_SLOPE",
@@ -237,7 +241,7 @@ def _real_batches(method: DiracMethod) -> jax.Array:
 
 def dirac_update(state: GANState, method: DiracMethod, key: jax.Array) -> GANState:
     """One training update: ``train_step`` on k batches of the data delta_0."""
-    return train_step(state, _real_batches(method), key)[0]
+    return train_step(state, Batch(_real_batches(method)), key)[0]
 
 
 def _point(state: GANState) -> jax.Array:

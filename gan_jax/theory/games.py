@@ -33,7 +33,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from gan_jax.core.state import GANState, apply_generator, sample_latent, train_step
+from gan_jax.core.state import Batch, GANState, apply_generator, sample_latent
+
+from gan_jax.core.steps import train_step
 
 __all__ = ["BILINEAR_METHODS", "bilinear_field", "simulate_bilinear",
            "simulate_bilinear_batch", "train_gaussian_gan"]
@@ -116,7 +118,7 @@ def simulate_bilinear_batch(method: str, x0, y0, lr, steps: int, gamma: float = 
 @functools.partial(jax.jit, static_argnames=("steps", "batch_size"))
 def train_gaussian_gan(state: GANState, key: jax.Array, steps: int, batch_size: int,
                        real_mean: float, real_std: float):
-    """Train a 1-D GAN on N(real_mean, real_std^2) with :func:`gan_jax.core.state.train_step`, k = 1.
+    """Train a 1-D GAN on N(real_mean, real_std^2) with :func:`gan_jax.core.steps.train_step`, k = 1.
 
     The update order is the state's: simultaneous when
     ``state.objective.simultaneous`` (G steps from the state before D's step),
@@ -132,7 +134,7 @@ def train_gaussian_gan(state: GANState, key: jax.Array, steps: int, batch_size: 
     def body(s, step_key):
         real_key, update_key = jax.random.split(step_key)
         real = real_mean + real_std * jax.random.normal(real_key, (batch_size, 1))
-        s, metrics = train_step(s, real[None], update_key)
+        s, metrics = train_step(s, Batch(real[None]), update_key)
         g_mean = jnp.mean(apply_generator(s, s.g_params, probe_z, train=False)[0])
         return s, {"d_real": metrics["d_real"], "d_fake": metrics["d_fake"], "g_mean": g_mean}
 

@@ -23,7 +23,6 @@ import time
 from typing import Optional, Sequence, Tuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.data import sources as data_lib
@@ -33,15 +32,16 @@ from gan_jax.config.build import init_state
 from gan_jax.runs.checkpoint import BEST_DIR, Checkpointer, NonFiniteState, write_run_config
 from gan_jax.config.schema import Config, config_to_dict, read_json_object
 from gan_jax.errors import UserError
-from gan_jax.train.parallel import barrier, is_lead_process, make_mesh, replicate, shard_batch
+from gan_jax.train.parallel import barrier, is_lead_process, make_mesh, replicate
 from gan_jax.runs.provenance import collect_provenance, run_prng
 from gan_jax.runs.layout import claim_run_dir, is_run_dir
 from gan_jax.io.paths import atomic_write_json
 from gan_jax.runs.runlog import RunLogger as _Logger
 from gan_jax.runs.runlog import drop_rows_after as _drop_rows_after
-from gan_jax.core.state import GANState, generate
-from gan_jax.train.sweep import (chunk_stops, host_chunk, init_members, make_chunk_fn, member, member_config,
-                                 stack_members)
+from gan_jax.core.state import GANState
+from gan_jax.core.steps import generate
+from gan_jax.train.driver import Boundary, train_members
+from gan_jax.train.sweep import chunk_stops, init_members, member, member_config, stack_members
 from gan_jax.config.schema import parse_seeds
 from gan_jax.train.memory import check_training_memory
 from gan_jax.config.build import batches_per_step
@@ -427,6 +427,8 @@ class _Run:
                   f"in {m.run_dir}; the other seeds go on")
 
     def train(self, states: GANState, resumed: bool, progress: bool, tqdm) -> GANState:
+        """The driver (:func:`gan_jax.train.driver.train_members`) with this run's hooks:
+        positions, the progress bar, divergence, then logs, samples, evaluation and checkpoints."""
         config, members, lead = self.config, self.members, self.lead
         start_step = 0
         if resumed:
@@ -434,53 +436,33 @@ class _Run:
         for m in members:
             m.open_writers(resumed)
         evaluator = _Evaluator(config, self.echo)
-        k = batches_per_step(config)
-        labelled = uses_labels(config)
-        alive_host = np.array([s not in self.diverged for s in self.seeds])
-        on_device = getattr(self.sources[0], "on_device", False)
-        iterators = [src.iterate(m.position) if ok and not on_device else None
-                     for src, m, ok in zip(self.sources, members, alive_host)]
-        shape = (config.batch_size // jax.process_count(),) + tuple(self.sources[0].data_shape)
-        chunk = make_chunk_fn(config, self.sources[0], self.mesh)
-        arrays = replicate(self.sources[0].device_arrays, self.mesh) if on_device else None
-        alive = replicate(jnp.asarray(alive_host), self.mesh)
-        died_at = replicate(jnp.full((len(members),), -1, jnp.int32), self.mesh)
-        seed_array = replicate(jnp.asarray(self.seeds, jnp.int32), self.mesh)
         intervals = (config.log_every, config.sample_every, config.checkpoint_every, evaluator.every)
         final_scores = [{} for _ in members]
         bar = tqdm(total=config.steps, initial=start_step, disable=not (progress and lead), unit="step",
                    dynamic_ncols=True)
-        start_time, done = time.time(), start_step
+        start_time = time.time()
+
+        def at_boundary(boundary: Boundary) -> None:
+            for m, position in zip(members, boundary.positions):
+                m.position = int(position)
+            bar.update(boundary.done - bar.n)
+            for i, t in boundary.died.items():
+                if not self.sweep:
+                    raise self._diverged_error(members[i], "a loss or the state became NaN or inf", t + 1)
+                self._freeze(i, boundary.states, t + 1)
+            if not boundary.alive.any():
+                raise TrainingDiverged(f"every seed of {self.run_dir} diverged (NaN or inf; steps "
+                                       f"{', '.join(f'{s}: {d}' for s, d in sorted(self.diverged.items()))}); "
+                                       "their last finite states are kept; try a lower learning rate or another loss")
+            self._at_boundary(boundary.states, boundary.metrics, boundary.alive, boundary.done, start_step,
+                              start_time, evaluator, final_scores, bar)
+
         try:
-            for stop in chunk_stops(start_step, config.steps, config.steps_per_call, intervals):
-                if on_device:
-                    positions = replicate(jnp.asarray([m.position for m in members], jnp.int32), self.mesh)
-                    states, alive, died_at, metrics = chunk(states, alive, died_at, seed_array, jnp.int32(done),
-                                                            positions, arrays, steps=stop - done)
-                else:
-                    images, labels = host_chunk(iterators, stop - done, k, labelled, shape)
-                    images, labels = shard_batch((images, labels), self.mesh, axis=3)
-                    states, alive, died_at, metrics = chunk(states, alive, died_at, seed_array,
-                                                            jnp.int32(done), images, labels)
-                for i, m in enumerate(members):
-                    if alive_host[i]:
-                        m.position += (stop - done) * k
-                done = stop
-                bar.update(stop - bar.n)
-                now_alive = np.asarray(jax.device_get(alive))
-                for i in np.flatnonzero(alive_host & ~now_alive):
-                    died = int(jax.device_get(died_at)[i]) + 1
-                    if not self.sweep:
-                        raise self._diverged_error(members[i], "a loss or the state became NaN or inf", died)
-                    self._freeze(i, states, died)
-                    iterators[i] = None
-                alive_host = now_alive
-                if not alive_host.any():
-                    raise TrainingDiverged(f"every seed of {self.run_dir} diverged (NaN or inf; steps "
-                                           f"{', '.join(f'{s}: {d}' for s, d in sorted(self.diverged.items()))}); "
-                                           "their last finite states are kept; try a lower learning rate or another loss")
-                self._at_boundary(states, metrics, alive_host, done, start_step, start_time, evaluator,
-                                  final_scores, bar)
+            states, _ = train_members(config, self.seeds, states, start_step, hooks=[at_boundary],
+                                      stop_at=chunk_stops(start_step, config.steps, 0, intervals),
+                                      sources=self.sources, mesh=self.mesh,
+                                      positions=[m.position for m in members],
+                                      alive=[s not in self.diverged for s in self.seeds])
         finally:
             bar.close()
             for m in members:

@@ -5,21 +5,8 @@ whose every array has a leading member axis ``(N, ...)``. One dispatch runs
 ``T = steps_per_call`` steps of all N members: ``jax.vmap`` over the members
 and, for ``T > 1``, ``jax.lax.scan`` over the steps (the PureJaxRL pattern),
 so the host loops once per chunk instead of once per step per run. A single
-run is the same program with N = 1; :func:`gan_jax.train.loop.train` drives it for
-the command line (run directories, logs, checkpoints), and
-:func:`train_members` drives it for JAX users, in memory::
-
-    from gan_jax.config.schema import get_config
-    from gan_jax.train.sweep import train_members, member
-
-    config = get_config("ring8", ["steps=2000", "steps_per_call=500"])
-    states, diverged = train_members(config, seeds=[0, 1, 2, 3, 4])
-    seed_3 = member(states, 3)          # an ordinary GANState
-    # gan_jax.core.state.generate(seed_3, jax.random.PRNGKey(0), 1000) draws from it.
-
-Step ``t`` of the member with seed ``s`` uses the key
-``fold_in(PRNGKey(s), t)`` and that seed's own data stream, so member ``s`` of
-a sweep computes what a single run with ``seed=s`` computes.
+run is the same program with N = 1. This module builds that program and its
+inputs; :func:`gan_jax.train.driver.train_members` runs it.
 
 Divergence: a member whose losses or state become NaN or inf at a step is
 frozen at its state before that step (``jnp.where`` per member, inside the
@@ -28,25 +15,21 @@ compiled program), marked dead, and stays so; the others go on.
 
 import dataclasses
 import functools
-import math
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from gan_jax.config.build import batches_per_step, init_state
 from gan_jax.config.schema import Config
-from gan_jax.train.memory import check_training_memory
-from gan_jax.errors import UserError
-from gan_jax.core.state import GANState, naive_train_step, train_step
+from gan_jax.core.state import Batch, GANState
+from gan_jax.core.steps import naive_train_step, train_step
 from gan_jax.train.parallel import DATA_AXIS
-from gan_jax.data import sources as data_lib
 
 __all__ = ["member_config", "init_members", "member", "stack_members", "make_chunk_fn",
-           "chunk_stops", "host_chunk", "train_members"]
-
-MAX_MEMBERS = 4096
+           "chunk_stops", "host_chunk"]
 
 
 def member_config(config: Config, seed: int) -> Config:
@@ -90,10 +73,10 @@ def _config_step(config: Config) -> Callable:
     """``(state, batches (k, B, ...), labels (k, B) | None, key) -> (state, metrics)`` for one member."""
     if config.naive:
         def step(state, batches, labels, key):
-            return naive_train_step(state, batches[0], key, None if labels is None else labels[0],
+            return naive_train_step(state, Batch(batches[0], None if labels is None else labels[0]), key,
                                     tol=config.naive_tol, max_d_steps=config.naive_max_d_steps)
         return step
-    return lambda state, batches, labels, key: train_step(state, batches, key, labels)
+    return lambda state, batches, labels, key: train_step(state, Batch(batches, labels), key)
 
 
 def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
@@ -162,7 +145,6 @@ def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
         images = images.reshape((steps, n, k) + images.shape[1:])
         labels = None if labels is None else labels.reshape((steps, n, k) + labels.shape[1:])
         if mesh is not None and mesh.size > 1:   # data parallel: split each batch over the devices
-            from jax.sharding import NamedSharding, PartitionSpec
             images, labels = jax.lax.with_sharding_constraint(
                 (images, labels), NamedSharding(mesh, PartitionSpec(None, None, None, DATA_AXIS)))
         return chunk(states, alive, died_at, seeds, first_step, images, labels)
@@ -198,49 +180,3 @@ def host_chunk(iterators: Sequence[Optional[Iterator]], steps: int, batches_per_
                 if labelled:
                     labels[t, i, j] = y
     return images, labels
-
-
-def train_members(config: Config, seeds: Sequence[int], states: Optional[GANState] = None,
-                  start_step: int = 0, on_chunk: Optional[Callable] = None,
-                  chunk_fn: Optional[Callable] = None, stop_at: Sequence[int] = ()) -> Tuple[GANState, dict]:
-    """Train one member per seed to ``config.steps``, in memory; returns the stacked
-    states and ``{seed: step}`` of the members that diverged (frozen at their last
-    finite state).
-
-    The data come from each seed's source (:func:`gan_jax.data.sources.make_source` with that
-    seed). ``on_chunk(done, states, alive)`` is called at every chunk boundary (for
-    example to take snapshots). For run directories, logs, evaluation and
-    checkpoints use :func:`gan_jax.train.loop.train` (``gan-jax train --seeds``). Pass the
-    ``chunk_fn`` of an earlier call (``make_chunk_fn(config, make_source(config))``) to
-    reuse its compiled program.
-    """
-    seeds = tuple(int(s) for s in seeds)
-    if states is None:
-        check_training_memory(config, jax.eval_shape(lambda: init_state(config)), len(seeds))
-        states = init_members(config, seeds)
-    sources = [data_lib.make_source(member_config(config, s)) for s in seeds]
-    k = batches_per_step(config)
-    chunk = make_chunk_fn(config, sources[0]) if chunk_fn is None else chunk_fn
-    alive = jnp.ones((len(seeds),), bool)
-    died_at = jnp.full((len(seeds),), -1, jnp.int32)
-    seed_arr = jnp.asarray(seeds, jnp.int32)
-    on_device = getattr(sources[0], "on_device", False)
-    iterators = None if on_device else [src.iterate(start_step * k) for src in sources]
-    arrays = jax.device_put(sources[0].device_arrays) if on_device else None
-    shape = (config.batch_size,) + tuple(sources[0].data_shape)
-    done = start_step
-    stops = sorted(set(chunk_stops(start_step, config.steps, config.steps_per_call))
-                   | {s for s in stop_at if start_step < s < config.steps})
-    for stop in stops:
-        if on_device:
-            positions = jnp.full((len(seeds),), done * k, jnp.int32)
-            states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), positions,
-                                              arrays, steps=stop - done)
-        else:
-            images, labels = host_chunk(iterators, stop - done, k, config.conditional != "none", shape)
-            states, alive, died_at, _ = chunk(states, alive, died_at, seed_arr, jnp.int32(done), images, labels)
-        done = stop
-        if on_chunk is not None:
-            on_chunk(done, states, alive)
-    died = np.asarray(died_at)
-    return states, {s: int(d) for s, d in zip(seeds, died) if d >= 0}
