@@ -26,7 +26,7 @@ def _add(parser):
 
 
 def main(argv=None):
-    from gan_jax.cli.train import sample_from_run
+    from gan_jax.runs.sampling import sample_from_run
     from gan_jax.data.sources import load_digits
     from gan_jax.features.digits_classifier import classifier_features, classifier_probs, load_or_train_classifier
     from gan_jax.metrics.per_class import per_class_accuracy, per_class_frechet

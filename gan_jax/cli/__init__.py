@@ -11,7 +11,6 @@ import importlib
 import sys
 
 from gan_jax.errors import UserError
-from gan_jax.runs.provenance import entry_point_setup
 
 __all__ = ["main", "COMMAND_MODULES"]
 
@@ -42,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    entry_point_setup()  # the project's PRNG choice, unless JAX_THREEFRY_PARTITIONABLE is set
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options too (argparse stops at the first option).
@@ -54,6 +52,9 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        # JAX and the library are imported only now that a command runs (``--help`` stays fast).
+        from gan_jax.runs.provenance import entry_point_setup
+        entry_point_setup()  # the project's PRNG choice, unless JAX_THREEFRY_PARTITIONABLE is set
         result = args.func(args)
     except UserError as e:
         print(f"gan-jax {args.command}: error: {e}", file=sys.stderr)
@@ -63,6 +64,3 @@ def main(argv=None) -> int:
         return 130
     return 0 if result is None else int(result)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,15 +8,13 @@ import dataclasses
 import json
 import os
 
-from gan_jax.io import paths
-from gan_jax.config.schema import Config
 from gan_jax.errors import UserError
-from gan_jax.io.paths import atomic_write_json
 
 __all__ = ["register", "run_fid", "run_eval", "run_convert"]
 
 
 def register(subparsers) -> None:
+    from gan_jax.config.schema import Config
     p = subparsers.add_parser(
         "fid", help="Fréchet distance between two sources",
         description="FID between two sources. SRC: a data set as training names it (digits, ring8, grid25, "
@@ -70,6 +68,7 @@ def run_convert(args) -> None:
 
 def _check_output(path: str) -> None:
     """An output file the user names: an .npz whose parent is a directory, not an existing file."""
+    from gan_jax.io import paths
     if not path.endswith(".npz"):
         raise UserError(f"--save-stats must end in .npz, got {path}")
     paths.check_location(path, "--save-stats")
@@ -81,6 +80,7 @@ def _check_output(path: str) -> None:
 
 
 def run_fid(args) -> None:
+    from gan_jax.config.schema import Config
     from gan_jax.evaluation.fid_sources import fid_of_sources
     from gan_jax.evaluation.stats_files import save_stats
     if args.n < 2 or (args.data_samples is not None and args.data_samples < 2):
@@ -102,6 +102,8 @@ def run_fid(args) -> None:
 
 
 def run_eval(args) -> None:
+    from gan_jax.io import paths
+    from gan_jax.io.paths import atomic_write_json
     from gan_jax.runs.checkpoint import read_run_config
     from gan_jax.evaluation.evaluate_run import evaluate_run
     if args.n is not None and args.n < 2:

@@ -2,13 +2,10 @@
 
 import os
 
-import jax
-import numpy as np
 
 from gan_jax.errors import UserError
-from gan_jax.runs.sampling import interpolation_strips
 
-__all__ = ["register", "interpolation_strips", "run_interpolate"]
+__all__ = ["register", "run_interpolate"]
 
 
 def register(subparsers) -> None:
@@ -24,6 +21,9 @@ def register(subparsers) -> None:
 
 
 def run_interpolate(args) -> None:
+    import jax
+    import numpy as np
+    from gan_jax.runs.sampling import interpolation_strips
     from gan_jax.runs.checkpoint import restore_run
     from gan_jax.models.conditional import check_labels
     from gan_jax.io.figures import save_image_grid

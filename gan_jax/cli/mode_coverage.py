@@ -2,7 +2,6 @@
 
 import os
 
-import numpy as np
 
 from gan_jax.errors import UserError
 
@@ -20,6 +19,7 @@ def register(subparsers) -> None:
 
 
 def run_mode_coverage(args) -> None:
+    import numpy as np
     import jax.numpy as jnp
 
     from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage

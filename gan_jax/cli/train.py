@@ -4,15 +4,10 @@ import argparse
 import dataclasses
 import os
 
-import jax
-import numpy as np
 
-from gan_jax.io import paths
 from gan_jax.errors import UserError
-from gan_jax.train.parallel import is_lead_process
-from gan_jax.runs.sampling import parse_labels, sample_from_run  # noqa: F401 (moved there, importable here)
 
-__all__ = ["register", "run_train", "run_resume", "run_sample", "sample_from_run", "parse_labels"]
+__all__ = ["register", "run_train", "run_resume", "run_sample"]
 
 # Keys a resumed run may change: how long it runs and how it logs, not what it trains.
 RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every",
@@ -75,6 +70,7 @@ def _join_hosts(args) -> None:
 
 
 def _unique_run_dir(runs_dir: str, name: str) -> str:
+    from gan_jax.io import paths
     path, i = os.path.join(runs_dir, name), 2
     while paths.exists(path):
         path, i = os.path.join(runs_dir, f"{name}-{i}"), i + 1
@@ -90,11 +86,14 @@ def _check_resumable_changes(config, changed) -> None:
 
 
 def run_train(args) -> None:
+    import jax
+    from gan_jax.io import paths
+    from gan_jax.train.parallel import is_lead_process
     from gan_jax.config.build import init_state
     from gan_jax.runs.checkpoint import read_run_config
     from gan_jax.config.schema import check_run_name, get_config
     from gan_jax.train.loop import train
-    from gan_jax.train.loop import is_sweep_dir, read_sweep
+    from gan_jax.runs.layout import is_sweep_dir, read_sweep
     from gan_jax.runs.layout import is_run_dir
     from gan_jax.config.schema import parse_seeds
     config = get_config(args.config, args.overrides)
@@ -143,9 +142,11 @@ def run_train(args) -> None:
 
 
 def run_resume(args) -> None:
+    from gan_jax.io import paths
     from gan_jax.runs.checkpoint import read_run_config
     from gan_jax.config.schema import apply_overrides, validate_config
-    from gan_jax.train.loop import is_sweep_dir, read_sweep, train
+    from gan_jax.runs.layout import is_sweep_dir, read_sweep
+    from gan_jax.train.loop import train
     paths.check_location(args.run_dir, "RUN_DIR")
     if args.seeds is not None:
         raise UserError(f"resume takes no --seeds: a sweep resumes as a whole, with the seeds it was "
@@ -167,6 +168,9 @@ MAX_GRID_SAMPLES = 4096
 def run_sample(args) -> None:
     """Draw ``-n`` samples in chunks of 1,000: an ``.npz`` is written chunk by chunk
     (memory stays bounded) with a progress bar; a ``.png`` grid holds at most 4,096."""
+    import jax
+    import numpy as np
+    from gan_jax.io import paths
     from tqdm.auto import tqdm
     from gan_jax.io import figures as viz
     from gan_jax.io.npz_stream import save_npz_chunks

@@ -17,6 +17,7 @@ batch, a loss that needs another) live where the run is assembled
 """
 
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -24,9 +25,6 @@ import re
 from typing import Sequence, Tuple
 
 from gan_jax.errors import UserError
-from gan_jax.core.losses import D_LOSSES, G_LOSSES
-from gan_jax.models.conditional import D_CONDITIONINGS, LABEL_EMBEDDINGS
-from gan_jax.models.layers import NORMS
 from gan_jax.io import paths
 
 __all__ = ["Config", "PRESETS", "get_config", "apply_overrides", "config_to_dict", "config_from_dict",
@@ -71,7 +69,27 @@ def key(default, *, ge=None, gt=None, le=None, lt=None, choices=None, check=None
     return dataclasses.field(default=default, metadata={"rule": rule})
 
 
-_LOSS_D, _LOSS_G = tuple(D_LOSSES), tuple(G_LOSSES)
+class _Registry:
+    """The names a registry of the core or the models defines (losses, norms, conditionings),
+    read when a config is checked rather than when this module is imported: the registries
+    import JAX, and the command line's ``--help`` must answer without it."""
+
+    def __init__(self, module: str, attr: str, first: Tuple[str, ...] = ()):
+        self.module, self.attr, self.first = module, attr, first
+
+    def names(self) -> tuple:
+        return self.first + tuple(getattr(importlib.import_module(self.module), self.attr))
+
+
+def _choices(rule: dict) -> dict:
+    """``rule`` with a registry's names read."""
+    if isinstance(rule.get("choices"), _Registry):
+        return dict(rule, choices=rule["choices"].names())
+    return dict(rule)
+
+
+_LOSS_D = _Registry("gan_jax.core.losses", "D_LOSSES")
+_LOSS_G = _Registry("gan_jax.core.losses", "G_LOSSES")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +115,7 @@ class Config:
     mlp_activation: str = key("relu", choices=("relu", "tanh"))   # relu: ReLU in G, LeakyReLU(0.2) in D
     mlp_init: str = key("lecun", choices=("lecun", "orthogonal"))  # MLP kernels: LeCun normal, or orthogonal
     mlp_init_gain: float = key(1.0, gt=0.0)  # scale of the orthogonal init
-    norm: str = key("batch", choices=NORMS)
+    norm: str = key("batch", choices=_Registry("gan_jax.models.layers", "NORMS"))
     compute_dtype: str = key("float32", choices=("float32", "bfloat16"))   # DCGAN activations (params stay float32)
     # Objective (see gan_jax.core.losses).
     d_loss: str = key("bce", choices=_LOSS_D)
@@ -120,9 +138,10 @@ class Config:
     consensus_weight: float = key(0.0, ge=0.0)   # consensus optimisation gamma, Mescheder et al. 2017 (0 = off)
     simultaneous: bool = False    # G steps from the state before the D steps (default: after them)
     # Class conditioning (issue 6).
-    conditional: str = key("none", choices=("none",) + D_CONDITIONINGS)
+    conditional: str = key("none", choices=_Registry("gan_jax.models.conditional", "D_CONDITIONINGS", ("none",)))
     num_classes: int = key(10, ge=2)
-    label_embedding: str = key("onehot", choices=LABEL_EMBEDDINGS)   # how G sees the label
+    # how G sees the label
+    label_embedding: str = key("onehot", choices=_Registry("gan_jax.models.conditional", "LABEL_EMBEDDINGS"))
     aux_class_weight: float = key(1.0, ge=0.0)     # AC-GAN: weight of the class cross-entropy
     # Schedule: k D steps per G step, or the naive algorithm.
     d_steps: int = key(1, ge=1)
@@ -164,7 +183,7 @@ def _fields():
 
 def key_rules() -> dict:
     """``{key: (type, rule dict)}`` for every config key (for tests and docs)."""
-    return {name: (f.type, dict(f.metadata.get("rule", {}))) for name, f in _fields().items()}
+    return {name: (f.type, _choices(f.metadata.get("rule", {}))) for name, f in _fields().items()}
 
 
 def _type_name(typ) -> str:
@@ -173,7 +192,7 @@ def _type_name(typ) -> str:
 
 def _check_value(name: str, typ, value, where: str):
     """``value`` checked against the type and rule of key ``name`` (UserError naming both)."""
-    rule = _fields()[name].metadata.get("rule", {})
+    rule = _choices(_fields()[name].metadata.get("rule", {}))
     ok_type = (isinstance(value, bool) if typ is bool else
                isinstance(value, int) and not isinstance(value, bool) if typ is int else
                isinstance(value, (int, float)) and not isinstance(value, bool) if typ is float else

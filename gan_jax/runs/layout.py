@@ -26,20 +26,59 @@ import socket
 import threading
 import time
 import uuid
+from typing import Tuple
 
-from gan_jax.io import paths
-from gan_jax.config.schema import check_run_name
+from gan_jax.config.schema import (Config, check_run_name, config_from_dict, config_to_dict, parse_seeds,
+                                   read_json_object)
 from gan_jax.errors import UserError
+from gan_jax.io import paths
+from gan_jax.io.paths import atomic_write_json
 
-__all__ = ["RUN_MARKERS", "is_run_dir", "RunLock", "GcsRunLock", "claim_run_dir"]
+__all__ = ["RUN_MARKERS", "PROVENANCE_FILE", "SWEEP_FILE", "DIVERGED_FILE", "is_run_dir", "seed_dir", "is_sweep_dir",
+           "read_sweep", "write_sweep", "RunLock", "GcsRunLock", "claim_run_dir"]
 
 RUN_MARKERS = ("config.json", "sweep.json")
+PROVENANCE_FILE = "provenance.json"
+SWEEP_FILE = "sweep.json"
+DIVERGED_FILE = "diverged.json"
 LOCK_FILE = ".lock"
 
 
 def is_run_dir(path: str) -> bool:
     """Whether ``path`` (local or ``gs://``) is a directory marked as a gan-jax run or sweep."""
     return paths.isdir(path) and any(paths.isfile(paths.join(path, m)) for m in RUN_MARKERS)
+
+
+def seed_dir(sweep_dir: str, seed: int) -> str:
+    """The run directory of one member of a sweep: ``SWEEP_DIR/seed_<seed>``."""
+    return os.path.join(sweep_dir, f"seed_{seed}")
+
+
+def is_sweep_dir(path: str) -> bool:
+    """Whether ``path`` holds a sweep (its ``sweep.json``)."""
+    return paths.isfile(os.path.join(path, SWEEP_FILE))
+
+
+def read_sweep(sweep_dir: str) -> Tuple[Config, Tuple[int, ...], dict]:
+    """``(config, seeds, diverged {seed: step})`` of a sweep directory; UserError if unreadable."""
+    path = os.path.join(sweep_dir, SWEEP_FILE)
+    record = read_json_object(path, "sweep record")
+    try:
+        seeds = parse_seeds(",".join(str(int(s)) for s in record["seeds"]))
+        config = config_from_dict(record["config"], path)
+        diverged = {int(k): int(v) for k, v in record.get("diverged", {}).items()}
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{path} is not a valid sweep record ({type(e).__name__}: {e}); "
+                        "train the sweep again with --overwrite") from None
+    return config, seeds, diverged
+
+
+def write_sweep(sweep_dir: str, config: Config, seeds, diverged: dict, provenance: dict) -> None:
+    """``SWEEP_DIR/sweep.json``: the seeds, the shared config, the diverged seeds and the provenance."""
+    atomic_write_json(os.path.join(sweep_dir, SWEEP_FILE),
+                      {"seeds": list(seeds), "config": config_to_dict(config),
+                       "diverged": {str(s): d for s, d in sorted(diverged.items())},
+                       "runs": {str(s): f"seed_{s}" for s in seeds}, "provenance": provenance})
 
 
 class RunLock:

@@ -34,7 +34,8 @@ from gan_jax.config.schema import Config, config_to_dict, read_json_object
 from gan_jax.errors import UserError
 from gan_jax.train.parallel import barrier, is_lead_process, make_mesh, replicate
 from gan_jax.runs.provenance import collect_provenance, run_prng
-from gan_jax.runs.layout import claim_run_dir, is_run_dir
+from gan_jax.runs.layout import (DIVERGED_FILE, PROVENANCE_FILE, SWEEP_FILE, claim_run_dir, is_run_dir, is_sweep_dir,
+                                 read_sweep, seed_dir, write_sweep)
 from gan_jax.io.paths import atomic_write_json
 from gan_jax.runs.runlog import RunLogger as _Logger
 from gan_jax.runs.runlog import drop_rows_after as _drop_rows_after
@@ -48,12 +49,8 @@ from gan_jax.config.build import batches_per_step
 from gan_jax.evaluation.training_evaluator import make_training_evaluator
 from gan_jax.config.schema import config_from_dict
 
-__all__ = ["train", "TrainingDiverged", "uses_labels", "PROVENANCE_FILE", "SWEEP_FILE", "seed_dir",
-           "is_sweep_dir", "read_sweep"]
+__all__ = ["train", "TrainingDiverged", "uses_labels"]
 
-PROVENANCE_FILE = "provenance.json"
-SWEEP_FILE = "sweep.json"
-DIVERGED_FILE = "diverged.json"
 
 
 class TrainingDiverged(UserError):
@@ -204,37 +201,6 @@ def _record_provenance(run_dir: str, resumed: bool, write: bool) -> dict:
     return record
 
 
-def seed_dir(sweep_dir: str, seed: int) -> str:
-    """The run directory of one member of a sweep: ``SWEEP_DIR/seed_<seed>``."""
-    return os.path.join(sweep_dir, f"seed_{seed}")
-
-
-def is_sweep_dir(path: str) -> bool:
-    """Whether ``path`` holds a sweep (its ``sweep.json``)."""
-    return paths.isfile(os.path.join(path, SWEEP_FILE))
-
-
-def read_sweep(sweep_dir: str) -> Tuple[Config, Tuple[int, ...], dict]:
-    """``(config, seeds, diverged {seed: step})`` of a sweep directory; UserError if unreadable."""
-    path = os.path.join(sweep_dir, SWEEP_FILE)
-    record = read_json_object(path, "sweep record")
-    try:
-        seeds = parse_seeds(",".join(str(int(s)) for s in record["seeds"]))
-        config = config_from_dict(record["config"], path)
-        diverged = {int(k): int(v) for k, v in record.get("diverged", {}).items()}
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{path} is not a valid sweep record ({type(e).__name__}: {e}); "
-                        "train the sweep again with --overwrite") from None
-    return config, seeds, diverged
-
-
-def _write_sweep(sweep_dir: str, config: Config, seeds, diverged: dict, provenance: dict) -> None:
-    atomic_write_json(os.path.join(sweep_dir, SWEEP_FILE),
-                      {"seeds": list(seeds), "config": config_to_dict(config),
-                       "diverged": {str(s): d for s, d in sorted(diverged.items())},
-                       "runs": {str(s): f"seed_{s}" for s in seeds}, "provenance": provenance})
-
-
 def train(config: Config, run_dir: str, resume: bool = False, progress: bool = True,
           echo=print, overwrite: bool = False, seeds: Optional[Sequence[int]] = None) -> GANState:
     """Train (or resume) a run, or a sweep of runs, in ``run_dir`` until ``config.steps``.
@@ -297,7 +263,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
         provenance = _record_provenance(run_dir, resumed, lead)
         if sweep:
             if lead:
-                _write_sweep(run_dir, config, seeds, diverged, provenance)
+                write_sweep(run_dir, config, seeds, diverged, provenance)
             for d in dirs:
                 _record_provenance(d, resumed and paths.isfile(os.path.join(d, PROVENANCE_FILE)), lead)
         with run_prng(provenance):   # a resumed run continues with the PRNG it was trained with
