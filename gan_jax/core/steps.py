@@ -68,6 +68,21 @@ def _latents(state: GANState, key, n: int, axis_name):
                         key, (n, state.latent_dim), axis_name)
 
 
+def _per_device(params, axis_name):
+    """``params`` marked as varying over the mesh axis, so that ``jax.grad`` gives this
+    device's own gradient (``shard_map`` would otherwise sum the gradient of replicated
+    parameters over the devices); :func:`_mean_over` then averages it. Unchanged without an
+    axis, or where the parameters already vary."""
+    if axis_name is None:
+        return params
+
+    def cast(x):
+        if axis_name in getattr(jax.typeof(x), "vma", frozenset()):
+            return x
+        return jax.lax.pcast(x, axis_name, to="varying")
+    return jax.tree.map(cast, params)
+
+
 def _mean_over(tree, axis_name):
     """``tree`` averaged over the mesh axis (unchanged without one)."""
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
@@ -207,7 +222,7 @@ def d_step(state: GANState, batch: Batch, key: jax.Array, *, axis_name: Optional
         return loss, aux
 
     (loss, (d_stats, real_logits, fake_logits)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.d_params)
+        loss_fn, has_aux=True)(_per_device(state.d_params, axis_name))
     grads = _mean_over(grads, axis_name)
     updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
     new_state = state.replace(d_params=_clip_weights(optax.apply_updates(state.d_params, updates),
@@ -305,7 +320,8 @@ def g_step(state: GANState, batch: Batch, key: jax.Array, *, axis_name: Optional
                 state, g_params, state.d_params, real, z, labels, consensus_key)
         return loss, aux
 
-    (loss, (g_stats, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    (loss, (g_stats, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        _per_device(state.g_params, axis_name))
     grads = _mean_over(grads, axis_name)
     updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
     new_state = state.replace(g_params=optax.apply_updates(state.g_params, updates),
