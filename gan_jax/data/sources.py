@@ -184,6 +184,10 @@ class ArraySource(_DeviceSampled):
         self.on_device = images.nbytes <= DEVICE_DATA_BYTES
         self.device_arrays = (images, labels) if self.on_device else None
 
+    def program_key(self) -> tuple:
+        """What :meth:`device_batch` depends on besides its arrays (equal keys: one compiled program)."""
+        return (type(self).__name__, self.images.shape[0], self.batch_size)
+
     def order(self, seed, position):
         """The indices ``(B,)`` of batch ``position`` (pure JAX)."""
         n, b = self.images.shape[0], self.batch_size
@@ -218,6 +222,10 @@ class SamplerSource(_DeviceSampled):
         self.rows = process_rows(batch_size, process_index, process_count)
         self.data_shape = (1,) if name == "gaussian1d" else (2,)
         self.num_classes = 0
+
+    def program_key(self) -> tuple:
+        """What :meth:`device_batch` depends on besides its arrays (equal keys: one compiled program)."""
+        return (type(self).__name__, self.name, self.batch_size)
 
     def device_batch(self, arrays, seed, position):
         return sample_toy(self.name, _data_key(seed, position), self.batch_size)[0], None

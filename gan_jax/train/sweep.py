@@ -15,7 +15,7 @@ compiled program), marked dead, and stays so; the others go on.
 
 import dataclasses
 import functools
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -69,14 +69,41 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
-def _config_step(config: Config) -> Callable:
-    """``(state, batches (k, B, ...), labels (k, B) | None, key) -> (state, metrics)`` for one member."""
-    if config.naive:
-        def step(state, batches, labels, key):
-            return naive_train_step(state, Batch(batches[0], None if labels is None else labels[0]), key,
-                                    tol=config.naive_tol, max_d_steps=config.naive_max_d_steps)
-        return step
-    return lambda state, batches, labels, key: train_step(state, Batch(batches, labels), key)
+class _Program(NamedTuple):
+    """The settings of a config that the compiled chunk depends on (besides the state's
+    static fields, which ``jax.jit`` keys on itself): equal settings share one program."""
+    naive: bool
+    naive_tol: float
+    naive_max_d_steps: int
+    batches_per_step: int
+    labelled: bool
+
+    @classmethod
+    def of(cls, config: Config) -> "_Program":
+        return cls(config.naive, config.naive_tol, config.naive_max_d_steps, batches_per_step(config),
+                   config.conditional != "none")
+
+    def step(self) -> Callable:
+        """``(state, batches (k, B, ...), labels (k, B) | None, key) -> (state, metrics)`` for one member."""
+        if self.naive:
+            def naive(state, batches, labels, key):
+                return naive_train_step(state, Batch(batches[0], None if labels is None else labels[0]), key,
+                                        tol=self.naive_tol, max_d_steps=self.naive_max_d_steps)
+            return naive
+        return lambda state, batches, labels, key: train_step(state, Batch(batches, labels), key)
+
+
+class _AnyEqual:
+    """Wraps a value so that a cache ignores it: every wrapper is equal to every other."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, _AnyEqual)
+
+    def __hash__(self):
+        return 0
 
 
 def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
@@ -102,9 +129,22 @@ def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
     fold_in(PRNGKey(seeds[i]), first_step + t))``; it is kept only when the member is
     alive and ``m`` and ``new`` are finite, else the member keeps its state and dies.
     With T = 1 the step runs without a scan (XLA:CPU runs convolutions slower in a scan body).
+
+    One program per distinct setting: a config whose program settings, source kind
+    (:meth:`program_key` of an on-device source) and mesh equal an earlier call's gets the
+    same compiled function back (a resumed run, or a second sweep, in the same process does
+    not compile again).
     """
-    step = _config_step(config)
-    k = batches_per_step(config)
+    on_device = source is not None and getattr(source, "on_device", False)
+    return _chunk_program(_Program.of(config), source.program_key() if on_device else None, mesh,
+                          _AnyEqual(source if on_device else None))
+
+
+@functools.lru_cache(maxsize=64)
+def _chunk_program(program: _Program, source_key, mesh, source: _AnyEqual) -> Callable:
+    """:func:`make_chunk_fn`'s program, built once per ``(program, source_key, mesh)``; ``source``
+    is the first on-device source of that key (its ``device_batch`` depends only on the key)."""
+    step, k, source = program.step(), program.batches_per_step, source.value
 
     def member_step(state, alive, died_at, seed, t, images, labels):
         new, metrics = step(state, images, labels, jax.random.fold_in(jax.random.PRNGKey(seed), t))
@@ -131,7 +171,7 @@ def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
                                                          (steps, images, labels))
         return states, alive, died_at, jax.tree.map(lambda m: m[-1], metrics)
 
-    if source is None or not getattr(source, "on_device", False):
+    if source is None:
         return jax.jit(chunk, donate_argnums=(0,))
 
     def device_chunk(states, alive, died_at, seeds, first_step, positions, arrays, steps):
@@ -140,7 +180,7 @@ def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
         where = (positions[None, :, None] + offsets).reshape(-1)                           # T N k
         who = jnp.broadcast_to(seeds[None, :, None], (steps, n, k)).reshape(-1)
         images, labels = jax.vmap(lambda s, p: source.device_batch(arrays, s, p))(who, where)
-        if config.conditional == "none":
+        if not program.labelled:
             labels = None   # unconditional models take no labels, even where the data has them
         images = images.reshape((steps, n, k) + images.shape[1:])
         labels = None if labels is None else labels.reshape((steps, n, k) + labels.shape[1:])
