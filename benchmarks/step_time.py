@@ -3,7 +3,7 @@ non-saturating loss, Adam), JAX against the same model in PyTorch, side by side.
 
     python benchmarks/step_time.py --model dcgan28 --batch 64 --steps 20 --framework both --json
 
-Models: ``dcgan28`` (28x28x1, nz=100, ngf=ndf=128, the layout of issue 7),
+Models: ``dcgan28`` (28x28x1, nz=100, ngf=ndf=128),
 ``dcgan64`` (the reference DCGAN: 64x64x3, nz=100, ngf=ndf=64) and ``digits``
 (the ``digits_dcgan`` preset, 8x8x1). ``--upconv reference`` runs the JAX
 models with every up-convolution through ``lax.conv_transpose`` (the layer

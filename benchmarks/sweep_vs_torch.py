@@ -1,4 +1,4 @@
-"""A sweep of seeds (issue 16): gan_jax's sweep trainer against PyTorch eager, one seed after another.
+"""A sweep of seeds: gan_jax's sweep trainer against PyTorch eager, one seed after another.
 
 PyTorch side (:func:`torch_train_sequential`): the GAN of an MLP preset
 (``ring8`` by default) on the CPU with 2 threads, seed after seed, each

@@ -183,7 +183,7 @@ def test_tfds_source_gives_each_process_its_own_half_of_the_split(tmp_path):
     assert halves[0] | halves[1] == every
 
 
-# --- user files: every failure one line (issue 17) -------------------------------------------
+# --- user files: every failure one line -------------------------------------------
 
 def _conditional_npz_config(path, *overrides):
     return get_config("digits_cgan", [f"data=npz:{path}", "batch_size=2", *overrides])

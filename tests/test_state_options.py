@@ -1,4 +1,4 @@
-"""The training options of issue 15 on an ordinary model: WGAN weight clipping,
+"""The training options on an ordinary model: WGAN weight clipping,
 the R2 penalty, and the validation of every option. Simultaneous updates,
 instance noise and consensus optimisation are checked against closed forms in
 tests/test_dirac.py: the Dirac-GAN's update matrix is I + hJ only if G steps

@@ -15,14 +15,14 @@ from gan_jax.errors import UserError
 
 __all__ = ["DEMOS", "register", "experiments_dir", "run_demo"]
 
-# Name -> what the experiment shows (issue 3).
+# Name -> what the experiment shows.
 DEMOS = {
     "js_divergence": "KL/JS of N(0,1) and N(1,1), D* and L(D*, G) = -2 log 2 + 2 JS",
     "optimal_discriminator": "a D trained with d_step against the analytic D* = p_r / (p_r + p_g)",
     "saturation": "vanishing gradients of the saturating generator cost when p_r and p_g barely overlap",
     "naive_vs_k_steps": "the naive algorithm (D to convergence) against k = 1, 2 D steps per G step",
     "bilinear_game": "f = xy under simultaneous/alternating/optimistic/extragradient/consensus updates",
-    "dirac_gan": "the Dirac-GAN under every training method: Jacobian verdicts, trajectories, GIF (issue 15)",
+    "dirac_gan": "the Dirac-GAN under every training method: Jacobian verdicts, trajectories, GIF",
 }
 
 

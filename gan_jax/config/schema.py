@@ -137,7 +137,7 @@ class Config:
     weight_clip: float = key(0.0, ge=0.0)    # WGAN: clip D's parameters to [-c, c] after each D update (0 = off)
     consensus_weight: float = key(0.0, ge=0.0)   # consensus optimisation gamma, Mescheder et al. 2017 (0 = off)
     simultaneous: bool = False    # G steps from the state before the D steps (default: after them)
-    # Class conditioning (issue 6).
+    # Class conditioning.
     conditional: str = key("none", choices=_Registry("gan_jax.models.conditional", "D_CONDITIONINGS", ("none",)))
     num_classes: int = key(10, ge=2)
     # how G sees the label
@@ -167,7 +167,7 @@ class Config:
     sample_every: int = key(500, ge=1)
     checkpoint_every: int = key(500, ge=1)
     keep_checkpoints: int = key(3, ge=1)
-    # Quality during training (issue 13): score G every eval_every steps (0 = off) on
+    # Quality during training: score G every eval_every steps (0 = off) on
     # eval_samples samples; the best checkpoint is kept in checkpoints/best.
     eval_every: int = key(1000, ge=0)
     eval_samples: int = key(1000, ge=2)
@@ -326,14 +326,14 @@ PRESETS = {
                        batch_size=128, eval_every=0),
     "ring8": dict(_TOY, data="ring8", latent_dim=256, steps=5000, batch_size=128),
     "grid25": dict(_TOY, data="grid25", latent_dim=256, steps=5000, batch_size=128),
-    # The best methods of experiments/mode_collapse_2d.py (issue 5), chosen on
+    # The best methods of experiments/mode_collapse_2d.py, chosen on
     # seeds 100-101 (scored with their own latent key), never on the reported
     # seeds 0-4: PacGAN (Lin et al. 2018) with a deep (6 x 128) batch-normalised
     # generator, a shallow discriminator and a cosine-decayed learning rate.
     # grid25_best: 12,000 steps at batch 128 gave 44-48 % high-quality samples
     # on seeds 100-101; 24,000 steps at batch 256 gave 91 % on the same seeds,
     # and with the R1 penalty gamma = 0.1 / 1 / 10: 92.8 / 94.6 / 89.2 %.
-    # ring8_best's length (issue 16), seeds 100 / 101, 2,500 samples, % high quality, measured with
+    # ring8_best's length, seeds 100 / 101, 2,500 samples, % high quality, measured with
     # experiments/mode_collapse_2d.py --data ring8 --methods best --seeds 100 101 --set steps=N ...:
     # 16,000 steps 94.2 / 95.5; 48,000 97.9 / 97.7; 64,000 98.6 / 97.2; 128,000 99.2 / 97.4 (chosen:
     # a scratch script without the project's PRNG choice gave 99.1 / 99.2 there, and one CLI run at
@@ -347,7 +347,7 @@ PRESETS = {
                         mlp_hidden=128, mlp_depth=6, mlp_d_hidden=256, mlp_d_depth=2, norm="batch",
                         pack=2, r1_weight=1.0, lr_g=3e-3, lr_d=3e-3, lr_schedule="cosine", log_every=500,
                         sample_every=4000, checkpoint_every=4000, steps_per_call=500),
-    # Stacked digits (issue 16): three 8x8 digits in the channels of one image, 1,000 modes, scored
+    # Stacked digits: three 8x8 digits in the channels of one image, 1,000 modes, scored
     # by modes captured and KL to uniform (gan_jax.metrics.stacked_modes). The DCGAN of the VEEGAN
     # Stacked MNIST experiment as PacGAN's code runs it (latent 100, batch 64, Adam 2e-4, beta1 0.5);
     # eval_samples=5000 during training (exact samples reach about 993 modes, KL about 0.1; gan-jax
@@ -361,7 +361,7 @@ PRESETS = {
     # 26,000 samples each): PacGAN2 on the full-width DCGAN, batch 128, 10,000 steps gave 1,000 modes
     # and KL 0.079 +- 0.003; batch 64 gave 0.095 (10,000 steps) and 0.286 (2,000 steps); a cosine
     # rate at batch 64, 0.097; batch 128 at 20,000 steps 0.0505 / 0.0510, and with the cosine rate
-    # 0.0415 / 0.0477 (chosen, issue 16: KL <= 0.05 in <= 15 minutes of CPU).
+    # 0.0415 / 0.0477 (chosen: KL <= 0.05 in <= 15 minutes of CPU).
     "stacked_digits_best": dict(data="stacked_digits", image_size=8, channels=3, latent_dim=100,
                                 eval_samples=5000, pack=2, batch_size=128, steps=20000,
                                 lr_schedule="cosine", checkpoint_every=1000, eval_every=2000),

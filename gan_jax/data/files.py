@@ -1,7 +1,7 @@
 """Reading the files a user points at, checked: ``.npz`` arrays and image folders (shell).
 
 Every failure is one :class:`~gan_jax.errors.UserError` naming the file and
-the fix, never a traceback (issue 17):
+the fix, never a traceback:
 
 - ``.npz``: the zip directory and each array's ``.npy`` header are read
   first (shape, dtype; a pickled object array is refused, nothing is
