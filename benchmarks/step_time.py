@@ -41,10 +41,10 @@ import jax.numpy as jnp
 
 from gan_jax.config.build import init_state
 from gan_jax.config.schema import get_config
-from gan_jax.runs.provenance import entry_point_setup
-from gan_jax.models import layers
 from gan_jax.core.state import Batch
 from gan_jax.core.steps import jit_train_step
+from gan_jax.models import layers
+from gan_jax.runs.provenance import entry_point_setup
 
 MODELS = {
     "dcgan28": ["image_size=28", "channels=1", "latent_dim=100",
@@ -109,7 +109,9 @@ def matmul_gflops(framework: str, n: int = 2048, repeats: int = 5) -> float:
 
 
 def torch_stepper(model: str, batch: int):
-    from torch_dcgan import torch_stepper as stepper  # beside this script; needs the bench extra
+    from torch_dcgan import (
+        torch_stepper as stepper,  # beside this script; needs the bench extra
+    )
     return stepper(model, batch)
 
 

@@ -169,6 +169,7 @@ def flops_per_step(config: Config, members: int) -> float:
     """XLA's count of floating-point operations in one training step of ``members`` seeds
     (``cost_analysis`` of the compiled one-step chunk; nothing runs)."""
     import jax.numpy as jnp
+
     from gan_jax.train.sweep import init_members
     config = dataclasses.replace(config, steps_per_call=1)
     source = make_source(config)

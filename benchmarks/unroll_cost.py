@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gan_jax.config.build import data_shape, init_state  # noqa: E402
 from gan_jax.config.schema import get_config  # noqa: E402
-from gan_jax.runs.provenance import entry_point_setup  # noqa: E402
 from gan_jax.core.state import Batch  # noqa: E402
 from gan_jax.core.steps import g_step  # noqa: E402
+from gan_jax.runs.provenance import entry_point_setup  # noqa: E402
 
 
 def time_g_step(state, real, reps):

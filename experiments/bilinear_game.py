@@ -10,12 +10,12 @@ simultaneous versus alternating updates.
 import jax
 import numpy as np
 import optax
+from _common import parse_args, plt, run_main, save_figure, write_results
 
-from _common import parse_args, plt, save_figure, write_results, run_main
-from gan_jax.theory.games import BILINEAR_METHODS, simulate_bilinear, train_gaussian_gan
-from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_jax.core.state import create_state
 from gan_jax.core.objective import GANObjective
+from gan_jax.core.state import create_state
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+from gan_jax.theory.games import BILINEAR_METHODS, simulate_bilinear, train_gaussian_gan
 
 THEORY = {
     "simultaneous": "spirals out: |v| x sqrt(1 + lr^2) per step",

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import parse_args, plt, save_figure, write_results, run_main  # noqa: E402
+from experiments._common import parse_args, plt, run_main, save_figure, write_results  # noqa: E402
 
 
 def _add(parser):
@@ -26,10 +26,14 @@ def _add(parser):
 
 
 def main(argv=None):
-    from gan_jax.runs.sampling import sample_from_run
     from gan_jax.data.sources import load_digits
-    from gan_jax.features.digits_classifier import classifier_features, classifier_probs, load_or_train_classifier
+    from gan_jax.features.digits_classifier import (
+        classifier_features,
+        classifier_probs,
+        load_or_train_classifier,
+    )
     from gan_jax.metrics.per_class import per_class_accuracy, per_class_frechet
+    from gan_jax.runs.sampling import sample_from_run
 
     args = parse_args("conditional_digits", __doc__.splitlines()[0], argv, _add)
     params, test_accuracy = load_or_train_classifier()

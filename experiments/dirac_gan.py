@@ -11,11 +11,17 @@ prints our verdicts beside the paper's.
 """
 
 import numpy as np
+from _common import parse_args, plt, run_main, save_figure, write_results
 from matplotlib.animation import PillowWriter
 
-from _common import parse_args, plt, run_main, save_figure, write_results
-from gan_jax.theory.dirac import (DIRAC_METHODS, FIELD_SLOPE, analyse_method, check_run_settings, dirac_method,
-                           update_displacements)
+from gan_jax.theory.dirac import (
+    DIRAC_METHODS,
+    FIELD_SLOPE,
+    analyse_method,
+    check_run_settings,
+    dirac_method,
+    update_displacements,
+)
 from gan_jax.theory.games import simulate_bilinear
 
 # One visible style per method in the shared plots: colour, line style, marker.

@@ -8,9 +8,15 @@ al. 2014, Theorem 1), on a grid.
 
 import jax.numpy as jnp
 import numpy as np
+from _common import parse_args, plt, run_main, save_figure, write_results
 
-from _common import parse_args, plt, save_figure, write_results, run_main
-from gan_jax.theory.densities import gaussian_pdf, js_divergence, kl_divergence, optimal_discriminator, value_function
+from gan_jax.theory.densities import (
+    gaussian_pdf,
+    js_divergence,
+    kl_divergence,
+    optimal_discriminator,
+    value_function,
+)
 
 
 def main(argv=None):

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from experiments._common import parse_args, run_main, write_results  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
-from experiments._common import parse_args, write_results, run_main  # noqa: E402
 
 ALPHAS = np.linspace(-3.0, 3.0, 7)
 
@@ -36,10 +36,13 @@ def _add(parser):
 
 def main(argv=None):
     from gan_jax.core import latent
-    from gan_jax.runs.checkpoint import restore_run
-    from gan_jax.features.digits_classifier import classifier_probs, load_or_train_classifier
     from gan_jax.core.state import apply_generator, sample_latent
+    from gan_jax.features.digits_classifier import (
+        classifier_probs,
+        load_or_train_classifier,
+    )
     from gan_jax.io.figures import save_image_grid
+    from gan_jax.runs.checkpoint import restore_run
 
     args = parse_args("latent_editing", __doc__.splitlines()[0], argv, _add)
     config, state = restore_run(args.run)

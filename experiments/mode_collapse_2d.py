@@ -38,12 +38,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, make_out_dir, read_saved_json, run_main, train_with_progress  # noqa: E402
-from gan_jax.errors import UserError  # noqa: E402
+from experiments._common import (  # noqa: E402
+    check_seeds,
+    experiment_config,
+    make_out_dir,
+    read_saved_json,
+    run_main,
+    train_with_progress,
+)
 from gan_jax.config.schema import config_to_dict  # noqa: E402
+from gan_jax.core.steps import generate  # noqa: E402
+from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage  # noqa: E402
 from gan_jax.runs.provenance import collect_provenance  # noqa: E402
-from gan_jax.core.steps import generate# noqa: E402
 from gan_jax.train.sweep import member  # noqa: E402
 
 # Published rows: (modes, % high quality). VEEGAN Table 1 (means of 5 runs);

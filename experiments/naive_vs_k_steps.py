@@ -16,13 +16,13 @@ import time
 import jax
 import numpy as np
 import optax
+from _common import parse_args, plt, run_main, save_figure, write_results
 from scipy.stats import wasserstein_distance
 from tqdm import tqdm
 
-from _common import parse_args, plt, save_figure, write_results, run_main
-from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.core.state import Batch, create_state
 from gan_jax.core.steps import generate, naive_train_step, train_step
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 REAL_MEAN, REAL_STD, BATCH = 2.0, 0.5, 128
 

@@ -13,11 +13,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import parse_args, plt, run_main, save_figure, write_results
 
-from _common import parse_args, plt, save_figure, write_results, run_main
-from gan_jax.models.mlp import MLPDiscriminator
 from gan_jax.core.state import apply_discriminator, create_state
-from gan_jax.theory.densities import ShiftGenerator, fit_discriminator, gaussian_pdf, generator_gradients
+from gan_jax.models.mlp import MLPDiscriminator
+from gan_jax.theory.densities import (
+    ShiftGenerator,
+    fit_discriminator,
+    gaussian_pdf,
+    generator_gradients,
+)
 
 REAL_MEAN, FAKE_MEAN = 4.0, -4.0
 SMALL = 1e-3

@@ -35,15 +35,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, make_out_dir, read_saved_json, run_main, train_with_progress  # noqa: E402
+from experiments._common import (  # noqa: E402
+    check_seeds,
+    experiment_config,
+    make_out_dir,
+    read_saved_json,
+    run_main,
+    train_with_progress,
+)
 from gan_jax.config.schema import config_to_dict  # noqa: E402
 from gan_jax.data.stacked_digits import real_stacked_digits  # noqa: E402
 from gan_jax.features.digits_classifier import cached_digit_classify_fn  # noqa: E402
+from gan_jax.io.figures import image_grid  # noqa: E402
 from gan_jax.metrics import stacked_modes  # noqa: E402
 from gan_jax.runs.provenance import collect_provenance  # noqa: E402
 from gan_jax.runs.sampling import generate_batches  # noqa: E402
 from gan_jax.train.sweep import member  # noqa: E402
-from gan_jax.io.figures import image_grid  # noqa: E402
 
 # Published Stacked MNIST rows: (method, modes, KL). PacGAN Table 2 (its first rows quoted
 # from VEEGAN Table 2) and Table 3 (D 1/4 and 1/2 the size of G; the DCGAN row at 1/4

@@ -9,8 +9,8 @@ much raters differ (Beta concentration c: 5 = raters differ, 1000 = alike).
 import time
 
 import numpy as np
-
 from _common import parse_args, run_main, write_results
+
 from gan_jax.study.stats import interval_coverage, simulate_single_studies
 
 TRUTH = {"error_generated": 0.3, "error_real": 0.15, "error": 0.225}  # 25 generated + 25 real images a rater

@@ -20,12 +20,17 @@ import threading
 import time
 
 import numpy as np
-
 from _common import parse_args, run_main, write_results
+
 from gan_jax.errors import UserError
 from gan_jax.study.report import write_report
 from gan_jax.study.server import prepare_study, study_design
-from gan_jax.study.simulate import SimulatedRater, load_oracle, serve_argv, server_process
+from gan_jax.study.simulate import (
+    SimulatedRater,
+    load_oracle,
+    serve_argv,
+    server_process,
+)
 from gan_jax.study.store import open_db
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import parse_args, plt, save_figure, write_results, run_main  # noqa: E402
+from experiments._common import parse_args, plt, run_main, save_figure, write_results  # noqa: E402
 
 # A class "is generated" when it holds at least this share of the samples.
 COVERED_SHARE = 0.02
@@ -48,11 +48,14 @@ def _image_for_classifier(images, size=8):
 
 def main(argv=None):
     from gan_jax.config.schema import get_config
-    from gan_jax.train.loop import train
-    from gan_jax.metrics.class_stats import class_statistics
-    from gan_jax.features.digits_classifier import classifier_probs, load_or_train_classifier
     from gan_jax.core.steps import generate
+    from gan_jax.features.digits_classifier import (
+        classifier_probs,
+        load_or_train_classifier,
+    )
     from gan_jax.io.figures import image_grid
+    from gan_jax.metrics.class_stats import class_statistics
+    from gan_jax.train.loop import train
 
     args = parse_args("unrolled_digits", __doc__.splitlines()[0], argv, _add)
     params, test_accuracy = load_or_train_classifier()

@@ -46,13 +46,21 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments._common import check_seeds, experiment_config, make_out_dir, plt, read_saved_json, run_main, train_with_progress  # noqa: E402
+from experiments._common import (  # noqa: E402
+    check_seeds,
+    experiment_config,
+    make_out_dir,
+    plt,
+    read_saved_json,
+    run_main,
+    train_with_progress,
+)
 from experiments.mode_collapse_2d import evaluate, summarise  # noqa: E402
 from gan_jax.config.schema import config_to_dict  # noqa: E402
+from gan_jax.core.steps import generate  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.metrics.mode_coverage import benchmark_mixture  # noqa: E402
 from gan_jax.runs.provenance import collect_provenance  # noqa: E402
-from gan_jax.core.steps import generate# noqa: E402
 from gan_jax.train.sweep import member  # noqa: E402
 
 ISSUE = ["batch_size=512", "lr_g=1e-4", "lr_d=1e-4", "beta1=0.5", "latent_dim=256", "mlp_hidden=128",

@@ -11,8 +11,8 @@ import pytest
 
 from gan_jax.config.build import build_models
 from gan_jax.config.schema import get_config
-from gan_jax.errors import UserError
 from gan_jax.core.losses import discriminator_bce, generator_nonsaturating
+from gan_jax.errors import UserError
 
 torch = pytest.importorskip("torch")
 

@@ -4,13 +4,12 @@ are clear errors. (Kills, damage and full disks: tests/test_hardening.py.)"""
 import jax
 import numpy as np
 import pytest
+from tiny_config import TINY_DIGITS
 
-from gan_jax.runs.checkpoint import Checkpointer, restore_run
 from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
+from gan_jax.runs.checkpoint import Checkpointer, restore_run
 from gan_jax.train.loop import train
-
-from tiny_config import TINY_DIGITS
 
 TINY_DIGITS = TINY_DIGITS + ["log_every=5", "checkpoint_every=20"]
 

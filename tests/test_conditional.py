@@ -10,7 +10,11 @@ import pytest
 
 from gan_jax.errors import UserError
 from gan_jax.models import MLPDiscriminator, MLPGenerator
-from gan_jax.models.conditional import ConditionalDiscriminator, ConditionalGenerator, check_labels
+from gan_jax.models.conditional import (
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+    check_labels,
+)
 
 K = 3
 both = pytest.mark.parametrize("jit", [False, True])
@@ -147,6 +151,7 @@ def test_per_class_accuracy_counts_hits_per_requested_class(jit):
 
 def test_per_class_frechet_matches_scipy_formula():
     import scipy.linalg
+
     from gan_jax.metrics.per_class import per_class_frechet
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(60, 3)), rng.normal(1.0, 2.0, size=(50, 3))

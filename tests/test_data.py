@@ -5,10 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax.data import sources as data
-
-from gan_jax.data import files as data_files
 from gan_jax.config.schema import get_config
+from gan_jax.data import files as data_files
+from gan_jax.data import sources as data
 from gan_jax.errors import UserError
 
 

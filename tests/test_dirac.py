@@ -9,11 +9,23 @@ import numpy as np
 import pytest
 
 from gan_jax import cli
-from gan_jax.theory.dirac import (CONVERGES, DIRAC_METHODS, DIVERGES, NEUTRAL, DiracMethod, analyse_method,
-                           dirac_method, local_verdict, simulate_dirac, spectral_radius, trajectory_verdict,
-                           update_displacements, update_jacobian)
-from gan_jax.errors import UserError
 from gan_jax.core.objective import GANObjective
+from gan_jax.errors import UserError
+from gan_jax.theory.dirac import (
+    CONVERGES,
+    DIRAC_METHODS,
+    DIVERGES,
+    NEUTRAL,
+    DiracMethod,
+    analyse_method,
+    dirac_method,
+    local_verdict,
+    simulate_dirac,
+    spectral_radius,
+    trajectory_verdict,
+    update_displacements,
+    update_jacobian,
+)
 
 A_BCE = 0.25
 LR = 0.5

@@ -3,9 +3,10 @@
 import json
 
 import pytest
-
 from cli_checks import load_experiment
+
 from gan_jax.errors import UserError
+
 
 def test_a_tiny_run_writes_its_rows_beside_the_published_ones(tmp_path):
     script = load_experiment("stacked_digits")

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from cli_checks import load_experiment
+
 from gan_jax.errors import UserError
 
 

@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from gan_jax.errors import UserError
-from gan_jax.theory.games import BILINEAR_METHODS, simulate_bilinear, simulate_bilinear_batch
+from gan_jax.theory.games import (
+    BILINEAR_METHODS,
+    simulate_bilinear,
+    simulate_bilinear_batch,
+)
 
 X0, Y0 = 0.8, -0.6
 

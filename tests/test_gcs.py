@@ -28,15 +28,15 @@ import time
 import jax
 import numpy as np
 import pytest
-
-from gan_jax.io import paths
-from gan_jax.runs.checkpoint import restore_run
-from gan_jax.config.schema import get_config
-from gan_jax.train.loop import train
 from cli_checks import assert_one_line_error as _assert_one_line_error
 from cli_checks import run_cli as _run
 from cli_checks import same_state as _same_state
 from tiny_config import TINY_TOY
+
+from gan_jax.config.schema import get_config
+from gan_jax.io import paths
+from gan_jax.runs.checkpoint import restore_run
+from gan_jax.train.loop import train
 
 BUCKET = "bkt"
 

@@ -18,19 +18,19 @@ import time
 import jax
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import gan_jax.runs.checkpoint as checkpoint_lib
-from gan_jax.config.build import check_config
-from gan_jax.runs.checkpoint import Checkpointer, NonFiniteState, restore_run
-from gan_jax.config.schema import get_config, key_rules
-from gan_jax.errors import UserError
-from gan_jax.train.loop import train
 from cli_checks import assert_one_line_error as _assert_one_line_error
 from cli_checks import run_cli as _run
 from cli_checks import same_state as _same_state
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tiny_config import TINY_TOY
+
+import gan_jax.runs.checkpoint as checkpoint_lib
+from gan_jax.config.build import check_config
+from gan_jax.config.schema import get_config, key_rules
+from gan_jax.errors import UserError
+from gan_jax.runs.checkpoint import Checkpointer, NonFiniteState, restore_run
+from gan_jax.train.loop import train
 
 
 def _train_args(runs, name, *overrides):

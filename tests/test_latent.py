@@ -162,9 +162,9 @@ def test_monotonicity_and_class_kept(jit):
 
 def test_interpolation_strips_start_and_end_at_the_endpoint_samples():
     from gan_jax.config.build import init_state
-    from gan_jax.runs.sampling import interpolation_strips
     from gan_jax.config.schema import get_config
     from gan_jax.core.state import apply_generator, sample_latent
+    from gan_jax.runs.sampling import interpolation_strips
     config = get_config("digits_cgan", ["model=mlp", "mlp_hidden=8", "mlp_depth=1", "latent_dim=4"])
     state = init_state(config)
     key = jax.random.PRNGKey(3)

@@ -6,8 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models.layers import (DownConv, FullConv, Normalization, Project, UpConv,
-                                   conv_transpose_4x4_s2, subpixel_conv_transpose)
+from gan_jax.models.layers import (
+    DownConv,
+    FullConv,
+    Normalization,
+    Project,
+    UpConv,
+    conv_transpose_4x4_s2,
+    subpixel_conv_transpose,
+)
 
 SHAPES = [(2, 1, 1, 3, 5), (3, 4, 4, 8, 16), (1, 3, 5, 2, 3)]
 

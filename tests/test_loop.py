@@ -5,11 +5,11 @@ import json
 import os
 
 import pytest
-
-from gan_jax.runs.checkpoint import Checkpointer, restore_run
-from gan_jax.cli import main
-from gan_jax.train.loop import _is_better
 from tiny_config import TINY_DIGITS, TINY_TOY
+
+from gan_jax.cli import main
+from gan_jax.runs.checkpoint import Checkpointer, restore_run
+from gan_jax.train.loop import _is_better
 
 
 def test_better_means_lower_fid_or_more_modes_then_more_quality():

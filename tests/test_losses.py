@@ -8,6 +8,7 @@ import pytest
 from jax.test_util import check_grads
 
 from gan_jax.core import losses
+
 RNG = np.random.default_rng(0)
 REAL = RNG.normal(size=16).astype(np.float32) * 3
 FAKE = RNG.normal(size=16).astype(np.float32) * 3

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from gan_jax.cli import main
+from gan_jax.evaluation.stats_files import save_stats
 from gan_jax.features import inception_convert
 from gan_jax.metrics.frechet import frechet_distance_f64
 from gan_jax.metrics.stats import covariance, stats_from_features
-from gan_jax.evaluation.stats_files import save_stats
 
 TINY_DCGAN = ["steps=2", "g_width=8", "d_width=8", "log_every=1", "sample_every=2", "checkpoint_every=2",
               "grid_samples=4"]

@@ -7,10 +7,16 @@ import pytest
 import scipy.linalg
 
 from gan_jax.errors import UserError
+from gan_jax.evaluation.stats_files import load_stats, save_stats
 from gan_jax.metrics import frechet
 from gan_jax.metrics.frechet import frechet_distance, frechet_distance_f64
-from gan_jax.evaluation.stats_files import load_stats, save_stats
-from gan_jax.metrics.stats import check_comparable, covariance, empty_stats, stats_from_features, update_stats
+from gan_jax.metrics.stats import (
+    check_comparable,
+    covariance,
+    empty_stats,
+    stats_from_features,
+    update_stats,
+)
 
 
 def scipy_fid(mu1, s1, mu2, s2):

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.errors import UserError
 from gan_jax.data.stacked_digits import real_stacked_digits
+from gan_jax.errors import UserError
 from gan_jax.features.digits_classifier import cached_digit_classify_fn
 from gan_jax.metrics import stacked_modes as sm
 
@@ -108,6 +108,7 @@ def classifier_cache(tmp_path_factory):
     """A fresh ``$GAN_JAX_CACHE`` holding the digits classifier, copied from the usual cache
     (trained there on first use, once for the whole suite, as in test_metrics_commands)."""
     import shutil
+
     from gan_jax.features import digits_classifier as classifier
     classifier.load_or_train_classifier()
     directory = tmp_path_factory.mktemp("cache")
@@ -141,8 +142,8 @@ def test_real_stacked_digits_reach_all_modes_at_the_sampling_floor(classifier_ca
 def _untrained_stacked_run(run_dir) -> str:
     """A run directory holding one checkpoint of an untrained small stacked-digits DCGAN."""
     from gan_jax.config.build import init_state
-    from gan_jax.runs.checkpoint import Checkpointer, write_run_config
     from gan_jax.config.schema import get_config
+    from gan_jax.runs.checkpoint import Checkpointer, write_run_config
     config = get_config("stacked_digits_dcgan", ["g_width=8", "d_width=8", "latent_dim=8"])
     os.makedirs(run_dir)
     write_run_config(str(run_dir), config)
@@ -169,8 +170,8 @@ def test_eval_of_a_stacked_digits_run_reports_modes_and_kl_beside_real_data(clas
 
 
 def test_training_evaluator_of_stacked_digits_logs_modes_and_kl(classifier_cache, tmp_path):
-    from gan_jax.runs.checkpoint import restore_run
     from gan_jax.evaluation.training_evaluator import make_training_evaluator
+    from gan_jax.runs.checkpoint import restore_run
     config, state = restore_run(_untrained_stacked_run(tmp_path / "stacked"))
     evaluator, notice = make_training_evaluator(config, 500, jax.random.PRNGKey(0))
     assert notice == "" and evaluator.extractor == "stacked_modes"

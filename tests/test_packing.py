@@ -8,10 +8,15 @@ import pytest
 
 from gan_jax.config.build import build_optimizers, init_state, learning_rate
 from gan_jax.config.schema import get_config
-from gan_jax.errors import UserError
-from gan_jax.models import MLPDiscriminator, MLPGenerator, PackedDiscriminator, pack_samples
 from gan_jax.core.state import Batch
 from gan_jax.core.steps import train_step
+from gan_jax.errors import UserError
+from gan_jax.models import (
+    MLPDiscriminator,
+    MLPGenerator,
+    PackedDiscriminator,
+    pack_samples,
+)
 
 
 def test_pack_samples_concatenates_consecutive_vectors():

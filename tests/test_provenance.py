@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from gan_jax.runs import provenance
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Sets jax_threefry_partitionable to argv[1], imports gan_jax and the modules

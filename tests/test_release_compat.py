@@ -16,7 +16,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from cli_checks import run_cli
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "release_0_1")

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.errors import UserError
 from gan_jax.data.stacked_digits import sample_stacked_digits
+from gan_jax.errors import UserError
 from gan_jax.metrics.stacked_modes import NUM_STACKED_MODES, stacked_modes
 
 _sample = jax.jit(sample_stacked_digits, static_argnames="n")

@@ -7,15 +7,19 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax.core import steps as core_steps
-from gan_jax.core.objective import GANObjective
-from gan_jax.core.state import Batch, create_state, sample_latent
-from gan_jax.core.steps import generate
 from gan_jax.config.build import init_state
 from gan_jax.config.schema import get_config
+from gan_jax.core import steps as core_steps
+from gan_jax.core.objective import GANObjective
+from gan_jax.core.state import Batch, apply_generator, create_state, sample_latent
+from gan_jax.core.steps import generate
 from gan_jax.data.sources import GAUSSIAN1D_MEAN, GAUSSIAN1D_STD
-from gan_jax.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from gan_jax.core.state import apply_generator
+from gan_jax.models import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+)
 
 
 def _toy_state(objective=GANObjective(), seed=0, hidden=16):

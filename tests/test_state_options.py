@@ -13,15 +13,20 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax.core.objective import GANObjective
-from gan_jax.core.state import Batch, create_state
-from gan_jax.core.steps import d_step as pure_d_step
-from gan_jax.config.build import build_objective
 from gan_jax.cli import main as cli_main
+from gan_jax.config.build import build_objective
 from gan_jax.config.schema import get_config
+from gan_jax.core.objective import GANObjective
+from gan_jax.core.state import (
+    Batch,
+    apply_discriminator,
+    apply_generator,
+    create_state,
+    sample_latent,
+)
+from gan_jax.core.steps import d_step as pure_d_step
 from gan_jax.errors import UserError
 from gan_jax.models import MLPDiscriminator, MLPGenerator
-from gan_jax.core.state import apply_discriminator, apply_generator, sample_latent
 
 REAL = jnp.asarray(np.random.default_rng(0).normal(size=(1, 16, 2)), jnp.float32)
 # One optimiser object for every state, so states of one objective share a compiled step.

@@ -24,7 +24,13 @@ from starlette.testclient import TestClient
 from gan_jax.cli import main
 from gan_jax.study.app import MAX_BODY_BYTES, make_app
 from gan_jax.study.server import prepare_study, study_design
-from gan_jax.study.simulate import SimulatedRater, load_oracle, right_response, serve_argv, server_process
+from gan_jax.study.simulate import (
+    SimulatedRater,
+    load_oracle,
+    right_response,
+    serve_argv,
+    server_process,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DESIGNS = {

@@ -4,10 +4,21 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gan_jax.study.stats import (SINGLE_CONTRIBUTIONS, TWO_AFC_CONTRIBUTIONS, bootstrap_totals, contributions,
-                                 expanded_interval, interval_coverage, percentile_interval, rates,
-                                 share_greater, simulate_single_studies, student_t_cdf, student_t_quantile,
-                                 widening_factor)
+from gan_jax.study.stats import (
+    SINGLE_CONTRIBUTIONS,
+    TWO_AFC_CONTRIBUTIONS,
+    bootstrap_totals,
+    contributions,
+    expanded_interval,
+    interval_coverage,
+    percentile_interval,
+    rates,
+    share_greater,
+    simulate_single_studies,
+    student_t_cdf,
+    student_t_quantile,
+    widening_factor,
+)
 
 
 def test_rates_from_cells():

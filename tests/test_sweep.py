@@ -15,17 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import gan_jax.train.loop as loop
-from gan_jax.config.schema import parse_seeds
-from gan_jax.train import memory, sweep
-from gan_jax.train.driver import train_members
-from gan_jax.runs.checkpoint import Checkpointer, restore_run
-from gan_jax.config.schema import get_config
-from gan_jax.errors import UserError
 from cli_checks import run_cli as _run
 from cli_checks import same_state as _same_state
 from tiny_config import TINY_TOY
+
+import gan_jax.train.loop as loop
+from gan_jax.config.schema import get_config, parse_seeds
+from gan_jax.errors import UserError
+from gan_jax.runs.checkpoint import Checkpointer, restore_run
+from gan_jax.train import memory, sweep
+from gan_jax.train.driver import train_members
 
 SEEDS = "3,5"
 

@@ -7,11 +7,19 @@ import optax
 import pytest
 from scipy import integrate, stats
 
+from gan_jax.core.state import apply_discriminator, create_state
 from gan_jax.errors import UserError
 from gan_jax.models.mlp import MLPDiscriminator
-from gan_jax.core.state import apply_discriminator, create_state
-from gan_jax.theory.densities import (ShiftGenerator, fit_discriminator, gaussian_pdf, generator_gradients,
-                            js_divergence, kl_divergence, optimal_discriminator, value_function)
+from gan_jax.theory.densities import (
+    ShiftGenerator,
+    fit_discriminator,
+    gaussian_pdf,
+    generator_gradients,
+    js_divergence,
+    kl_divergence,
+    optimal_discriminator,
+    value_function,
+)
 
 X = jnp.linspace(-12.0, 13.0, 5001)
 P = gaussian_pdf(X, 0.0, 1.0)

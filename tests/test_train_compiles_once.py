@@ -2,14 +2,14 @@
 second sweep of the same config in the same process reuse it (no silent recompiles)."""
 
 import jax
-
 from cli_checks import run_cli
+from tiny_config import TINY_TOY
+
 from gan_jax.config.schema import get_config
 from gan_jax.data.sources import make_source
 from gan_jax.train.driver import train_members
 from gan_jax.train.parallel import make_mesh
 from gan_jax.train.sweep import make_chunk_fn
-from tiny_config import TINY_TOY
 
 
 def _backend_compiles():

@@ -13,11 +13,11 @@ from jax.test_util import check_grads
 
 from gan_jax.config.build import build_models, build_objective, init_state
 from gan_jax.config.schema import get_config
-from gan_jax.errors import UserError
 from gan_jax.core.objective import GANObjective
 from gan_jax.core.state import Batch
 from gan_jax.core.steps import _g_loss, g_step, train_step
 from gan_jax.core.unrolled import unroll_updates
+from gan_jax.errors import UserError
 from gan_jax.train.memory import check_unroll, unroll_memory_bytes
 
 JIT = pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])

@@ -61,7 +61,10 @@ def register(subparsers) -> None:
 
 
 def run_convert(args) -> None:
-    from gan_jax.features.inception_convert import convert_inception, default_weights_path
+    from gan_jax.features.inception_convert import (
+        convert_inception,
+        default_weights_path,
+    )
     out = convert_inception(args.weights, args.out or default_weights_path(), verify=not args.no_verify)
     print(f"wrote {out}")
 
@@ -102,10 +105,10 @@ def run_fid(args) -> None:
 
 
 def run_eval(args) -> None:
+    from gan_jax.evaluation.evaluate_run import evaluate_run
     from gan_jax.io import paths
     from gan_jax.io.paths import atomic_write_json
     from gan_jax.runs.checkpoint import read_run_config
-    from gan_jax.evaluation.evaluate_run import evaluate_run
     if args.n is not None and args.n < 2:
         raise UserError(f"-n must be at least 2, got {args.n}")
     paths.check_location(args.run_dir, "RUN_DIR")

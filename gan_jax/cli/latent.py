@@ -2,7 +2,6 @@
 
 import os
 
-
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_interpolate"]
@@ -23,10 +22,11 @@ def register(subparsers) -> None:
 def run_interpolate(args) -> None:
     import jax
     import numpy as np
-    from gan_jax.runs.sampling import interpolation_strips
-    from gan_jax.runs.checkpoint import restore_run
-    from gan_jax.models.conditional import check_labels
+
     from gan_jax.io.figures import save_image_grid
+    from gan_jax.models.conditional import check_labels
+    from gan_jax.runs.checkpoint import restore_run
+    from gan_jax.runs.sampling import interpolation_strips
     if args.pairs < 1 or args.steps < 2:
         raise UserError(f"--pairs must be >= 1 and --steps >= 2, got {args.pairs} and {args.steps}")
     config, state = restore_run(args.run_dir)

@@ -2,7 +2,6 @@
 
 import os
 
-
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_mode_coverage"]
@@ -19,10 +18,14 @@ def register(subparsers) -> None:
 
 
 def run_mode_coverage(args) -> None:
-    import numpy as np
     import jax.numpy as jnp
+    import numpy as np
 
-    from gan_jax.metrics.mode_coverage import EVAL_SAMPLES, benchmark_mixture, mode_coverage
+    from gan_jax.metrics.mode_coverage import (
+        EVAL_SAMPLES,
+        benchmark_mixture,
+        mode_coverage,
+    )
     if not os.path.isfile(args.samples):
         raise UserError(f"samples file {args.samples} does not exist")
     try:

@@ -4,7 +4,6 @@ import argparse
 import dataclasses
 import os
 
-
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_train", "run_resume", "run_sample"]
@@ -87,15 +86,14 @@ def _check_resumable_changes(config, changed) -> None:
 
 def run_train(args) -> None:
     import jax
-    from gan_jax.io import paths
-    from gan_jax.train.parallel import is_lead_process
+
     from gan_jax.config.build import init_state
+    from gan_jax.config.schema import check_run_name, get_config, parse_seeds
+    from gan_jax.io import paths
     from gan_jax.runs.checkpoint import read_run_config
-    from gan_jax.config.schema import check_run_name, get_config
+    from gan_jax.runs.layout import is_run_dir, is_sweep_dir, read_sweep
     from gan_jax.train.loop import train
-    from gan_jax.runs.layout import is_sweep_dir, read_sweep
-    from gan_jax.runs.layout import is_run_dir
-    from gan_jax.config.schema import parse_seeds
+    from gan_jax.train.parallel import is_lead_process
     config = get_config(args.config, args.overrides)
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pick one")
@@ -142,9 +140,9 @@ def run_train(args) -> None:
 
 
 def run_resume(args) -> None:
+    from gan_jax.config.schema import apply_overrides, validate_config
     from gan_jax.io import paths
     from gan_jax.runs.checkpoint import read_run_config
-    from gan_jax.config.schema import apply_overrides, validate_config
     from gan_jax.runs.layout import is_sweep_dir, read_sweep
     from gan_jax.train.loop import train
     paths.check_location(args.run_dir, "RUN_DIR")
@@ -170,9 +168,10 @@ def run_sample(args) -> None:
     (memory stays bounded) with a progress bar; a ``.png`` grid holds at most 4,096."""
     import jax
     import numpy as np
-    from gan_jax.io import paths
     from tqdm.auto import tqdm
+
     from gan_jax.io import figures as viz
+    from gan_jax.io import paths
     from gan_jax.io.npz_stream import save_npz_chunks
     from gan_jax.io.paths import check_output_path
     from gan_jax.runs.sampling import generate_batches, restore_for_sampling

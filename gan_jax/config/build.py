@@ -8,13 +8,17 @@ import optax
 
 from gan_jax import models
 from gan_jax.config.schema import Config, validate_config
+from gan_jax.core.objective import GANObjective
+from gan_jax.core.state import GANState, create_state
 from gan_jax.errors import UserError
-from gan_jax.models.conditional import (D_CONDITIONINGS, LABEL_EMBEDDINGS, ConditionalDiscriminator,
-                                      ConditionalGenerator)
+from gan_jax.models.conditional import (
+    D_CONDITIONINGS,
+    LABEL_EMBEDDINGS,
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+)
 from gan_jax.models.dcgan import SUPPORTED_SIZES
 from gan_jax.models.layers import NORMS
-from gan_jax.core.state import GANState, create_state
-from gan_jax.core.objective import GANObjective
 
 __all__ = ["batches_per_step", "data_shape", "build_models", "build_optimizers", "build_objective", "check_config", "init_state"]
 

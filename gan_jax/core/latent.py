@@ -15,7 +15,6 @@ from typing import Callable, Dict
 import jax
 import jax.numpy as jnp
 
-
 __all__ = [
     "lerp", "slerp", "interpolate", "ink", "thickness", "slant", "size",
     "ATTRIBUTES", "attribute_fn", "fit_hyperplane", "edit", "rankdata",

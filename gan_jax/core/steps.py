@@ -41,7 +41,13 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax.core import losses
-from gan_jax.core.state import Batch, GANState, apply_discriminator, apply_generator, sample_latent
+from gan_jax.core.state import (
+    Batch,
+    GANState,
+    apply_discriminator,
+    apply_generator,
+    sample_latent,
+)
 from gan_jax.core.unrolled import unroll_updates
 
 __all__ = ["d_step", "g_step", "train_step", "naive_train_step", "generate",

@@ -23,10 +23,11 @@ import zlib
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
-from gan_jax.io import paths
 from gan_jax.config.schema import Config
 from gan_jax.errors import UserError
+from gan_jax.io import paths
 
 __all__ = [
     "IMAGE_EXTENSIONS", "NPZ_IMAGE_KEYS", "NPZ_LABEL_KEYS", "DEFAULT_MAX_IMAGE_PIXELS",
@@ -198,7 +199,6 @@ def list_image_files(folder: str) -> List[str]:
 
 def _resize_center_crop(image, size: int):
     """Resize the shorter side to ``size`` (bilinear), then crop the centre square."""
-    from PIL import Image
     w, h = image.size
     scale = size / min(w, h)
     image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
@@ -215,7 +215,6 @@ def read_image(path: str, image_size: int, channels: int,
     The dimensions are checked from the header (PIL opens lazily) against
     ``max_pixels`` before the pixels are decoded.
     """
-    from PIL import Image, UnidentifiedImageError
     try:
         with warnings.catch_warnings():
             # Our own bound replaces PIL's warning below its hard limit.

@@ -7,8 +7,8 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from gan_jax.errors import UserError
 from gan_jax.data.rows import process_rows
+from gan_jax.errors import UserError
 
 __all__ = ["TfdsSource"]
 
@@ -29,7 +29,7 @@ class TfdsSource:
                  data_dir: Optional[str] = None, split: str = "train", process_index: int = 0,
                  process_count: int = 1):
         try:
-            import tensorflow as tf
+            import tensorflow as tf  # optional (the tfds extra) and slow to import
             import tensorflow_datasets as tfds
         except ImportError:
             raise UserError("tfds data needs tensorflow-datasets: pip install -e '.[tfds]'") from None

@@ -18,21 +18,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.config.build import data_shape
 from gan_jax.data import sources as data_lib
 from gan_jax.data.stacked_digits import real_stacked_digits
-from gan_jax.features.digits_classifier import cached_digit_classify_fn
-from gan_jax.io.figures import image_grid, new_figure, save_figure
-from gan_jax.metrics.nearest_neighbours import nearest_neighbours
-from gan_jax.metrics.stacked_modes import STACKED_EVAL_SAMPLES
 from gan_jax.evaluation import features as evaluation
-from gan_jax.metrics.kid import kid_in_parts
-from gan_jax.metrics.precision_recall import precision_recall
-from gan_jax.metrics.stats import stats_from_features
+from gan_jax.features.digits_classifier import cached_digit_classify_fn
 from gan_jax.io import figures as viz
-from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
-from gan_jax.metrics.class_stats import class_statistics
+from gan_jax.io.figures import image_grid, new_figure, save_figure
 from gan_jax.metrics import stacked_modes
-from gan_jax.config.build import data_shape
+from gan_jax.metrics.class_stats import class_statistics
+from gan_jax.metrics.kid import kid_in_parts
+from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
+from gan_jax.metrics.nearest_neighbours import nearest_neighbours
+from gan_jax.metrics.precision_recall import precision_recall
+from gan_jax.metrics.stacked_modes import STACKED_EVAL_SAMPLES
+from gan_jax.metrics.stats import stats_from_features
 from gan_jax.runs.checkpoint import read_run_config
 from gan_jax.runs.sampling import sample_batches
 

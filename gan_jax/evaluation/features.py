@@ -15,12 +15,17 @@ import numpy as np
 from tqdm import tqdm
 
 from gan_jax.errors import UserError
-from gan_jax.features import inception
+from gan_jax.features import digits_classifier as classifier
+from gan_jax.features import inception, inception_convert
 from gan_jax.metrics.frechet import frechet_distance_f64
 from gan_jax.metrics.frechet_features import frechet_distance_of_features
-from gan_jax.metrics.stats import FeatureStats, check_comparable, covariance, empty_stats, update_stats
-from gan_jax.features import digits_classifier as classifier
-from gan_jax.features import inception_convert
+from gan_jax.metrics.stats import (
+    FeatureStats,
+    check_comparable,
+    covariance,
+    empty_stats,
+    update_stats,
+)
 
 __all__ = ["Extractor", "FeatureSet", "POINTS_EXTRACTOR", "get_extractor", "default_extractor_kind",
            "check_images", "feature_sets", "fid_between", "split_halves"]

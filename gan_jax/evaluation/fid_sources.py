@@ -20,19 +20,19 @@ from typing import Iterator, List, NamedTuple, Optional
 
 import numpy as np
 
-from gan_jax.data import sources as data_lib
-from gan_jax.data import files as data_files
-from gan_jax.io import paths
+from gan_jax.config.build import data_shape
 from gan_jax.config.schema import Config
+from gan_jax.data import files as data_files
+from gan_jax.data import sources as data_lib
 from gan_jax.errors import UserError
 from gan_jax.evaluation import features as evaluation
-from gan_jax.metrics.stats import FeatureStats, min_samples_note
 from gan_jax.evaluation.stats_files import load_stats
-from gan_jax.config.build import data_shape
-from gan_jax.runs.checkpoint import read_run_config
-from gan_jax.runs.sampling import sample_batches
 from gan_jax.features import digits_classifier as classifier
 from gan_jax.features import inception
+from gan_jax.io import paths
+from gan_jax.metrics.stats import FeatureStats, min_samples_note
+from gan_jax.runs.checkpoint import read_run_config
+from gan_jax.runs.sampling import sample_batches
 
 __all__ = ["FidSource", "FidResult", "resolve_source", "match_sources", "source_batches",
            "extractor_kind_for", "fid_of_sources"]

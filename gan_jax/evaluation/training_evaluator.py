@@ -30,18 +30,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.config.build import data_shape
+from gan_jax.config.schema import Config
 from gan_jax.data import sources as data_lib
 from gan_jax.data.stacked_digits import real_stacked_digits
-from gan_jax.features.digits_classifier import cached_digit_classify_fn
-from gan_jax.config.schema import Config
 from gan_jax.errors import UserError
 from gan_jax.evaluation import features as evaluation
 from gan_jax.evaluation.evaluate_run import fid_of_features, kid_of_features
-from gan_jax.runs.sampling import generate_batches
-from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
-from gan_jax.metrics import stacked_modes
-from gan_jax.config.build import data_shape
+from gan_jax.features.digits_classifier import cached_digit_classify_fn
 from gan_jax.features.inception_convert import default_weights_path
+from gan_jax.metrics import stacked_modes
+from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
+from gan_jax.runs.sampling import generate_batches
 
 __all__ = ["TrainingEvaluator", "make_training_evaluator"]
 

@@ -17,8 +17,8 @@ import numpy as np
 from flax import serialization, traverse_util
 
 from gan_jax.errors import UserError
-from gan_jax.features.inception import FIDInceptionV3, INPUT_SIZE
 from gan_jax.features.digits_classifier import cache_dir
+from gan_jax.features.inception import INPUT_SIZE, FIDInceptionV3
 
 __all__ = ["WEIGHTS_URL", "WEIGHTS_SHA256_PREFIX", "default_weights_path", "sha256_of",
            "convert_state_dict", "convert_inception", "save_inception_variables", "load_inception_variables"]
@@ -97,7 +97,7 @@ def convert_inception(weights_path: str, out_path: str, verify: bool = True) -> 
                             f"({WEIGHTS_SHA256_PREFIX}...); download {WEIGHTS_URL}, or pass --no-verify "
                             "for other weights (their features are not FID's)")
     try:
-        import torch
+        import torch  # optional (the bench extra): only reading a .pth needs PyTorch
     except ImportError:
         raise UserError("reading a .pth needs PyTorch: pip install torch (CPU is enough), "
                         "then run convert-inception again") from None

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from gan_jax.io import paths
+
 __all__ = ["save_npz_chunks"]
 
 

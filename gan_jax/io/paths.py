@@ -22,6 +22,7 @@ TensorFlow is installed, instead of ``tf.io.gfile``.
 
 import contextlib
 import errno
+import glob as glob_lib
 import json
 import os
 import posixpath
@@ -61,7 +62,7 @@ def split_gcs(url: str):
 
 def gcs_filesystem():
     """The gcsfs file system (fsspec's shared instance, the one ``epath`` uses)."""
-    import fsspec
+    import fsspec  # cloud storage clients are imported for gs:// paths only
     try:
         return fsspec.filesystem("gcs")
     except ImportError:
@@ -69,7 +70,7 @@ def gcs_filesystem():
 
 
 def _epath(path: str):
-    from etils import epath
+    from etils import epath  # the cloud path layer, needed for gs:// paths only
     return epath.Path(path)
 
 
@@ -100,7 +101,7 @@ def check_location(path: str, option: str = "path") -> str:
         return path
     if not os.environ.get("STORAGE_EMULATOR_HOST"):   # an emulator takes no credentials
         try:
-            import google.auth
+            import google.auth  # optional (the gcs extra)
             import google.auth.exceptions
         except ImportError:
             raise UserError("gs:// paths need gcsfs; install it with: pip install 'gan-jax[gcs]'") from None
@@ -204,7 +205,6 @@ def listdir(path: str) -> List[str]:
 def glob(pattern: str) -> List[str]:
     """Paths matching the shell pattern (URLs for a ``gs://`` pattern)."""
     if not is_gcs(pattern):
-        import glob as glob_lib
         return glob_lib.glob(pattern)
     fs, p = _fresh(dirname(pattern.split("*")[0] + "x"))
     return [GCS_PREFIX + m for m in fs.glob(pattern[len(GCS_PREFIX):])]
@@ -221,7 +221,6 @@ def makedirs(path: str) -> None:
 def rmtree(path: str) -> None:
     """Delete the directory ``path`` and everything in it."""
     if not is_gcs(path):
-        import shutil
         shutil.rmtree(path)
         return
     fs, p = _fresh(path)

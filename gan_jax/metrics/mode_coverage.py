@@ -22,7 +22,6 @@ radius 2 with standard deviation 0.02; VEEGAN and PacGAN use the values above.)
 import jax
 import jax.numpy as jnp
 
-
 __all__ = [
     "RING_RADIUS", "RING_STD", "GRID_SPACING", "GRID_STD", "EVAL_SAMPLES", "HIGH_QUALITY_STDS",
     "ring_centers", "grid_centers", "benchmark_mixture", "mode_coverage",

@@ -41,7 +41,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
 __all__ = ["STACKED_EVAL_SAMPLES", "mode_histogram", "kl_to_uniform", "expected_kl_floor", "channel_classes",
            "stacked_mode_histogram", "scores_of_histogram", "stacked_mode_scores", "NUM_STACKED_CHANNELS",
            "NUM_STACKED_MODES", "stacked_modes"]

@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
 __all__ = [
     "LABEL_EMBEDDINGS", "D_CONDITIONINGS", "ConditionalGenerator",
     "ConditionalDiscriminator", "check_labels",

@@ -19,6 +19,7 @@ was a process of this machine that no longer exists, is stale and taken over
 """
 
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -101,7 +102,6 @@ class RunLock:
         self.fd = None
 
     def acquire(self) -> "RunLock":
-        import fcntl
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

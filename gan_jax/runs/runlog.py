@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from tensorboardX import SummaryWriter
+
 from gan_jax.io import paths
 from gan_jax.errors import UserError
 from gan_jax.io.paths import disk_full_message
@@ -60,7 +62,6 @@ class RunLogger:
         self._local_tensorboard = None
         if not write:
             return
-        from tensorboardX import SummaryWriter
         if self.remote:
             if append and paths.isfile(self.path):
                 self._text = [paths.read_text(self.path)]

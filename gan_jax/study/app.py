@@ -26,6 +26,11 @@ import time
 from typing import Optional
 
 import numpy as np
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from gan_jax.study.plan import RESPONSES, choose_model, plan_trials
 from gan_jax.study.store import open_db, read_design
@@ -58,7 +63,6 @@ def _read_static(name: str) -> bytes:
 async def _json_body(request) -> dict:
     """The request's JSON object, at most MAX_BODY_BYTES (read in chunks, so a
     huge or endless body is refused without being held)."""
-    from starlette.requests import ClientDisconnect
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise _Refusal(415, "send the body as application/json")
     declared = request.headers.get("content-length")
@@ -226,10 +230,6 @@ class _Study:
 
 def make_app(db_path: str):
     """The Starlette app serving the study stored in ``db_path``."""
-    from starlette.applications import Starlette
-    from starlette.exceptions import HTTPException
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
 
     study = _Study(db_path)
     page = _read_static("index.html")

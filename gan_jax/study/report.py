@@ -8,8 +8,14 @@ import numpy as np
 
 from gan_jax.errors import UserError
 from gan_jax.io.figures import new_figure
-from gan_jax.study.stats import (RATE_NAMES, bootstrap_totals, contributions, expanded_interval, rates,
-                                 share_greater)
+from gan_jax.study.stats import (
+    RATE_NAMES,
+    bootstrap_totals,
+    contributions,
+    expanded_interval,
+    rates,
+    share_greater,
+)
 from gan_jax.study.store import check_study_db
 
 __all__ = ["MAX_ATTENTION_FAILURES", "type_index", "study_report", "write_report"]

@@ -6,8 +6,8 @@ from typing import Optional, Sequence
 
 from gan_jax.errors import UserError
 from gan_jax.study.plan import MODES, attention_checks_for, images_needed
-from gan_jax.study.store import create_study, open_db, read_design
 from gan_jax.study.stimuli import build_stimuli
+from gan_jax.study.store import create_study, open_db, read_design
 
 __all__ = ["DESIGN_KEYS", "study_design", "prepare_study", "bind_socket", "serve"]
 
@@ -81,7 +81,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def serve(db_path: str, sock: socket.socket) -> None:
     """Serve the study in ``db_path`` on the bound ``sock`` until interrupted."""
-    import uvicorn   # the web server and framework are the optional `study` extra
+    import uvicorn  # the web server and framework are the optional `study` extra
 
     from gan_jax.study.app import make_app
     config = uvicorn.Config(make_app(db_path), log_level="warning", access_log=False, lifespan="on")

@@ -87,7 +87,7 @@ class SimulatedRater:
 
     def __init__(self, base_url: str, oracle: Dict[str, str], error_rate: float, seed: int,
                  fail_attention: bool = False, timeout: float = 30.0):
-        import httpx2
+        import httpx2  # optional (the study extra): only the simulated raters need an HTTP client
         self.client = httpx2.Client(base_url=base_url, timeout=timeout)
         self.oracle, self.error_rate, self.fail_attention = oracle, error_rate, fail_attention
         self.rng = np.random.default_rng(seed)

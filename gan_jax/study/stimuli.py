@@ -15,10 +15,11 @@ import secrets
 from typing import List, Sequence, Tuple
 
 import numpy as np
+from PIL import Image
 
-from gan_jax.errors import UserError
-from gan_jax.data.tfds import TfdsSource
 from gan_jax.data.sources import load_array
+from gan_jax.data.tfds import TfdsSource
+from gan_jax.errors import UserError
 from gan_jax.runs.checkpoint import read_run_config
 from gan_jax.runs.sampling import sample_from_run
 
@@ -29,7 +30,6 @@ def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of one ``(H, W, C)`` image in [-1, 1] (C = 1 or 3): 8 bits,
     no metadata chunks, deflate level 0 (stored), so the length depends on
     (H, W, C) alone."""
-    from PIL import Image
     pixels = np.clip(np.round((np.asarray(image, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
     picture = Image.fromarray(pixels[..., 0], "L") if pixels.shape[-1] == 1 else Image.fromarray(pixels, "RGB")
     out = io.BytesIO()

@@ -88,10 +88,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.core.state import Batch, GANState, create_state
-
 from gan_jax.core.objective import GANObjective
-
+from gan_jax.core.state import Batch, GANState, create_state
 from gan_jax.core.steps import train_step
 
 __all__ = [

@@ -34,7 +34,6 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.core.state import Batch, GANState, apply_generator, sample_latent
-
 from gan_jax.core.steps import train_step
 
 __all__ = ["BILINEAR_METHODS", "bilinear_field", "simulate_bilinear",

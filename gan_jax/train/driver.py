@@ -36,7 +36,13 @@ from gan_jax.core.state import GANState
 from gan_jax.data.sources import make_source
 from gan_jax.train.memory import check_training_memory
 from gan_jax.train.parallel import replicate, shard_batch
-from gan_jax.train.sweep import chunk_stops, host_chunk, init_members, make_chunk_fn, member_config
+from gan_jax.train.sweep import (
+    chunk_stops,
+    host_chunk,
+    init_members,
+    make_chunk_fn,
+    member_config,
+)
 
 __all__ = ["Boundary", "train_members"]
 

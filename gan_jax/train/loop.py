@@ -24,30 +24,54 @@ from typing import Optional, Sequence, Tuple
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
-from gan_jax.data import sources as data_lib
-from gan_jax.io import paths
-from gan_jax.io import figures as viz
-from gan_jax.config.build import init_state
-from gan_jax.runs.checkpoint import BEST_DIR, Checkpointer, NonFiniteState, write_run_config
-from gan_jax.config.schema import Config, config_to_dict, read_json_object
-from gan_jax.errors import UserError
-from gan_jax.train.parallel import barrier, is_lead_process, make_mesh, replicate
-from gan_jax.runs.provenance import collect_provenance, run_prng
-from gan_jax.runs.layout import (DIVERGED_FILE, PROVENANCE_FILE, SWEEP_FILE, claim_run_dir, is_run_dir, is_sweep_dir,
-                                 read_sweep, seed_dir, write_sweep)
-from gan_jax.io.paths import atomic_write_json
-from gan_jax.runs.runlog import RunLogger as _Logger
-from gan_jax.runs.runlog import drop_rows_after as _drop_rows_after
+from gan_jax.config.build import batches_per_step, init_state
+from gan_jax.config.schema import (
+    Config,
+    config_from_dict,
+    config_to_dict,
+    parse_seeds,
+    read_json_object,
+)
 from gan_jax.core.state import GANState
 from gan_jax.core.steps import generate
-from gan_jax.train.driver import Boundary, train_members
-from gan_jax.train.sweep import chunk_stops, init_members, member, member_config, stack_members
-from gan_jax.config.schema import parse_seeds
-from gan_jax.train.memory import check_training_memory
-from gan_jax.config.build import batches_per_step
+from gan_jax.data import sources as data_lib
+from gan_jax.errors import UserError
 from gan_jax.evaluation.training_evaluator import make_training_evaluator
-from gan_jax.config.schema import config_from_dict
+from gan_jax.io import figures as viz
+from gan_jax.io import paths
+from gan_jax.io.paths import atomic_write_json
+from gan_jax.runs.checkpoint import (
+    BEST_DIR,
+    Checkpointer,
+    NonFiniteState,
+    write_run_config,
+)
+from gan_jax.runs.layout import (
+    DIVERGED_FILE,
+    PROVENANCE_FILE,
+    SWEEP_FILE,
+    claim_run_dir,
+    is_run_dir,
+    is_sweep_dir,
+    read_sweep,
+    seed_dir,
+    write_sweep,
+)
+from gan_jax.runs.provenance import collect_provenance, run_prng
+from gan_jax.runs.runlog import RunLogger as _Logger
+from gan_jax.runs.runlog import drop_rows_after as _drop_rows_after
+from gan_jax.train.driver import Boundary, train_members
+from gan_jax.train.memory import check_training_memory
+from gan_jax.train.parallel import barrier, is_lead_process, make_mesh, replicate
+from gan_jax.train.sweep import (
+    chunk_stops,
+    init_members,
+    member,
+    member_config,
+    stack_members,
+)
 
 __all__ = ["train", "TrainingDiverged", "uses_labels"]
 
@@ -225,7 +249,6 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     then stops with :class:`TrainingDiverged` (the last good checkpoint stays),
     a sweep marks the member diverged (``seed_<s>/diverged.json``) and goes on.
     """
-    from tqdm.auto import tqdm
     paths.check_location(run_dir, "run directory")
     sweep = seeds is not None
     seeds = tuple(int(s) for s in seeds) if sweep else (config.seed,)

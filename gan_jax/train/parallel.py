@@ -21,6 +21,7 @@ from typing import Optional
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gan_jax.errors import UserError
@@ -99,5 +100,4 @@ def is_lead_process() -> bool:
 def barrier(name: str) -> None:
     """Wait until every process reaches this point (no-op on one process)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices(name)
