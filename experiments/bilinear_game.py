@@ -14,6 +14,7 @@ from _common import parse_args, plt, run_main, save_figure, write_results
 
 from gan_jax.core.objective import GANObjective
 from gan_jax.core.state import create_state
+from gan_jax.errors import from_core
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.theory.games import BILINEAR_METHODS, simulate_bilinear, train_gaussian_gan
 
@@ -44,7 +45,8 @@ def main(argv=None):
         p.add_argument("--gan-steps", type=int, default=2000)
         p.add_argument("--gan-lr", type=float, default=0.05, help="SGD learning rate of both GAN players")
     args = parse_args("bilinear_game", __doc__.split("\n")[0], argv, options)
-    paths = {m: np.asarray(simulate_bilinear(m, 1.0, 1.0, args.lr, args.steps)) for m in BILINEAR_METHODS}
+    with from_core():   # a bad --lr or --steps is refused by the game with a ValueError: one line here
+        paths = {m: np.asarray(simulate_bilinear(m, 1.0, 1.0, args.lr, args.steps)) for m in BILINEAR_METHODS}
     results = {"lr": args.lr, "steps": args.steps, "start": [1.0, 1.0],
                "final_distance": {m: float(np.linalg.norm(p[-1])) for m, p in paths.items()},
                "theory": THEORY}

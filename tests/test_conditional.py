@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.errors import UserError
 from gan_jax.models import MLPDiscriminator, MLPGenerator
 from gan_jax.models.conditional import (
     ConditionalDiscriminator,
@@ -88,13 +87,13 @@ def test_acgan_discriminator_returns_class_logits(jit):
 
 def test_check_labels():
     check_labels(np.array([0, 2]), K)
-    with pytest.raises(UserError, match="label 3 is outside the model's classes 0..2"):
+    with pytest.raises(ValueError, match="label 3 is outside the model's classes 0..2"):
         check_labels(np.array([0, 3]), K)
-    with pytest.raises(UserError, match="outside"):
+    with pytest.raises(ValueError, match="outside"):
         check_labels(np.array([-1]), K)
-    with pytest.raises(UserError, match="unconditional"):
+    with pytest.raises(ValueError, match="unconditional"):
         check_labels(np.array([0]), 0)
-    with pytest.raises(UserError, match="ints"):
+    with pytest.raises(ValueError, match="ints"):
         check_labels(np.array([0.5]), K)
 
 

@@ -7,9 +7,20 @@ import json
 
 import pytest
 
-from gan_jax.config.schema import (MAX_MEMBERS, PRESETS, Config, apply_overrides, check_run_name,
-                                   config_from_dict, config_to_dict, get_config, key_rules, parse_seeds,
-                                   read_json_object, validate_config)
+from gan_jax.config.schema import (
+    MAX_MEMBERS,
+    PRESETS,
+    Config,
+    apply_overrides,
+    check_run_name,
+    config_from_dict,
+    config_to_dict,
+    get_config,
+    key_rules,
+    parse_seeds,
+    read_json_object,
+    validate_config,
+)
 from gan_jax.errors import UserError
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from gan_jax import cli
 from gan_jax.core.objective import GANObjective
-from gan_jax.errors import UserError
 from gan_jax.theory.dirac import (
     CONVERGES,
     DIRAC_METHODS,
@@ -187,8 +186,8 @@ def test_verdict_rules():
     (lambda: simulate_dirac(DIRAC_METHODS["gan"], -1.0, START, 5), "step size must be a positive"),
     (lambda: simulate_dirac(DIRAC_METHODS["gan"], LR, START, 0), "number of steps must be a positive"),
 ])
-def test_bad_input_is_a_user_error(call, match):
-    with pytest.raises(UserError, match=match):
+def test_bad_input_is_a_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
         call()
 
 

@@ -4,7 +4,6 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.errors import UserError
 from gan_jax.theory.games import (
     BILINEAR_METHODS,
     simulate_bilinear,
@@ -82,9 +81,9 @@ def test_simulate_under_outer_jit_and_batch_matches_single():
     (("alternating", 1.0, 1.0, 0.1, 0), "steps must be a positive"),
 ])
 def test_bad_input_raises(args, match):
-    with pytest.raises(UserError, match=match):
+    with pytest.raises(ValueError, match=match):
         simulate_bilinear(*args)
-    with pytest.raises(UserError):
+    with pytest.raises(ValueError):
         simulate_bilinear_batch(*args)
 
 

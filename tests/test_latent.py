@@ -7,7 +7,6 @@ import pytest
 import scipy.stats
 
 from gan_jax.core import latent
-from gan_jax.errors import UserError
 
 both = pytest.mark.parametrize("jit", [False, True])
 
@@ -46,11 +45,11 @@ def test_slerp_parallel_falls_back_to_lerp(jit):
 
 
 def test_interpolate_errors():
-    with pytest.raises(UserError, match="lerp or slerp"):
+    with pytest.raises(ValueError, match="lerp or slerp"):
         latent.interpolate(jnp.zeros(2), jnp.ones(2), 3, "cubic")
-    with pytest.raises(UserError, match="one shape"):
+    with pytest.raises(ValueError, match="one shape"):
         latent.interpolate(jnp.zeros(2), jnp.ones(3), 3)
-    with pytest.raises(UserError, match="latent_dim is 8"):
+    with pytest.raises(ValueError, match="latent_dim is 8"):
         latent.check_latent(jnp.zeros((4, 3)), 8)
     latent.check_latent(jnp.zeros((4, 8)), 8)
 
@@ -87,7 +86,7 @@ def test_size_is_the_bounding_box_fraction(jit):
 
 def test_attribute_fn_unknown_name():
     assert latent.attribute_fn("slant") is latent.slant
-    with pytest.raises(UserError, match="unknown attribute 'bold'"):
+    with pytest.raises(ValueError, match="unknown attribute 'bold'"):
         latent.attribute_fn("bold")
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from gan_jax.errors import UserError
 from gan_jax.evaluation.stats_files import load_stats, save_stats
 from gan_jax.metrics import frechet
 from gan_jax.metrics.frechet import frechet_distance, frechet_distance_f64
@@ -133,11 +132,11 @@ def test_stats_roundtrip_and_mismatch_errors(tmp_path):
     b = load_stats(path)
     assert b.extractor == "digits_mlp_v1" and b.n == 50
     np.testing.assert_allclose(covariance(b), covariance(a), rtol=1e-12)
-    with pytest.raises(UserError, match="different feature extractors"):
+    with pytest.raises(ValueError, match="different feature extractors"):
         check_comparable(a, stats_from_features(rng.normal(size=(50, 6)), "inception"))
-    with pytest.raises(UserError, match="dimensions differ"):
+    with pytest.raises(ValueError, match="dimensions differ"):
         check_comparable(a, stats_from_features(rng.normal(size=(50, 5)), "digits_mlp_v1"))
-    with pytest.raises(UserError, match="at least 2 samples"):
+    with pytest.raises(ValueError, match="at least 2 samples"):
         check_comparable(a, stats_from_features(rng.normal(size=(1, 6)), "digits_mlp_v1"))
-    with pytest.raises(UserError, match="do not match"):
+    with pytest.raises(ValueError, match="do not match"):
         update_stats(a, rng.normal(size=(3, 5)))

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from gan_jax.data.stacked_digits import real_stacked_digits
-from gan_jax.errors import UserError
 from gan_jax.features.digits_classifier import cached_digit_classify_fn
 from gan_jax.metrics import stacked_modes as sm
 
@@ -93,13 +92,13 @@ def test_collapsed_channels_give_the_expected_scores():
     (np.zeros((0, 8, 8, 3)), 10, r"\(N, H, W, 3\)"),
     (np.zeros((4, 8, 8, 3)), 0, "batch_size"),
 ])
-def test_bad_input_is_a_one_line_user_error(images, batch_size, problem):
-    with pytest.raises(UserError, match=problem) as info:
+def test_bad_input_is_a_one_line_value_error(images, batch_size, problem):
+    with pytest.raises(ValueError, match=problem) as info:
         sm.stacked_mode_scores(images, _read_class, batch_size)
     assert "\n" not in str(info.value)
-    with pytest.raises(UserError, match=r"\(K,\)"):
+    with pytest.raises(ValueError, match=r"\(K,\)"):
         sm.kl_to_uniform(jnp.zeros((2, 3)))
-    with pytest.raises(UserError, match=r"\(n,\)"):
+    with pytest.raises(ValueError, match=r"\(n,\)"):
         sm.mode_histogram(jnp.zeros((2, 3), jnp.int32))
 
 

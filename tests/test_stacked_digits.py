@@ -88,11 +88,11 @@ def test_real_digits_give_images_in_range():
     ((5, 4, 4, 1), 4, 2, "one per image"),
     ((5, 4, 4, 1), 5, 0, "n must be"),
 ])
-def test_bad_input_is_a_one_line_user_error(shape, labels_len, n, problem):
-    with pytest.raises(UserError, match=problem.replace("(", r"\(").replace(")", r"\)")) as info:
+def test_bad_input_is_a_one_line_value_error(shape, labels_len, n, problem):
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")) as info:
         sample_stacked_digits(jax.random.PRNGKey(0), jnp.zeros(shape), jnp.zeros((labels_len,), jnp.int32), n)
     assert "\n" not in str(info.value)
-    with pytest.raises(UserError, match=r"\(n, 3\)"):
+    with pytest.raises(ValueError, match=r"\(n, 3\)"):
         stacked_modes(jnp.zeros((4, 2), jnp.int32))
 
 

@@ -18,6 +18,7 @@ from gan_jax.core.state import Batch
 from gan_jax.core.steps import _g_loss, g_step, train_step
 from gan_jax.core.unrolled import unroll_updates
 from gan_jax.errors import UserError
+from gan_jax.train.driver import train_members
 from gan_jax.train.memory import check_unroll, unroll_memory_bytes
 
 JIT = pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
@@ -272,8 +273,8 @@ def test_negative_k_is_refused_everywhere():
 
 
 def test_an_unroll_too_large_for_memory_is_refused_before_compiling():
-    with pytest.raises(UserError, match="GiB.*unroll_steps<="):
-        init_state(tiny_ring(unroll_steps=10 ** 9))
+    with pytest.raises(UserError, match="GiB.*unroll_steps<="):   # the driver checks before anything compiles
+        train_members(tiny_ring(unroll_steps=10 ** 9), [0])
     with pytest.raises(UserError, match="unroll_steps<=4"):
         check_unroll(10, needed_bytes=10 * 2 ** 30, available_bytes=9 * 2 ** 30)
     check_unroll(10, needed_bytes=2 ** 30, available_bytes=9 * 2 ** 30)

@@ -2,7 +2,7 @@
 
 import os
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, from_core
 
 __all__ = ["register", "run_interpolate"]
 
@@ -31,15 +31,16 @@ def run_interpolate(args) -> None:
         raise UserError(f"--pairs must be >= 1 and --steps >= 2, got {args.pairs} and {args.steps}")
     config, state = restore_run(args.run_dir)
     conditional = getattr(config, "conditional", "none") != "none"
-    if not conditional and args.label is not None:
-        check_labels(np.array([args.label]), 0)
     labels = None
-    if conditional:
-        labels = (np.full(args.pairs, args.label) if args.label is not None
-                  else np.arange(args.pairs) % config.num_classes)
-        check_labels(labels, config.num_classes)
-    images = interpolation_strips(state, jax.random.PRNGKey(args.seed), args.pairs, args.steps,
-                                  args.method, labels)
+    with from_core():   # the model and the latent operations refuse bad labels or paths with a ValueError
+        if not conditional and args.label is not None:
+            check_labels(np.array([args.label]), 0)
+        if conditional:
+            labels = (np.full(args.pairs, args.label) if args.label is not None
+                      else np.arange(args.pairs) % config.num_classes)
+            check_labels(labels, config.num_classes)
+        images = interpolation_strips(state, jax.random.PRNGKey(args.seed), args.pairs, args.steps,
+                                      args.method, labels)
     if images.ndim != 4:
         raise UserError(f"{args.run_dir} generates {images.shape[1:]} points, not images; "
                         "interpolate needs an image run")

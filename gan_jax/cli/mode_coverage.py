@@ -2,7 +2,7 @@
 
 import os
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, from_core
 
 __all__ = ["register", "run_mode_coverage"]
 
@@ -37,8 +37,9 @@ def run_mode_coverage(args) -> None:
         raise UserError(f"cannot read {args.samples} as .npz ({e})") from None
     if samples.ndim != 2 or samples.shape[1] != 2:
         raise UserError(f"samples have shape {samples.shape}; mode coverage needs (N, 2) points")
-    centers, std = benchmark_mixture(args.data)
-    out = mode_coverage(jnp.asarray(samples, jnp.float32), centers, std)
+    with from_core():
+        centers, std = benchmark_mixture(args.data)
+        out = mode_coverage(jnp.asarray(samples, jnp.float32), centers, std)
     note = "" if len(samples) == EVAL_SAMPLES else f" (the papers use {EVAL_SAMPLES} samples)"
     print(f"{len(samples)} samples{note}: {int(out['modes_captured'])}/{len(centers)} modes captured, "
           f"{100 * float(out['high_quality_fraction']):.1f}% high-quality samples")

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, from_core
 from gan_jax.features import digits_classifier as classifier
 from gan_jax.features import inception, inception_convert
 from gan_jax.metrics.frechet import frechet_distance_f64
@@ -188,7 +188,8 @@ def fid_between(a: FeatureSet, b: FeatureSet) -> float:
     from the rows (``frechet_features``: an n x m SVD), otherwise from the
     statistics (``frechet_distance_f64``); both are the same number.
     """
-    check_comparable(a.stats, b.stats)
+    with from_core():   # statistics of different extractors or sizes: the user's mismatch, one line
+        check_comparable(a.stats, b.stats)
     dim = a.stats.mean.shape[0]
     if a.features is not None and b.features is not None and min(a.stats.n, b.stats.n) <= dim:
         return frechet_distance_of_features(a.features, b.features)
