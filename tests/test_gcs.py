@@ -208,7 +208,6 @@ def test_bad_locations_are_one_line_and_exit_status_2(gcs, tmp_path, capsys, mon
     _assert_one_line_error(code, err, "is not a valid bucket name")
     assert not tmp_path.joinpath("s.png").exists()
     # No credentials: without an emulator gan-jax asks Google's default credentials first.
-    monkeypatch.setattr(paths, "_checked_buckets", set())
     monkeypatch.delenv("STORAGE_EMULATOR_HOST")
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no_gcloud"))

@@ -40,7 +40,7 @@ __all__ = ["disk_full_message", "check_output_path", "atomic_write_text", "atomi
 
 GCS_PREFIX = "gs://"
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_checked_buckets = set()
+_checked_buckets = set()   # (bucket, emulator) pairs already reached: one round trip per process
 
 
 def is_url(path) -> bool:
@@ -97,7 +97,8 @@ def check_location(path: str, option: str = "path") -> str:
         raise UserError(f"{option} {path}: '{bucket}' is not a valid bucket name; write gs://BUCKET/PATH "
                         "with the bucket's name (lower-case letters, digits, '-', '_', '.')")
     os.environ.setdefault("EPATH_USE_TF", "false")   # one client (gcsfs) for epath, orbax and gan_jax
-    if bucket in _checked_buckets:
+    checked = (bucket, os.environ.get("STORAGE_EMULATOR_HOST", ""))
+    if checked in _checked_buckets:
         return path
     if not os.environ.get("STORAGE_EMULATOR_HOST"):   # an emulator takes no credentials
         try:
@@ -127,7 +128,7 @@ def check_location(path: str, option: str = "path") -> str:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise UserError(f"{option} {path}: Cloud Storage refused the request ({first}); check the "
                         "credentials and the bucket's permissions") from None
-    _checked_buckets.add(bucket)
+    _checked_buckets.add(checked)
     return path
 
 
