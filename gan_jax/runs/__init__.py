@@ -1,0 +1,2 @@
+"""Run directories: their layout and lock, orbax checkpoints, scalar logs, provenance, and sampling
+from a run."""
