@@ -371,7 +371,7 @@ def check_output_path(path: str, overwrite: bool = False, option: str = "--out")
 
 def atomic_write_text(path: str, text: str) -> str:
     """Write ``text`` to ``path`` through a temporary file and a rename (in a bucket: one
-    upload, which replaces the object whole); returns ``path`` (:func:`gan_jax.io.write_text`)."""
+    upload, which replaces the object whole); returns ``path`` (:func:`write_text`)."""
     return write_text(path, text)
 
 

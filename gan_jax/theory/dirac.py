@@ -20,7 +20,7 @@ with a(t) = sigmoid(t) / 2 for BCE (a(0) = f'(0) / 2 = 1/4: the paper's f'(0)
 the bilinear game xy (:mod:`gan_jax.theory.games`) in disguise. Below, a = a(0);
 the tests check every formula here against jacfwd of the real update.
 
-One update of the lab is the library's :func:`gan_jax.core.state.train_step`
+One update of the lab is the library's :func:`gan_jax.core.steps.train_step`
 (k D steps then one G step, ``optax.sgd`` with step h for both players, or
 h_D for D), with the generator and discriminator below as its Flax modules,
 in float64 (``jax.enable_x64`` scoped to each lab call, never global). Its
