@@ -8,7 +8,9 @@ import pytest
 from gan_jax.config.schema import get_config
 from gan_jax.data import files as data_files
 from gan_jax.data import sources as data
+from gan_jax.data import toys
 from gan_jax.errors import UserError
+from gan_jax.metrics import mode_coverage
 
 
 def test_digits_are_1797_images_in_unit_range_with_a_disjoint_split():
@@ -38,10 +40,10 @@ def test_array_source_is_a_function_of_position_and_covers_each_epoch():
 def test_toy_mixtures_match_their_definition(name):
     x, modes = data.sample_toy_host(name, 0, 20000)
     if name == "gaussian1d":
-        assert abs(x.mean() - data.GAUSSIAN1D_MEAN) < 0.02 and abs(x.std() - data.GAUSSIAN1D_STD) < 0.02
+        assert abs(x.mean() - toys.GAUSSIAN1D_MEAN) < 0.02 and abs(x.std() - toys.GAUSSIAN1D_STD) < 0.02
         return
     centers = data.mixture_centers(name)
-    std = data.RING_STD if name == "ring8" else data.GRID_STD
+    std = mode_coverage.RING_STD if name == "ring8" else mode_coverage.GRID_STD
     residual = x - centers[modes]
     np.testing.assert_allclose(residual.std(axis=0), [std, std], rtol=0.05)
     counts = np.bincount(modes, minlength=len(centers))

@@ -19,7 +19,6 @@ def test_the_import_contracts_are_kept():
 
 def test_a_core_module_importing_the_shell_breaks_the_contract(tmp_path):
     """The contract can fail: a copy of the package whose core imports the command line is refused."""
-    lint = shutil.which("lint-imports", path=os.path.dirname(sys.executable)) or shutil.which("lint-imports")
     shutil.copytree(os.path.join(ROOT, "gan_jax"), tmp_path / "gan_jax",
                     ignore=shutil.ignore_patterns("__pycache__", "static"))
     shutil.copy(os.path.join(ROOT, "pyproject.toml"), tmp_path / "pyproject.toml")

@@ -13,7 +13,7 @@ from gan_jax.core import steps as core_steps
 from gan_jax.core.objective import GANObjective
 from gan_jax.core.state import Batch, apply_generator, create_state, sample_latent
 from gan_jax.core.steps import generate
-from gan_jax.data.sources import GAUSSIAN1D_MEAN, GAUSSIAN1D_STD
+from gan_jax.data.toys import GAUSSIAN1D_MEAN, GAUSSIAN1D_STD
 from gan_jax.models import (
     DCGANDiscriminator,
     DCGANGenerator,

@@ -30,16 +30,8 @@ from gan_jax.data.files import to_unit_range  # noqa: F401 (re-exported)
 from gan_jax.data.rows import process_rows
 from gan_jax.data.stacked_digits import real_stacked_digits, sample_stacked_digits
 from gan_jax.data.tfds import TfdsSource  # noqa: F401 (re-exported)
-from gan_jax.data.toys import (  # noqa: F401
-    GAUSSIAN1D_MEAN,
-    GAUSSIAN1D_STD,
-    TOY_DATA,
-    mixture_centers,
-    sample_toy,
-    sample_toy_host,
-)
+from gan_jax.data.toys import TOY_DATA, mixture_centers, sample_toy, sample_toy_host  # noqa: F401 (re-exported)
 from gan_jax.errors import UserError
-from gan_jax.metrics.mode_coverage import GRID_STD, RING_STD  # noqa: F401 (re-exported)
 
 __all__ = [
     "load_digits", "mixture_centers", "sample_toy", "TOY_DATA", "load_array", "make_source",

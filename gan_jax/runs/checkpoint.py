@@ -31,11 +31,11 @@ import orbax.checkpoint as ocp
 
 from gan_jax.config.build import init_state
 from gan_jax.config.schema import Config, config_from_dict, config_to_dict, read_json_object
-from gan_jax.io import paths
-from gan_jax.errors import UserError
-from gan_jax.runs.layout import is_run_dir
-from gan_jax.io.paths import atomic_write_json, disk_full_message
 from gan_jax.core.state import GANState
+from gan_jax.errors import UserError
+from gan_jax.io import paths
+from gan_jax.io.paths import atomic_write_json, disk_full_message
+from gan_jax.runs.layout import is_run_dir
 
 __all__ = ["Checkpointer", "NonFiniteState", "read_run_config", "write_run_config", "restore_run",
            "state_checksum", "nonfinite_leaves", "BEST_DIR"]

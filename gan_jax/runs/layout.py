@@ -29,8 +29,14 @@ import time
 import uuid
 from typing import Tuple
 
-from gan_jax.config.schema import (Config, check_run_name, config_from_dict, config_to_dict, parse_seeds,
-                                   read_json_object)
+from gan_jax.config.schema import (
+    Config,
+    check_run_name,
+    config_from_dict,
+    config_to_dict,
+    parse_seeds,
+    read_json_object,
+)
 from gan_jax.errors import UserError
 from gan_jax.io import paths
 from gan_jax.io.paths import atomic_write_json

@@ -22,10 +22,9 @@ import time
 
 from tensorboardX import SummaryWriter
 
-from gan_jax.io import paths
 from gan_jax.errors import UserError
-from gan_jax.io.paths import disk_full_message
-from gan_jax.io.paths import atomic_write_text
+from gan_jax.io import paths
+from gan_jax.io.paths import atomic_write_text, disk_full_message
 
 __all__ = ["RunLogger", "drop_rows_after", "METRICS_FILE", "TENSORBOARD_DIR"]
 

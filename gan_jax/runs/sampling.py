@@ -11,11 +11,11 @@ from typing import Iterator, Optional, Tuple
 import jax
 import numpy as np
 
-from gan_jax.errors import UserError
+from gan_jax.core.latent import interpolate
 from gan_jax.core.state import GANState, apply_generator, sample_latent
 from gan_jax.core.steps import generate
+from gan_jax.errors import UserError
 from gan_jax.runs.checkpoint import restore_run
-from gan_jax.core.latent import interpolate
 
 __all__ = ["parse_labels", "generate_batches", "restore_for_sampling", "sample_batches", "sample_from_run",
            "interpolation_strips"]

@@ -1,10 +1,10 @@
-"""The training loop: the one place that prints, logs and writes.
+"""The command line's training: the one driver plus hooks that print, log and write.
 
 ``train(config, run_dir)`` assembles a run (``gan_jax.config.build.init_state``),
-feeds host batches to the jit-compiled ``train_step`` (or
-``naive_train_step``), and every few steps logs scalars (``metrics.jsonl``
-and TensorBoard), draws a sample grid from a fixed latent batch, and saves an
-orbax checkpoint. Step ``t`` uses the key ``fold_in(PRNGKey(seed), t)`` and
+claims its directory, restores it when resuming, and runs
+:func:`gan_jax.train.driver.train_members` with hooks that every few steps log
+scalars (``metrics.jsonl`` and TensorBoard), draw a sample grid from a fixed
+latent batch, evaluate, and save an orbax checkpoint. Step ``t`` uses the key ``fold_in(PRNGKey(seed), t)`` and
 the data position is saved with the state, so a resumed run repeats exactly
 what an uninterrupted run would have done.
 
@@ -20,20 +20,14 @@ import math
 import os
 import threading
 import time
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
 from gan_jax.config.build import batches_per_step, init_state
-from gan_jax.config.schema import (
-    Config,
-    config_from_dict,
-    config_to_dict,
-    parse_seeds,
-    read_json_object,
-)
+from gan_jax.config.schema import Config, read_json_object
 from gan_jax.core.state import GANState
 from gan_jax.core.steps import generate
 from gan_jax.data import sources as data_lib
