@@ -27,18 +27,19 @@ def test_a_resume_and_a_second_sweep_reuse_the_compiled_program(tmp_path, capsys
     program = make_chunk_fn(config, make_source(config), make_mesh())   # the command line's: on a device mesh
     assert make_chunk_fn(get_config("gaussian1d", overrides), make_source(config), make_mesh()) is program
 
+    # (Earlier tests in this process may have filled the same caches: count what is added.)
     code, _, err = run_cli(capsys, "train", "--config", "gaussian1d", *overrides, "--runs-dir", str(tmp_path),
                            "--name", "run", "--no-progress")
     assert code == 0, err
-    assert program._cache_size() == 1
+    trained = program._cache_size()
+    assert trained >= 1
     compiles = _backend_compiles()
     code, _, err = run_cli(capsys, "resume", str(tmp_path / "run"), "steps=8", "--no-progress")
     assert code == 0, err
-    assert program._cache_size() == 1           # the resumed run ran the same compiled chunk
+    assert program._cache_size() == trained      # the resumed run ran the same compiled chunk
 
     in_memory = make_chunk_fn(config, make_source(config))   # train_members' (no mesh)
     train_members(config, [0, 1])                # a sweep of two seeds
-    assert in_memory._cache_size() == 1
-    before = len(compiles)
+    swept, before = in_memory._cache_size(), len(compiles)
     train_members(config, [5, 6])                # another sweep of the same config and width
-    assert in_memory._cache_size() == 1 and len(compiles) == before   # nothing compiled at all
+    assert in_memory._cache_size() == swept and len(compiles) == before   # nothing compiled at all

@@ -243,8 +243,12 @@ def restore_run(run_dir: str, step: Optional[int] = None, best: bool = False,
                         "during training (eval_every > 0); drop --best to use the latest")
     checkpointer = Checkpointer(run_dir, config.keep_checkpoints, best=best)
     try:
-        # Only the structure, shapes and dtypes are needed: traced, not run (seconds saved per restore).
-        state, _ = checkpointer.restore(jax.eval_shape(lambda: init_state(config)), step, echo)
+        # Only the structure, shapes and dtypes are needed: traced, not run (seconds saved per
+        # restore), and placed whole on this process's first device, whatever the writer's topology.
+        on_device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_device),
+                                jax.eval_shape(lambda: init_state(config)))
+        state, _ = checkpointer.restore(template, step, echo)
     finally:
         checkpointer.close()
     return config, state
