@@ -1,13 +1,16 @@
 """Checks the command-line and experiment tests share: run ``gan-jax`` in-process, a
-one-line error with exit status 2, two states equal bit for bit, an experiment script loaded."""
+one-line error with exit status 2 (or a one-line UserError), two states equal bit for bit, an
+experiment script loaded."""
 
 import importlib.util
 import os
 
 import jax
 import numpy as np
+import pytest
 
 from gan_jax.cli import main
+from gan_jax.errors import UserError
 
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments")
 
@@ -24,6 +27,17 @@ def assert_one_line_error(code, err, *fragments):
     assert err.count("\n") == 1 and "Traceback" not in err, err
     for fragment in fragments:
         assert fragment in err, err
+
+
+def refused(thunk, *fragments) -> str:
+    """The one-line message of the UserError ``thunk()`` raises; each fragment must be in it."""
+    with pytest.raises(UserError) as info:
+        thunk()
+    message = str(info.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
 
 
 def same_state(a, b) -> bool:

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from cli_checks import refused
 from tiny_config import TINY_TOY
 
 from gan_jax import models
@@ -25,19 +26,8 @@ from gan_jax.config.build import (
 )
 from gan_jax.config.schema import Config, get_config
 from gan_jax.core.objective import GANObjective
-from gan_jax.errors import UserError
 from gan_jax.models.conditional import ConditionalDiscriminator, ConditionalGenerator
 from gan_jax.models.layers import NORMS
-
-
-def _refused(thunk, *fragments) -> str:
-    with pytest.raises(UserError) as info:
-        thunk()
-    message = str(info.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 def _toy(**changes) -> Config:
@@ -115,12 +105,12 @@ def test_build_models_packs_and_conditions():
     (_image(conditional="concat", num_classes=1), ("num_classes >= 2",)),
 ])
 def test_build_models_refusals(config, fragments):
-    _refused(lambda: build_models(config), *fragments)
+    refused(lambda: build_models(config), *fragments)
 
 
 def test_dcgan_sizes_listed_in_the_refusal_are_accepted():
     from gan_jax.models.dcgan import SUPPORTED_SIZES
-    message = _refused(lambda: build_models(_image(image_size=16)))
+    message = refused(lambda: build_models(_image(image_size=16)))
     for size in SUPPORTED_SIZES:
         assert str(size) in message
         build_models(_image(image_size=size))
@@ -154,8 +144,8 @@ def test_the_cosine_rate_stays_at_zero_after_the_run():
         assert float(rate(t)) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_an_unknown_schedule_is_refused():
-    _refused(lambda: learning_rate(_toy(lr_schedule="linear"), 1e-3, 10), "'linear'", "constant", "cosine")
+def test_an_unknown_schedule_isrefused():
+    refused(lambda: learning_rate(_toy(lr_schedule="linear"), 1e-3, 10), "'linear'", "constant", "cosine")
 
 
 # ---- build_optimizers ----
@@ -241,7 +231,7 @@ def test_build_objective_carries_the_config():
     (dict(naive=True, simultaneous=True), ("simultaneous=true", "naive=false")),
 ])
 def test_build_objective_errors_are_user_errors(changes, fragments):
-    _refused(lambda: build_objective(_toy(**changes)), *fragments)
+    refused(lambda: build_objective(_toy(**changes)), *fragments)
 
 
 # ---- check_config and init_state ----
@@ -249,13 +239,13 @@ def test_build_objective_errors_are_user_errors(changes, fragments):
 def test_check_config_returns_the_config_or_refuses():
     config = _toy()
     assert check_config(config) is config
-    _refused(lambda: check_config(_toy(pack=3)), "packs of 3")
-    _refused(lambda: check_config(_toy(steps=0)), "'steps'")
-    _refused(lambda: check_config(_toy(naive=True, simultaneous=True)), "simultaneous")
+    refused(lambda: check_config(_toy(pack=3)), "packs of 3")
+    refused(lambda: check_config(_toy(steps=0)), "'steps'")
+    refused(lambda: check_config(_toy(naive=True, simultaneous=True)), "simultaneous")
 
 
 def test_init_state_refuses_a_bad_config_before_any_work():
-    _refused(lambda: init_state(_toy(pack=3)), "packs of 3")
+    refused(lambda: init_state(_toy(pack=3)), "packs of 3")
 
 
 def test_init_state_of_the_tiny_toy():

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import pytest
+from cli_checks import refused
 
 from gan_jax.config.schema import (
     MAX_MEMBERS,
@@ -21,19 +22,6 @@ from gan_jax.config.schema import (
     read_json_object,
     validate_config,
 )
-from gan_jax.errors import UserError
-
-
-def _refused(thunk, *fragments) -> str:
-    """The message of the UserError ``thunk()`` raises: one line, holding every fragment."""
-    with pytest.raises(UserError) as info:
-        thunk()
-    message = str(info.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
-
 
 # ---- the schema: key_rules ----
 
@@ -90,7 +78,7 @@ def _bound_cases():
 
 @pytest.mark.parametrize("name,bad,good", _bound_cases())
 def test_every_bound_refuses_the_value_just_outside_and_keeps_the_edge(name, bad, good):
-    _refused(lambda: validate_config(dataclasses.replace(Config(), **{name: bad})), repr(name), repr(bad))
+    refused(lambda: validate_config(dataclasses.replace(Config(), **{name: bad})), repr(name), repr(bad))
     config = dataclasses.replace(Config(), **{name: good})
     assert validate_config(config) is config
 
@@ -102,20 +90,20 @@ def test_every_bound_refuses_the_value_just_outside_and_keeps_the_edge(name, bad
     ("num_classes", 1), ("eval_samples", 1), ("model", "resnet"), ("latent_dist", "cauchy"),
 ])
 def test_out_of_range_values_are_refused_naming_key_and_value(name, value):
-    _refused(lambda: validate_config(dataclasses.replace(Config(), **{name: value})), repr(name), repr(value))
+    refused(lambda: validate_config(dataclasses.replace(Config(), **{name: value})), repr(name), repr(value))
 
 
 @pytest.mark.parametrize("name,value", [
     ("steps", True), ("steps", 10.0), ("steps", "10"), ("lr_g", "0.001"), ("lr_g", False),
     ("feature_matching", 1), ("feature_matching", "true"), ("data", 5), ("name", None),
 ])
-def test_wrong_types_are_refused(name, value):
-    _refused(lambda: validate_config(dataclasses.replace(Config(), **{name: value})), repr(name))
+def test_wrong_types_arerefused(name, value):
+    refused(lambda: validate_config(dataclasses.replace(Config(), **{name: value})), repr(name))
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
-def test_non_finite_floats_are_refused(value):
-    _refused(lambda: validate_config(dataclasses.replace(Config(), lr_g=value)), "'lr_g'", "finite")
+def test_non_finite_floats_arerefused(value):
+    refused(lambda: validate_config(dataclasses.replace(Config(), lr_g=value)), "'lr_g'", "finite")
 
 
 def test_an_integer_is_a_valid_float():
@@ -131,22 +119,22 @@ def test_data_accepts_builtins_and_prefixed_sources(data):
 
 @pytest.mark.parametrize("data", ["mnist", "", "npz:", "folder:  ", "tfds:", "s3:bucket", "Digits"])
 def test_data_refuses_unknown_sources(data):
-    _refused(lambda: validate_config(dataclasses.replace(Config(), data=data)), "'data'", "npz:PATH")
+    refused(lambda: validate_config(dataclasses.replace(Config(), data=data)), "'data'", "npz:PATH")
 
 
 @pytest.mark.parametrize("size,channels", [(28, 3), (8, 1), (32, 1)])
 def test_stacked_digits_needs_8x8_rgb(size, channels):
     config = dataclasses.replace(Config(), data="stacked_digits", image_size=size, channels=channels)
-    _refused(lambda: validate_config(config), "stacked_digits", "image_size=8 channels=3")
+    refused(lambda: validate_config(config), "stacked_digits", "image_size=8 channels=3")
 
 
 def test_the_name_key_is_a_plain_folder_name():
-    _refused(lambda: validate_config(dataclasses.replace(Config(), name="../up")), "'name'", "plain folder name")
+    refused(lambda: validate_config(dataclasses.replace(Config(), name="../up")), "'name'", "plain folder name")
     validate_config(dataclasses.replace(Config(), name="my-run_2.b"))
 
 
 def test_the_where_text_is_in_the_message():
-    _refused(lambda: validate_config(dataclasses.replace(Config(), steps=0), "my place"), "my place")
+    refused(lambda: validate_config(dataclasses.replace(Config(), steps=0), "my place"), "my place")
 
 
 # ---- choices read from the registries of the core and the models ----
@@ -169,10 +157,10 @@ def test_registry_choices_are_the_registry_names(name):
 @pytest.mark.parametrize("name", ["d_loss", "g_loss", "norm", "conditional", "label_embedding"])
 def test_registry_keys_refuse_an_unknown_name_listing_the_valid_ones(name):
     valid = _registries()[name]
-    message = _refused(lambda: apply_overrides(Config(), [f"{name}=no_such_thing"]), repr(name), "no_such_thing")
+    message = refused(lambda: apply_overrides(Config(), [f"{name}=no_such_thing"]), repr(name), "no_such_thing")
     for choice in valid:
         assert choice in message, (choice, message)
-    message = _refused(lambda: config_from_dict({name: "no_such_thing"}, "file.json"), repr(name), "file.json")
+    message = refused(lambda: config_from_dict({name: "no_such_thing"}, "file.json"), repr(name), "file.json")
     for choice in valid:
         assert choice in message, (choice, message)
 
@@ -237,7 +225,7 @@ def test_overrides_leave_the_original_config_alone():
     ("model=gru", ("'model'", "dcgan, mlp")),
 ])
 def test_bad_overrides_are_one_line(item, fragments):
-    _refused(lambda: apply_overrides(Config(), [item]), *fragments)
+    refused(lambda: apply_overrides(Config(), [item]), *fragments)
 
 
 # ---- config_to_dict / config_from_dict ----
@@ -267,7 +255,7 @@ def test_from_dict_fills_defaults_and_widens_integers_to_floats():
     ({"data": "stacked_digits"}, ("stacked_digits",)),
 ])
 def test_from_dict_is_strict(values, fragments):
-    _refused(lambda: config_from_dict(values, "where.json"), "where.json", *fragments)
+    refused(lambda: config_from_dict(values, "where.json"), "where.json", *fragments)
 
 
 # ---- get_config and the presets ----
@@ -284,12 +272,12 @@ def test_every_preset_validates_with_its_values(preset):
 def test_presets_take_overrides_and_check_them_together():
     config = get_config("gaussian1d", ["steps=3", "batch_size=8"])
     assert (config.steps, config.batch_size, config.data) == (3, 8, "gaussian1d")
-    _refused(lambda: get_config("stacked_digits_dcgan", ["image_size=28"]), "stacked_digits")
-    _refused(lambda: get_config("gaussian1d", ["steps=-1"]), "'steps'")
+    refused(lambda: get_config("stacked_digits_dcgan", ["image_size=28"]), "stacked_digits")
+    refused(lambda: get_config("gaussian1d", ["steps=-1"]), "'steps'")
 
 
 def test_an_unknown_preset_lists_the_named_configs():
-    message = _refused(lambda: get_config("no_such_preset"), "'no_such_preset'")
+    message = refused(lambda: get_config("no_such_preset"), "'no_such_preset'")
     for preset in PRESETS:
         assert preset in message
 
@@ -307,8 +295,8 @@ def test_a_json_file_config(tmp_path):
 def test_a_bad_json_file_config_names_the_file(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"steps": "many"}))
-    _refused(lambda: get_config(str(path)), str(path), "'steps'")
-    _refused(lambda: get_config(str(tmp_path / "missing.json")), "missing.json", "does not exist")
+    refused(lambda: get_config(str(path)), str(path), "'steps'")
+    refused(lambda: get_config(str(tmp_path / "missing.json")), "missing.json", "does not exist")
 
 
 # ---- check_run_name ----
@@ -320,12 +308,12 @@ def test_plain_run_names_are_accepted(name):
 
 @pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "a/b", "../x", "a b", "a\\b", "-x", "_x",
                                   "A" * 129, "é", "a\n", None, 5])
-def test_other_run_names_are_refused(name):
-    _refused(lambda: check_run_name(name), "run name", "plain folder name")
+def test_other_run_names_arerefused(name):
+    refused(lambda: check_run_name(name), "run name", "plain folder name")
 
 
 def test_check_run_name_says_what_was_checked():
-    _refused(lambda: check_run_name("..", "sweep name"), "sweep name '..'")
+    refused(lambda: check_run_name("..", "sweep name"), "sweep name '..'")
 
 
 # ---- parse_seeds ----
@@ -345,12 +333,12 @@ def test_seed_lists(text, seeds):
     ("2147483648", "outside"),
 ])
 def test_bad_seed_lists_are_one_line(text, fragment):
-    _refused(lambda: parse_seeds(text), "--seeds", fragment)
+    refused(lambda: parse_seeds(text), "--seeds", fragment)
 
 
 def test_at_most_max_members_seeds():
     assert parse_seeds(f"0-{MAX_MEMBERS - 1}") == tuple(range(MAX_MEMBERS))
-    _refused(lambda: parse_seeds(f"0-{MAX_MEMBERS}"), str(MAX_MEMBERS + 1), f"at most {MAX_MEMBERS}")
+    refused(lambda: parse_seeds(f"0-{MAX_MEMBERS}"), str(MAX_MEMBERS + 1), f"at most {MAX_MEMBERS}")
 
 
 # ---- read_json_object ----
@@ -368,9 +356,9 @@ def test_read_json_object_reads_an_object(tmp_path):
 def test_read_json_object_refuses_bad_files(tmp_path, content, fragment):
     path = tmp_path / "c.json"
     path.write_bytes(content)
-    _refused(lambda: read_json_object(str(path), "the thing"), "the thing", str(path), fragment)
+    refused(lambda: read_json_object(str(path), "the thing"), "the thing", str(path), fragment)
 
 
 def test_read_json_object_refuses_a_missing_file_and_a_directory(tmp_path):
-    _refused(lambda: read_json_object(str(tmp_path / "none.json"), "the thing"), "the thing", "does not exist")
-    _refused(lambda: read_json_object(str(tmp_path), "the thing"), "the thing", "is a directory")
+    refused(lambda: read_json_object(str(tmp_path / "none.json"), "the thing"), "the thing", "does not exist")
+    refused(lambda: read_json_object(str(tmp_path), "the thing"), "the thing", "is a directory")

@@ -8,20 +8,9 @@ import re
 import shutil
 
 import pytest
+from cli_checks import refused
 
-from gan_jax.errors import UserError
 from gan_jax.io import paths
-
-
-def _refused(thunk, *fragments) -> str:
-    with pytest.raises(UserError) as info:
-        thunk()
-    message = str(info.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
-
 
 # ---- names (pure strings) ----
 
@@ -77,10 +66,10 @@ def test_abspath():
 def test_check_location_accepts_local_paths_and_refuses_other_schemes_offline(tmp_path):
     assert paths.check_location(str(tmp_path)) == str(tmp_path)
     assert paths.check_location("not/yet/there") == "not/yet/there"
-    _refused(lambda: paths.check_location("s3://bucket/x", "--runs-dir"), "--runs-dir", "s3://", "not supported")
-    _refused(lambda: paths.check_location("http://host/x"), "http://")
-    _refused(lambda: paths.check_location("gs://Bad_Bucket/x"), "'Bad_Bucket'", "not a valid bucket name")
-    _refused(lambda: paths.check_location("gs:///x"), "not a valid bucket name")
+    refused(lambda: paths.check_location("s3://bucket/x", "--runs-dir"), "--runs-dir", "s3://", "not supported")
+    refused(lambda: paths.check_location("http://host/x"), "http://")
+    refused(lambda: paths.check_location("gs://Bad_Bucket/x"), "'Bad_Bucket'", "not a valid bucket name")
+    refused(lambda: paths.check_location("gs:///x"), "not a valid bucket name")
 
 
 # ---- atomic writes ----
@@ -153,7 +142,7 @@ def test_check_output_path_creates_the_parent_folders(tmp_path):
 def test_check_output_path_refuses_an_existing_file_unless_overwrite(tmp_path):
     out = tmp_path / "out.npz"
     out.write_text("old")
-    _refused(lambda: paths.check_output_path(str(out), option="--samples"), str(out), "exists", "--overwrite",
+    refused(lambda: paths.check_output_path(str(out), option="--samples"), str(out), "exists", "--overwrite",
              "--samples")
     assert paths.check_output_path(str(out), overwrite=True) == str(out)
     assert out.read_text() == "old"
@@ -162,13 +151,13 @@ def test_check_output_path_refuses_an_existing_file_unless_overwrite(tmp_path):
 def test_check_output_path_counts_a_dangling_link_as_existing(tmp_path):
     link = tmp_path / "out.npz"
     os.symlink(tmp_path / "nowhere", link)
-    _refused(lambda: paths.check_output_path(str(link)), "exists")
+    refused(lambda: paths.check_output_path(str(link)), "exists")
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_check_output_path_refuses_a_directory(tmp_path, overwrite):
     (tmp_path / "out").mkdir()
-    _refused(lambda: paths.check_output_path(str(tmp_path / "out"), overwrite=overwrite), "--out",
+    refused(lambda: paths.check_output_path(str(tmp_path / "out"), overwrite=overwrite), "--out",
              "is a directory", "file name inside it")
 
 
@@ -176,7 +165,7 @@ def test_check_output_path_refuses_a_directory(tmp_path, overwrite):
 def test_check_output_path_refuses_a_parent_that_is_a_file(tmp_path, overwrite):
     (tmp_path / "parent").write_text("a file")
     for out in (tmp_path / "parent" / "out.npz", tmp_path / "parent" / "deeper" / "out.npz"):
-        _refused(lambda out=out: paths.check_output_path(str(out), overwrite=overwrite), str(tmp_path / "parent"),
+        refused(lambda out=out: paths.check_output_path(str(out), overwrite=overwrite), str(tmp_path / "parent"),
                  "is a file, not a directory")
     assert (tmp_path / "parent").read_text() == "a file"
 

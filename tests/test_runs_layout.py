@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+from cli_checks import refused
 
 from gan_jax.config.schema import Config, get_config
 from gan_jax.errors import UserError
@@ -20,16 +21,6 @@ from gan_jax.runs.layout import (
     seed_dir,
     write_sweep,
 )
-
-
-def _refused(thunk, *fragments) -> str:
-    with pytest.raises(UserError) as info:
-        thunk()
-    message = str(info.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 def _make_run(path, extra=("metrics.jsonl",)):
@@ -137,11 +128,11 @@ def test_a_damaged_sweep_record_is_one_line_naming_the_file(tmp_path, damage):
         path.write_bytes(value)
     else:
         path.write_text(value if isinstance(value, str) else json.dumps(value))
-    _refused(lambda: read_sweep(str(tmp_path)), str(path))
+    refused(lambda: read_sweep(str(tmp_path)), str(path))
 
 
 def test_a_missing_sweep_record(tmp_path):
-    _refused(lambda: read_sweep(str(tmp_path)), str(tmp_path / "sweep.json"), "does not exist")
+    refused(lambda: read_sweep(str(tmp_path)), str(tmp_path / "sweep.json"), "does not exist")
 
 
 # ---- claim_run_dir: new ----
@@ -152,7 +143,7 @@ def test_new_creates_the_directory_and_holds_its_lock(tmp_path):
     try:
         assert os.path.isdir(run_dir) and _visible(run_dir) == []
         assert lock.fd is not None
-        _refused(lambda: RunLock(run_dir).acquire(), run_dir, "being written by", f"process {os.getpid()}")
+        refused(lambda: RunLock(run_dir).acquire(), run_dir, "being written by", f"process {os.getpid()}")
     finally:
         lock.release()
 
@@ -163,7 +154,7 @@ def test_new_refuses_an_existing_directory_and_leaves_it_alone(tmp_path, content
     run_dir.mkdir()
     for name in contents:
         (run_dir / name).write_text("mine")
-    _refused(lambda: claim_run_dir(str(run_dir), "new"), str(run_dir), "exists", "--resume", "--overwrite")
+    refused(lambda: claim_run_dir(str(run_dir), "new"), str(run_dir), "exists", "--resume", "--overwrite")
     assert sorted(os.listdir(run_dir)) == sorted(contents)
     for name in contents:
         assert (run_dir / name).read_text() == "mine"
@@ -171,20 +162,20 @@ def test_new_refuses_an_existing_directory_and_leaves_it_alone(tmp_path, content
 
 def test_new_refuses_an_existing_run(tmp_path):
     _make_run(tmp_path / "a")
-    _refused(lambda: claim_run_dir(str(tmp_path / "a"), "new"), "exists")
+    refused(lambda: claim_run_dir(str(tmp_path / "a"), "new"), "exists")
     assert (tmp_path / "a" / "metrics.jsonl").read_text() == "old metrics.jsonl"
 
 
 @pytest.mark.parametrize("name", [".hidden", "a b", "-x", "a" * 129])
 def test_claim_refuses_a_name_that_is_not_a_plain_folder(tmp_path, name):
     for mode in ("new", "overwrite", "resume"):
-        _refused(lambda mode=mode: claim_run_dir(os.path.join(str(tmp_path), name), mode), "plain folder name")
+        refused(lambda mode=mode: claim_run_dir(os.path.join(str(tmp_path), name), mode), "plain folder name")
     assert os.listdir(tmp_path) == []
 
 
 def test_claim_refuses_a_parent_that_is_a_file(tmp_path):
     (tmp_path / "runs").write_text("a file")
-    _refused(lambda: claim_run_dir(str(tmp_path / "runs" / "a"), "new"), "is a file", "--runs-dir")
+    refused(lambda: claim_run_dir(str(tmp_path / "runs" / "a"), "new"), "is a file", "--runs-dir")
     assert (tmp_path / "runs").read_text() == "a file"
 
 
@@ -217,13 +208,13 @@ def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path, contents):
     run_dir.mkdir()
     for name in contents:
         (run_dir / name).write_text("mine")
-    _refused(lambda: claim_run_dir(str(run_dir), "overwrite"), str(run_dir), "not a gan-jax run")
+    refused(lambda: claim_run_dir(str(run_dir), "overwrite"), str(run_dir), "not a gan-jax run")
     assert sorted(os.listdir(run_dir)) == sorted(contents)
 
 
 def test_overwrite_refuses_a_file_in_the_way(tmp_path):
     (tmp_path / "a").write_text("a file")
-    _refused(lambda: claim_run_dir(str(tmp_path / "a"), "overwrite"), "not a gan-jax run")
+    refused(lambda: claim_run_dir(str(tmp_path / "a"), "overwrite"), "not a gan-jax run")
     assert (tmp_path / "a").read_text() == "a file"
 
 
@@ -264,7 +255,7 @@ def test_overwrite_refuses_a_run_that_is_being_written(tmp_path):
     _make_run(run_dir)
     held = RunLock(run_dir).acquire()
     try:
-        _refused(lambda: claim_run_dir(run_dir, "overwrite"), "being written by")
+        refused(lambda: claim_run_dir(run_dir, "overwrite"), "being written by")
         assert _visible(run_dir) == ["config.json", "metrics.jsonl"]
     finally:
         held.release()
@@ -279,7 +270,7 @@ def test_resume_takes_an_existing_run_and_keeps_its_files(tmp_path):
     try:
         assert _visible(run_dir) == ["config.json", "metrics.jsonl"]
         assert (tmp_path / "a" / "metrics.jsonl").read_text() == "old metrics.jsonl"
-        _refused(lambda: claim_run_dir(run_dir, "resume"), "being written by")
+        refused(lambda: claim_run_dir(run_dir, "resume"), "being written by")
     finally:
         lock.release()
     claim_run_dir(run_dir, "resume").release()             # free again once released
@@ -295,7 +286,7 @@ def test_resume_creates_an_absent_run(tmp_path):
 
 def test_a_second_lock_is_refused_while_the_first_is_held(tmp_path):
     first = RunLock(str(tmp_path)).acquire()
-    message = _refused(lambda: RunLock(str(tmp_path)).acquire(), str(tmp_path), "being written by",
+    message = refused(lambda: RunLock(str(tmp_path)).acquire(), str(tmp_path), "being written by",
                        f"process {os.getpid()}", "try again")
     assert "since" in message
     first.release()
@@ -306,7 +297,7 @@ def test_a_second_lock_is_refused_while_the_first_is_held(tmp_path):
 def test_the_lock_as_a_context_manager(tmp_path):
     with RunLock(str(tmp_path)) as lock:
         assert lock.fd is not None
-        _refused(lambda: RunLock(str(tmp_path)).acquire(), "being written by")
+        refused(lambda: RunLock(str(tmp_path)).acquire(), "being written by")
     assert lock.fd is None
     with RunLock(str(tmp_path)):
         pass
@@ -319,7 +310,7 @@ def test_release_is_idempotent_and_a_released_lock_can_be_taken_again(tmp_path):
     lock.release()
     lock.release()
     lock.acquire()
-    _refused(lambda: RunLock(str(tmp_path)).acquire(), "being written by")
+    refused(lambda: RunLock(str(tmp_path)).acquire(), "being written by")
     lock.release()
 
 
