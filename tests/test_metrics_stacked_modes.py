@@ -105,7 +105,7 @@ def test_bad_input_is_a_one_line_value_error(images, batch_size, problem):
 @pytest.fixture(scope="module")
 def classifier_cache(tmp_path_factory):
     """A fresh ``$GAN_JAX_CACHE`` holding the digits classifier, copied from the usual cache
-    (trained there on first use, once for the whole suite, as in test_metrics_commands)."""
+    (trained there on first use, once for the whole suite, as in test_cli_evaluate)."""
     import shutil
 
     from gan_jax.features import digits_classifier as classifier

@@ -7,7 +7,7 @@ lecture notes): x minimises f(x, y) = x y, y maximises it, and the unique Nash
 equilibrium is (0, 0). Write v = (x, y) and the game's vector field
 F(v) = (df/dx, -df/dy) = (y, -x) = A v with A = [[0, 1], [-1, 0]]; every
 method below moves v against F. What theory says each method does here (each
-is checked by tests/test_games.py against these closed forms):
+is checked by tests/test_theory_games.py against these closed forms):
 
 - ``simultaneous``: v' = v - lr F(v) = (I - lr A) v. I - lr A is sqrt(1+lr^2)
   times a rotation, so ||v|| grows by exactly sqrt(1 + lr^2) per step: an

@@ -4,7 +4,7 @@ The exactness test needs PyTorch, torchvision and pytorch-fid (optional; e.g.
 ``pip install torch torchvision pytorch-fid``) and is skipped without them.
 It builds pytorch-fid's network with random weights, converts them, and
 compares the 2048-d features of the same images. Run it by hand with
-``pytest tests/test_metrics_inception.py -k pytorch_fid``.
+``pytest tests/test_features_inception.py -k pytorch_fid``.
 """
 
 import jax

@@ -1,7 +1,7 @@
 """The training options on an ordinary model: WGAN weight clipping,
 the R2 penalty, and the validation of every option. Simultaneous updates,
 instance noise and consensus optimisation are checked against closed forms in
-tests/test_dirac.py: the Dirac-GAN's update matrix is I + hJ only if G steps
+tests/test_theory_dirac.py: the Dirac-GAN's update matrix is I + hJ only if G steps
 from the old discriminator, and the instance-noise and consensus eigenvalues
 need both players' terms."""
 
