@@ -275,7 +275,7 @@ _DRIVER = textwrap.dedent("""
 """)
 
 
-def test_kill_9_on_a_seeded_schedule_resumes_bit_identical(tmp_path):
+def test_kill_9_on_a_seeded_schedule_resumes_bit_identical(tmp_path, capsys):
     runs, steps = tmp_path / "runs", 12
     overrides = [f"steps={steps}", "checkpoint_every=2", "log_every=1"]
     driver = tmp_path / "driver.py"
@@ -304,9 +304,8 @@ def test_kill_9_on_a_seeded_schedule_resumes_bit_identical(tmp_path):
         proc.kill()
         proc.wait()
         outcomes.append(checkpoint_lib.Checkpointer(str(run_dir)).latest_step())
-    final = subprocess.run([sys.executable, "-m", "gan_jax.cli", "resume", str(run_dir), "--no-progress"],
-                           capture_output=True, text=True)
-    assert final.returncode == 0, final.stderr
+    code, _, err = _run(capsys, "resume", str(run_dir), "--no-progress")   # the last resume runs to the end
+    assert code == 0, err
     _, resumed = restore_run(str(run_dir))
     whole = train(get_config("gaussian1d", TINY_TOY + overrides), str(tmp_path / "whole"),
                   progress=False, echo=lambda *a: None)
