@@ -52,7 +52,8 @@ class Boundary(NamedTuple):
 
     Attributes:
       done: steps done so far (the chunk's last step number + 1).
-      states: the stacked states ``(N, ...)`` (on the device).
+      states: the stacked states ``(N, ...)`` (on the device; the next chunk donates their
+        buffers, so a hook that keeps a state copies it, e.g. with ``jax.device_get``).
       alive: ``(N,)`` bool on the host: the members still training.
       died: ``{i: t}`` of the members that died in this chunk, ``t`` the step whose update was refused.
       metrics: ``{name: (N,)}`` of the chunk's last step (on the device).
