@@ -17,6 +17,7 @@ sample of any source in batches, through the same reading code, for the
 metrics.
 """
 
+import dataclasses
 from typing import Iterator, Optional, Tuple
 
 import jax
@@ -137,11 +138,53 @@ def _batches_from(batch_at, start_position: int) -> Iterator[Batch]:
         position += 1
 
 
+@dataclasses.dataclass(frozen=True)
+class _ArrayBatches:
+    """Batch ``position`` of an in-memory data set of ``size`` samples: epoch
+    ``e = position // (size // batch_size)``, block ``position mod (size // batch_size)`` of
+    ``permutation(key(seed, e))`` (pure JAX). Hashable and holding no arrays, so equal data
+    set sizes share one compiled training program."""
+    size: int
+    batch_size: int
+
+    def order(self, seed, position):
+        """The indices ``(B,)`` of batch ``position``."""
+        epoch, index = jnp.divmod(position, self.size // self.batch_size)
+        order = jax.random.permutation(_data_key(seed, epoch), self.size)
+        return jax.lax.dynamic_slice_in_dim(order, index * self.batch_size, self.batch_size)
+
+    def __call__(self, arrays, seed, position):
+        images, labels = arrays
+        idx = self.order(seed, position)
+        return images[idx], (None if labels is None else labels[idx])
+
+
+@dataclasses.dataclass(frozen=True)
+class _ToyBatches:
+    """Batch ``position``: ``batch_size`` fresh samples of the toy ``name`` drawn with the key of ``(seed, position)``."""
+    name: str
+    batch_size: int
+
+    def __call__(self, arrays, seed, position):
+        return sample_toy(self.name, _data_key(seed, position), self.batch_size)[0], None
+
+
+@dataclasses.dataclass(frozen=True)
+class _StackedBatches:
+    """Batch ``position``: ``batch_size`` stacked digits of ``arrays`` drawn with the key of ``(seed, position)``."""
+    batch_size: int
+
+    def __call__(self, arrays, seed, position):
+        return sample_stacked_digits(_data_key(seed, position), arrays[0], arrays[1], self.batch_size)[0], None
+
+
 class _DeviceSampled:
     """A source whose batch ``p`` is a pure function ``device_batch(arrays, seed, p) ->
     (x (B, ...), labels (B,) or None)`` of its :attr:`device_arrays`: the training program
     runs it on the device (when :attr:`on_device`); :meth:`batch` runs the same function
-    for the host and keeps this process's rows of the global batch."""
+    for the host and keeps this process's rows of the global batch. ``device_batch`` is a
+    hashable object that holds no arrays: sources with equal ones share a compiled program.
+    """
 
     on_device = True
     device_arrays = ()      # host (NumPy) arrays; the training program gets them placed on its mesh
@@ -160,9 +203,8 @@ class _DeviceSampled:
 class ArraySource(_DeviceSampled):
     """Batches from in-memory arrays, reshuffled each epoch, indexed by position.
 
-    Batch ``p`` of epoch ``e = p // batches_per_epoch`` is the ``p mod
-    batches_per_epoch``-th block of ``permutation(key(seed, e))``, computed in
-    JAX; arrays up to :data:`DEVICE_DATA_BYTES` are indexed on the device
+    Batch ``p`` is a block of a permutation seeded by ``(seed, epoch)``
+    (:class:`_ArrayBatches`), computed in JAX; arrays up to :data:`DEVICE_DATA_BYTES` are indexed on the device
     inside the training program. ``batch_size`` is the global batch; process
     ``process_index`` of ``process_count`` gets its rows of it
     (``gan_jax.data.rows.process_rows``).
@@ -177,32 +219,16 @@ class ArraySource(_DeviceSampled):
         self.batch_size, self.seed = batch_size, seed
         self.data_shape = images.shape[1:]
         self.num_classes = int(labels.max()) + 1 if labels is not None else 0
-        self.batches_per_epoch = len(images) // batch_size
+        self.device_batch = _ArrayBatches(len(images), batch_size)
         self.rows = process_rows(batch_size, process_index, process_count)
         self.on_device = images.nbytes <= DEVICE_DATA_BYTES
         self.device_arrays = (images, labels) if self.on_device else None
-
-    def program_key(self) -> tuple:
-        """What :meth:`device_batch` depends on besides its arrays (equal keys: one compiled program)."""
-        return (type(self).__name__, self.images.shape[0], self.batch_size)
-
-    def order(self, seed, position):
-        """The indices ``(B,)`` of batch ``position`` (pure JAX)."""
-        n, b = self.images.shape[0], self.batch_size
-        epoch, index = jnp.divmod(position, self.batches_per_epoch)
-        order = jax.random.permutation(_data_key(seed, epoch), n)
-        return jax.lax.dynamic_slice_in_dim(order, index * b, b)
-
-    def device_batch(self, arrays, seed, position):
-        images, labels = arrays
-        idx = self.order(seed, position)
-        return images[idx], (None if labels is None else labels[idx])
 
     def batch(self, position: int) -> Batch:
         if self.on_device:
             return super().batch(position)
         if getattr(self, "_jit_order", None) is None:
-            self._jit_order = jax.jit(self.order)
+            self._jit_order = jax.jit(self.device_batch.order)
         idx = np.asarray(self._jit_order(self.seed, position))[self.rows]
         return self.images[idx], (None if self.labels is None else self.labels[idx])
 
@@ -220,13 +246,7 @@ class SamplerSource(_DeviceSampled):
         self.rows = process_rows(batch_size, process_index, process_count)
         self.data_shape = (1,) if name == "gaussian1d" else (2,)
         self.num_classes = 0
-
-    def program_key(self) -> tuple:
-        """What :meth:`device_batch` depends on besides its arrays (equal keys: one compiled program)."""
-        return (type(self).__name__, self.name, self.batch_size)
-
-    def device_batch(self, arrays, seed, position):
-        return sample_toy(self.name, _data_key(seed, position), self.batch_size)[0], None
+        self.device_batch = _ToyBatches(name, batch_size)
 
 
 class StackedDigitsSource(SamplerSource):
@@ -241,9 +261,7 @@ class StackedDigitsSource(SamplerSource):
         self.data_shape = images.shape[1:3] + (3,)
         self.num_classes = 0
         self.device_arrays = (images, labels)
-
-    def device_batch(self, arrays, seed, position):
-        return sample_stacked_digits(_data_key(seed, position), arrays[0], arrays[1], self.batch_size)[0], None
+        self.device_batch = _StackedBatches(batch_size)
 
 
 def _check_source_labels(config: Config, source) -> None:

@@ -93,19 +93,6 @@ class _Program(NamedTuple):
         return lambda state, batches, labels, key: train_step(state, Batch(batches, labels), key)
 
 
-class _AnyEqual:
-    """Wraps a value so that a cache ignores it: every wrapper is equal to every other."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def __eq__(self, other):
-        return isinstance(other, _AnyEqual)
-
-    def __hash__(self):
-        return 0
-
-
 def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
     """The compiled chunk of training for ``config``.
 
@@ -130,21 +117,19 @@ def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
     alive and ``m`` and ``new`` are finite, else the member keeps its state and dies.
     With T = 1 the step runs without a scan (XLA:CPU runs convolutions slower in a scan body).
 
-    One program per distinct setting: a config whose program settings, source kind
-    (:meth:`program_key` of an on-device source) and mesh equal an earlier call's gets the
-    same compiled function back (a resumed run, or a second sweep, in the same process does
-    not compile again).
+    One program per distinct setting: a config whose program settings, on-device batch
+    function (``source.device_batch``, hashable, holding no arrays) and mesh equal an earlier
+    call's gets the same compiled function back (a resumed run, or a second sweep, in the same
+    process does not compile again).
     """
     on_device = source is not None and getattr(source, "on_device", False)
-    return _chunk_program(_Program.of(config), source.program_key() if on_device else None, mesh,
-                          _AnyEqual(source if on_device else None))
+    return _chunk_program(_Program.of(config), source.device_batch if on_device else None, mesh)
 
 
 @functools.lru_cache(maxsize=64)
-def _chunk_program(program: _Program, source_key, mesh, source: _AnyEqual) -> Callable:
-    """:func:`make_chunk_fn`'s program, built once per ``(program, source_key, mesh)``; ``source``
-    is the first on-device source of that key (its ``device_batch`` depends only on the key)."""
-    step, k, source = program.step(), program.batches_per_step, source.value
+def _chunk_program(program: _Program, device_batch: Optional[Callable], mesh) -> Callable:
+    """:func:`make_chunk_fn`'s program, built once per ``(program, device_batch, mesh)``."""
+    step, k = program.step(), program.batches_per_step
 
     def member_step(state, alive, died_at, seed, t, images, labels):
         new, metrics = step(state, images, labels, jax.random.fold_in(jax.random.PRNGKey(seed), t))
@@ -171,7 +156,7 @@ def _chunk_program(program: _Program, source_key, mesh, source: _AnyEqual) -> Ca
                                                          (steps, images, labels))
         return states, alive, died_at, jax.tree.map(lambda m: m[-1], metrics)
 
-    if source is None:
+    if device_batch is None:
         return jax.jit(chunk, donate_argnums=(0,))
 
     def device_chunk(states, alive, died_at, seeds, first_step, positions, arrays, steps):
@@ -179,7 +164,7 @@ def _chunk_program(program: _Program, source_key, mesh, source: _AnyEqual) -> Ca
         offsets = (jnp.arange(steps)[:, None, None] * k + jnp.arange(k)[None, None, :])   # (T, 1, k)
         where = (positions[None, :, None] + offsets).reshape(-1)                           # T N k
         who = jnp.broadcast_to(seeds[None, :, None], (steps, n, k)).reshape(-1)
-        images, labels = jax.vmap(lambda s, p: source.device_batch(arrays, s, p))(who, where)
+        images, labels = jax.vmap(lambda s, p: device_batch(arrays, s, p))(who, where)
         if not program.labelled:
             labels = None   # unconditional models take no labels, even where the data has them
         images = images.reshape((steps, n, k) + images.shape[1:])
