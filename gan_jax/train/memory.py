@@ -53,6 +53,15 @@ def unroll_memory_bytes(discriminator, d_params: Params, batch_shape, steps: int
       steps: k.
       d_batch_stats: its batch statistics, for models with batch norm.
     """
+    per_step = (_PARAM_COPIES_PER_STEP * _tree_bytes(d_params)
+                + _ACTIVATION_COPIES_PER_STEP * 2 * _activation_bytes(discriminator, d_params, d_batch_stats,
+                                                                      batch_shape))
+    return steps * per_step
+
+
+def _activation_bytes(discriminator, d_params: Params, d_batch_stats: Optional[Params], batch_shape) -> int:
+    """Bytes of D's intermediate activations on one batch ``batch_shape``, from ``jax.eval_shape``
+    with Flax's ``capture_intermediates`` (nothing is compiled or run)."""
     x = jax.ShapeDtypeStruct(tuple(batch_shape), jnp.float32)
     variables = {"params": d_params}
     if d_batch_stats:
@@ -63,10 +72,7 @@ def unroll_memory_bytes(discriminator, d_params: Params, batch_shape, steps: int
                                    capture_intermediates=True, mutable=["intermediates"])
 
     _, mutated = jax.eval_shape(forward, variables, x)
-    inter = mutated["intermediates"]
-    per_step = (_PARAM_COPIES_PER_STEP * _tree_bytes(d_params)
-                + _ACTIVATION_COPIES_PER_STEP * 2 * _tree_bytes(inter))
-    return steps * per_step
+    return _tree_bytes(mutated["intermediates"])
 
 
 def available_memory_bytes() -> Optional[int]:
@@ -123,19 +129,10 @@ def sweep_memory_bytes(config: Config, template: GANState, members: int) -> int:
 
 
 def _d_activation_bytes(template: GANState, batch_shape) -> int:
-    x = jax.ShapeDtypeStruct(tuple(batch_shape), jnp.float32)
-    variables = {"params": template.d_params}
-    if template.d_batch_stats:
-        variables["batch_stats"] = template.d_batch_stats
-
-    def forward(variables, inputs):
-        return template.discriminator.apply(variables, inputs, train=False, capture_intermediates=True,
-                                            mutable=["intermediates"])
     try:
-        _, mutated = jax.eval_shape(forward, variables, x)
+        return _activation_bytes(template.discriminator, template.d_params, template.d_batch_stats, batch_shape)
     except Exception:   # a conditional D needs labels: estimate from the batch alone
         return 8 * math.prod(batch_shape) * 4
-    return _tree_bytes(mutated["intermediates"])
 
 
 def check_sweep_memory(config: Config, template: GANState, members: int,
