@@ -87,7 +87,7 @@ def _check_resumable_changes(config, changed) -> None:
 def run_train(args) -> None:
     import jax
 
-    from gan_jax.config.build import init_state
+    from gan_jax.config.build import check_config
     from gan_jax.config.schema import check_run_name, get_config, parse_seeds
     from gan_jax.io import paths
     from gan_jax.runs.checkpoint import read_run_config
@@ -104,7 +104,7 @@ def run_train(args) -> None:
     if not paths.is_url(args.runs_dir) and os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
         raise UserError(f"--runs-dir {args.runs_dir} is a file, not a directory; pass a directory")
     _join_hosts(args)
-    init_state(config)  # validates the config before anything touches the disk
+    check_config(config)  # validates the config (without initialising it) before anything touches the disk
     if args.name:
         run_dir = os.path.join(args.runs_dir, args.name)
         if paths.exists(run_dir) and not (args.resume or args.overwrite):
