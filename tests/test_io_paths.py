@@ -10,6 +10,7 @@ import shutil
 import pytest
 from cli_checks import refused
 
+from gan_jax.errors import UserError
 from gan_jax.io import paths
 
 # ---- names (pure strings) ----
@@ -240,10 +241,61 @@ def test_local_changes(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_stage_local_copy_is_the_path_itself_locally(tmp_path):
-    target = str(tmp_path / "fig.png")
-    with paths.stage_local_copy(target) as local:
-        assert local == target
-        with open(local, "wb") as f:
-            f.write(b"png")
-    assert (tmp_path / "fig.png").read_bytes() == b"png"
+def test_atomic_output_renames_a_finished_file_with_the_umask_mode(tmp_path):
+    target = tmp_path / "fig.png"
+    old = os.umask(0o027)
+    try:
+        with paths.atomic_output(str(target)) as local:
+            assert local != str(target) and os.path.dirname(local) == str(tmp_path) and local.endswith(".png")
+            with open(local, "wb") as f:
+                f.write(b"png")
+            assert not target.exists()
+        assert paths.file_mode() == 0o640
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"png"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o640)
+    assert os.listdir(tmp_path) == ["fig.png"]
+
+
+def test_atomic_output_replaces_a_symlink_and_never_writes_through_it(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "out").mkdir()
+    link = tmp_path / "out" / "link.png"
+    link.symlink_to(victim)
+    paths.write_bytes(str(link), b"new")
+    assert victim.read_text() == "keep me"
+    assert not link.is_symlink() and link.read_bytes() == b"new"
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_atomic_output_leaves_the_old_file_and_no_temporary_on_any_error(tmp_path, error):
+    target = tmp_path / "grid.png"
+    target.write_bytes(b"old")
+    with pytest.raises(type(error)):
+        with paths.atomic_output(str(target)) as local:
+            with open(local, "wb") as f:
+                f.write(b"half")
+            raise error
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["grid.png"]
+
+
+def test_a_read_only_directory_is_one_user_error(tmp_path):
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o555)
+    try:
+        if os.access(directory, os.W_OK):
+            pytest.skip("running as root: a read-only directory is writable")
+        with pytest.raises(UserError, match="no permission to write"):
+            paths.write_bytes(str(directory / "x.json"), b"{}")
+    finally:
+        directory.chmod(0o755)
+
+
+def test_free_space_is_checked_before_writing(tmp_path):
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(UserError, match="would take about .* free; free some space"):
+        paths.check_free_space(str(tmp_path / "sub" / "huge.npz"), free * 2)
+    paths.check_free_space(str(tmp_path / "small.npz"), 10)

@@ -4,10 +4,15 @@ Each subcommand lives in its own module under :mod:`gan_jax.cli` with a
 ``register(subparsers)`` function that adds its parser and sets
 ``func=<callable taking the parsed args>``. A :class:`UserError` becomes one
 line on stderr and exit status 2; so does a usage error from argparse.
+
+SIGTERM (what a scheduler or ``kill`` sends) is turned into the same unwinding
+as Ctrl-C: the command's ``finally`` blocks run, so temporary files are removed
+and locks released, and the command exits with status 143 (128 + 15).
 """
 
 import argparse
 import importlib
+import signal
 import sys
 
 from gan_jax.errors import UserError
@@ -51,6 +56,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = _terminate_on_sigterm()
     try:
         # JAX and the library are imported only now that a command runs (``--help`` stays fast).
         from gan_jax.runs.provenance import entry_point_setup
@@ -62,5 +68,29 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"gan-jax {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"gan-jax {args.command}: stopped by SIGTERM", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0 if result is None else int(result)
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (a BaseException, like
+    KeyboardInterrupt, so that ``except Exception`` blocks let it through)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _terminate_on_sigterm():
+    """Install the SIGTERM handler for the duration of one command (main thread only); returns
+    the handler it replaced, or None where none could be installed (another thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:   # signal only works in the main thread
+        return None
 

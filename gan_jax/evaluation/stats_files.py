@@ -20,7 +20,7 @@ def save_stats(stats: FeatureStats, path: str) -> str:
     directory = paths.dirname(path)
     if directory:
         paths.makedirs(directory)
-    with paths.stage_local_copy(path, ".npz") as local:
+    with paths.atomic_output(path, ".npz") as local:
         np.savez(local, mu=stats.mean, sigma=covariance(stats), n=np.int64(stats.n),
                  extractor=np.array(stats.extractor))
     return path

@@ -9,7 +9,6 @@ Adam. Scores made with it are comparable only with each other (its name,
 """
 
 import os
-import tempfile
 from typing import Callable, Tuple
 
 import flax.linen as nn
@@ -19,6 +18,7 @@ import optax
 from flax import serialization
 
 from gan_jax.data.digits import load_digits
+from gan_jax.io import paths
 
 __all__ = [
     "EXTRACTOR_NAME", "DigitsClassifier", "init_classifier", "train_classifier", "accuracy",
@@ -113,10 +113,7 @@ def load_or_train_classifier() -> Tuple[dict, float]:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # A temporary file of its own, so that processes training at once (test workers) never
     # write into each other's file; the last complete one is renamed into place.
-    fd, tmp = tempfile.mkstemp(prefix=f".{EXTRACTOR_NAME}.", suffix=".tmp", dir=os.path.dirname(path))
-    with os.fdopen(fd, "wb") as f:
-        f.write(serialization.to_bytes({"params": params, "test_accuracy": test_accuracy}))
-    os.replace(tmp, path)
+    paths.write_bytes(path, serialization.to_bytes({"params": params, "test_accuracy": test_accuracy}))
     return params, test_accuracy
 
 

@@ -19,6 +19,7 @@ from flax import serialization, traverse_util
 from gan_jax.errors import UserError
 from gan_jax.features.digits_classifier import cache_dir
 from gan_jax.features.inception import INPUT_SIZE, FIDInceptionV3
+from gan_jax.io import paths
 
 __all__ = ["WEIGHTS_URL", "WEIGHTS_SHA256_PREFIX", "default_weights_path", "sha256_of",
            "convert_state_dict", "convert_inception", "save_inception_variables", "load_inception_variables"]
@@ -115,11 +116,7 @@ def save_inception_variables(variables: dict, path: str) -> str:
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(serialization.msgpack_serialize(variables))
-    os.replace(tmp, path)
-    return path
+    return paths.write_bytes(path, serialization.msgpack_serialize(variables))
 
 
 def load_inception_variables(path: str) -> dict:

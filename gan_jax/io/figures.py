@@ -5,7 +5,7 @@ Figures are ``matplotlib.figure.Figure`` objects drawn on their own Agg canvas
 touches pyplot's figure list, so a user's notebook keeps its own.
 
 Every figure may be written to a local path or a ``gs://`` URL (drawn to a
-temporary local file, then uploaded whole: :func:`gan_jax.io.paths.stage_local_copy`)."""
+temporary local file, then uploaded whole: written atomically, never through a symlink: :func:`gan_jax.io.paths.atomic_output`)."""
 
 import json
 import math
@@ -30,7 +30,7 @@ def new_figure(figsize=(6, 4)) -> Figure:
 
 def save_figure(fig: Figure, path: str, dpi: int = 100) -> str:
     """Write ``fig`` to ``path`` (local or ``gs://``, the format from the suffix); returns ``path``."""
-    with paths.stage_local_copy(path) as local:
+    with paths.atomic_output(path) as local:
         fig.savefig(local, dpi=dpi)
     return path
 
@@ -56,7 +56,7 @@ def save_image_grid(images: np.ndarray, path: str, ncols: Optional[int] = None, 
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     mode = "L" if grid.shape[-1] == 1 else "RGB"
-    with paths.stage_local_copy(path) as local:
+    with paths.atomic_output(path) as local:
         Image.fromarray(grid[..., 0] if mode == "L" else grid, mode).save(local)
     return path
 

@@ -7,12 +7,10 @@ a time. The file is written under a temporary name and renamed when
 complete: an interrupted write leaves no half file, and an existing file is
 replaced only by a finished one. ``np.load`` reads the result as usual. A
 ``gs://`` path is written to a local temporary file and uploaded whole when
-complete (:func:`gan_jax.io.paths.stage_local_copy`).
+complete (:func:`gan_jax.io.paths.atomic_output`, which also removes the
+temporary file on Ctrl-C or SIGTERM).
 """
 
-import contextlib
-import os
-import tempfile
 import zipfile
 from typing import Callable, Iterable, Optional
 
@@ -31,14 +29,7 @@ def save_npz_chunks(path: str, name: str, chunks: Iterable[np.ndarray], total: i
     dimensions add up to ``total``; ``on_chunk(rows)`` is called after each
     (a progress bar). ``extra`` arrays are written whole. Returns ``path``.
     """
-    if paths.is_url(path):
-        with paths.stage_local_copy(path, ".npz") as local:
-            save_npz_chunks(local, name, chunks, total, extra, on_chunk)
-        return path
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
+    with paths.atomic_output(path, ".npz") as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
             written = 0
             with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
@@ -57,9 +48,4 @@ def save_npz_chunks(path: str, name: str, chunks: Iterable[np.ndarray], total: i
             for key, value in (extra or {}).items():
                 with archive.open(f"{key}.npy", "w", force_zip64=True) as entry:
                     np.lib.format.write_array(entry, np.asarray(value), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return path

@@ -36,7 +36,7 @@ from gan_jax.errors import UserError
 __all__ = ["disk_full_message", "check_output_path", "atomic_write_text", "atomic_write_json", "GCS_PREFIX", "is_url", "is_gcs", "check_location", "join", "dirname", "basename", "abspath",
            "exists", "isdir", "isfile", "listdir", "glob", "makedirs", "rmtree", "remove", "move_tree",
            "read_bytes", "read_text", "write_bytes", "write_text", "gcs_filesystem", "split_gcs",
-           "stage_local_copy", "open_for_reading"]
+           "atomic_output", "check_free_space", "file_mode", "open_for_reading"]
 
 GCS_PREFIX = "gs://"
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -272,28 +272,95 @@ def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8")
 
 
+def file_mode() -> int:
+    """The mode a new file gets from ``open``: ``0o666 & ~umask`` (read from ``/proc`` where it
+    can be, so that the process-wide umask is not touched; else set and restored at once)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, suffix: str = None):
+    """The one way gan_jax writes a file: yields a local file name to write instead of ``path``.
+
+    Locally it is a hidden temporary file in ``path``'s directory; when the block ends without
+    an error it gets the mode of a new file (``0o666 & ~umask``) and is renamed over ``path``.
+    The rename replaces a symbolic link at ``path`` itself and never writes through it, and a
+    reader sees the old file or the new one, never half of one. On any exception (an error,
+    Ctrl-C, or SIGTERM, which the command line turns into SystemExit) the temporary file is
+    removed and ``path`` is untouched. A full disk is a UserError. For a ``gs://`` URL the file
+    is a local temporary, uploaded whole (one atomic upload) at the end and removed in any case.
+    ``suffix`` (default: ``path``'s extension) ends the temporary name, for writers that
+    choose the format from it (``savefig``, ``np.savez``).
+    """
+    suffix = os.path.splitext(basename(path))[1] if suffix is None else suffix
+    if is_gcs(path):
+        fd, tmp = tempfile.mkstemp(prefix="gan_jax_upload_", suffix=suffix)
+        os.close(fd)
+        try:
+            yield tmp
+            fs, p = _fresh(path)
+            fs.put_file(tmp, p)   # one upload: the object appears whole when it completes
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp" + suffix, dir=directory)
+    except OSError as e:
+        if e.errno in _REFUSED_WRITES:
+            raise UserError(_write_failure(path, directory, e)) from None
+        raise
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in _REFUSED_WRITES:
+            raise UserError(_write_failure(path, directory, e)) from None
+        raise
+
+
+_REFUSED_WRITES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _write_failure(path: str, directory: str, error: OSError) -> str:
+    """One line for a write that the operating system refused."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"could not write {path}: {disk_full_message(directory)}"
+    if error.errno == errno.EROFS:
+        return f"could not write {path}: {directory} is on a read-only file system; choose another location"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"could not write {path}: no permission to write in {directory}; choose another location"
+    return f"could not write {path}: {error.strerror or error}"
+
+
 def write_bytes(path: str, data: bytes) -> str:
-    """Write ``data`` to ``path`` atomically, returning ``path``: locally a temporary file in the
-    same directory, flushed and renamed over the target; in a bucket one upload (an object is
-    replaced whole when its upload completes). A full local disk is a UserError."""
+    """Write ``data`` to ``path`` atomically (:func:`atomic_output`), returning ``path``: locally
+    a temporary file in the same directory, flushed and renamed over the target; in a bucket one
+    upload (an object is replaced whole when its upload completes). A full disk is a UserError."""
     if is_gcs(path):
         fs, p = _fresh(path)
         fs.pipe_file(p, bytes(data))
         return path
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    check_free_space(path, len(data))
+    with atomic_output(path, suffix="") as tmp:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if e.errno == errno.ENOSPC:
-            raise UserError(f"could not write {path}: {disk_full_message(directory)}") from None
-        raise
     return path
 
 
@@ -302,23 +369,28 @@ def write_text(path: str, text: str) -> str:
     return write_bytes(path, text.encode("utf-8"))
 
 
-@contextlib.contextmanager
-def stage_local_copy(path: str, suffix: str = ""):
-    """A local file name to write instead of ``path``: ``path`` itself when it is local; for a
-    URL a temporary local file, uploaded to ``path`` (one atomic upload) when the block ends
-    without an error and deleted in any case. For writers that need a real file (zip, savefig)."""
-    if not is_gcs(path):
-        yield path
+def check_free_space(path: str, needed_bytes: int, margin: float = 1.05) -> None:
+    """UserError (one line, with both sizes) if the local disk that will hold ``path`` has less
+    than ``margin * needed_bytes`` free; nothing for a ``gs://`` URL (a bucket has no such size)."""
+    if is_url(path) or needed_bytes <= 0:
         return
-    fd, tmp = tempfile.mkstemp(prefix="gan_jax_upload_", suffix=suffix or os.path.splitext(path)[1])
-    os.close(fd)
+    ancestor = os.path.dirname(os.path.abspath(path))
+    while ancestor and not os.path.isdir(ancestor):
+        ancestor = os.path.dirname(ancestor)
     try:
-        yield tmp
-        fs, p = _fresh(path)
-        fs.put_file(tmp, p)   # one upload: the object appears whole when it completes
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        free = shutil.disk_usage(ancestor or ".").free
+    except OSError:
+        return
+    if free < margin * needed_bytes:
+        raise UserError(f"{path} would take about {_size(needed_bytes)} and the disk holding {ancestor} has "
+                        f"{_size(free)} free; free some space, write elsewhere, or ask for less")
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
 
 
 def open_for_reading(path: str):
