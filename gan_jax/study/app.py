@@ -16,6 +16,7 @@ a time against one connection: an answer is checked (right session, the next
 trial, not yet answered) and committed before the next request is looked at.
 """
 
+import asyncio
 import contextlib
 import json
 import os
@@ -35,9 +36,11 @@ from starlette.routing import Route
 from gan_jax.study.plan import RESPONSES, choose_model, plan_trials
 from gan_jax.study.store import open_db, read_design
 
-__all__ = ["make_app", "MAX_BODY_BYTES"]
+__all__ = ["make_app", "MAX_BODY_BYTES", "MAX_TRIAL_INDEX", "BODY_TIMEOUT_S"]
 
 MAX_BODY_BYTES = 4096
+MAX_TRIAL_INDEX = 2**31 - 1  # SQLite stores up to 2**63 - 1; no session comes near either
+BODY_TIMEOUT_S = 10.0  # seconds a request's body may take to arrive after its headers
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _STATIC = {"study.js": "text/javascript; charset=utf-8", "study.css": "text/css; charset=utf-8"}
 _STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
@@ -60,25 +63,40 @@ def _read_static(name: str) -> bytes:
         return f.read()
 
 
-async def _json_body(request) -> dict:
-    """The request's JSON object, at most MAX_BODY_BYTES (read in chunks, so a
-    huge or endless body is refused without being held)."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise _Refusal(415, "send the body as application/json")
+async def _read_body(request, timeout: float) -> bytes:
+    """The request's body, at most MAX_BODY_BYTES (read in chunks, so a huge or
+    endless body is refused without being held), all of it within ``timeout``
+    seconds (408 otherwise: a body shorter than its Content-Length never ends)."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+    if declared is not None and not declared.isdigit():
+        raise _Refusal(400, "the Content-Length header is not a number")
+    if declared is not None and int(declared) > MAX_BODY_BYTES:
         raise _Refusal(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
-    body = b""
-    try:
+
+    async def collect() -> bytes:
+        body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY_BYTES:
                 raise _Refusal(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
+        return body
+
+    try:
+        return await asyncio.wait_for(collect(), timeout)
+    except asyncio.TimeoutError:
+        raise _Refusal(408, f"the body did not arrive within {timeout:g} s; send it again") from None
     except ClientDisconnect:
         raise _Refusal(400, "the request body was cut off") from None
+
+
+async def _json_body(request, timeout: float) -> dict:
+    """The request's JSON object (:func:`_read_body`)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise _Refusal(415, "send the body as application/json")
+    body = await _read_body(request, timeout)
     try:
         value = json.loads(body.decode("utf-8")) if body else {}
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
         raise _Refusal(400, "the body is not valid JSON") from None
     if not isinstance(value, dict):
         raise _Refusal(400, "the body must be a JSON object")
@@ -186,8 +204,8 @@ class _Study:
         index, response, response_ms = body.get("trial_index"), body.get("response"), body.get("response_ms")
         if set(body) - {"trial_index", "response", "response_ms"}:
             raise _Refusal(400, f"unexpected fields {sorted(set(body) - {'trial_index', 'response', 'response_ms'})}")
-        if type(index) is not int or index < 0:
-            raise _Refusal(400, "trial_index must be a non-negative integer")
+        if type(index) is not int or not 0 <= index <= MAX_TRIAL_INDEX:
+            raise _Refusal(400, f"trial_index must be an integer from 0 to {MAX_TRIAL_INDEX}")
         if response not in RESPONSES[self.mode]:
             raise _Refusal(400, f"response must be one of {list(RESPONSES[self.mode])}")
         if type(response_ms) is not int or not 0 <= response_ms <= _MAX_RESPONSE_MS:
@@ -228,8 +246,9 @@ class _Study:
         return row[0]
 
 
-def make_app(db_path: str):
-    """The Starlette app serving the study stored in ``db_path``."""
+def make_app(db_path: str, body_timeout: float = BODY_TIMEOUT_S):
+    """The Starlette app serving the study stored in ``db_path``; a request's body must
+    arrive within ``body_timeout`` seconds of its headers (else HTTP 408)."""
 
     study = _Study(db_path)
     page = _read_static("index.html")
@@ -257,7 +276,7 @@ def make_app(db_path: str):
                       "responses": list(RESPONSES[d["mode"]])})
 
     async def new_session(request):
-        body = await _json_body(request)
+        body = await _json_body(request, body_timeout)
         if set(body) - {"rater_id"}:
             raise _Refusal(400, "the only field is rater_id")
         rater_id = body.get("rater_id")
@@ -269,7 +288,7 @@ def make_app(db_path: str):
         return reply(study.progress(request.path_params["session_id"]))
 
     async def answer(request):
-        body = await _json_body(request)
+        body = await _json_body(request, body_timeout)
         return reply(study.answer(request.path_params["session_id"], body), 201)
 
     async def stimulus(request):
@@ -277,7 +296,10 @@ def make_app(db_path: str):
                         headers=_NO_STORE)
 
     async def on_refusal(request, exc: _Refusal):
-        return refuse(exc.status, exc.message)
+        response = refuse(exc.status, exc.message)
+        if exc.status in (408, 413):  # the body was not read to its end: this connection cannot go on
+            response.headers["Connection"] = "close"
+        return response
 
     async def on_http_error(request, exc: HTTPException):
         return refuse(exc.status_code, str(exc.detail))

@@ -7,7 +7,8 @@ from typing import Dict, List
 import numpy as np
 
 from gan_jax.errors import UserError
-from gan_jax.io.figures import new_figure
+from gan_jax.io import paths
+from gan_jax.io.figures import new_figure, save_figure
 from gan_jax.study.stats import (
     RATE_NAMES,
     bootstrap_totals,
@@ -21,6 +22,7 @@ from gan_jax.study.store import check_study_db
 __all__ = ["MAX_ATTENTION_FAILURES", "type_index", "study_report", "write_report"]
 
 MAX_ATTENTION_FAILURES = 1  # a rater who fails more attention checks than this is excluded
+_BOOTSTRAP_SLICE = 2**20  # raters drawn per slice of resamples (memory: about 40 bytes each)
 
 
 def type_index(mode: str, correct_response: str, correct: bool) -> int:
@@ -76,7 +78,7 @@ def study_report(db_path: str, n_boot: int = 2000, seed: int = 0, level: float =
                      "judgements": int(table.sum()), "rates": {}}
             if len(kept):
                 estimate = rates(table.sum(0) @ matrix)
-                boot = rates(bootstrap_totals(table, n_boot, rng) @ matrix)
+                boot = rates(_bootstrap(table, n_boot, rng) @ matrix)
                 for name in _reported_rates(mode):
                     low, high = expanded_interval(boot[name], estimate[name], len(kept), level)
                     entry["rates"][name] = {"estimate": float(estimate[name]), "low": float(low), "high": float(high)}
@@ -98,7 +100,8 @@ def study_report(db_path: str, n_boot: int = 2000, seed: int = 0, level: float =
             "attention": {"max_failures": MAX_ATTENTION_FAILURES}, "models": models, "pairs": pairs}
 
 
-def _plot(report: dict, path: str) -> None:
+def _plot(report: dict):
+    """The figure of a report: each model's rates with their intervals, as bars."""
     labels = {"error_generated": "error on generated", "error_real": "error on real",
               "error": "overall error", "real_answer_rate": "'real' answers"}
     models = report["models"]
@@ -126,18 +129,45 @@ def _plot(report: dict, path: str) -> None:
     ax.set_title(f"{mode} study: rates per model" + (" (in 2afc the three error rates coincide)" if mode == "2afc" else ""))
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    return fig
+
+
+def _check_out(out_dir: str, names, overwrite: bool) -> None:
+    """UserError unless the report files ``names`` can be written in ``out_dir`` (a
+    directory, existing or not) without replacing one, unless ``overwrite``. Creates nothing."""
+    if paths.is_url(out_dir):
+        paths.check_location(out_dir, "--out")
+    else:
+        ancestor = os.path.abspath(out_dir)
+        while not os.path.lexists(ancestor):
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            what = "is a file" if ancestor == os.path.abspath(out_dir) else f"lies in {ancestor}, a file"
+            raise UserError(f"--out {out_dir} {what}, not a directory; choose a directory for the report")
+    for name in names:
+        path = paths.join(out_dir, name)
+        if paths.isdir(path):
+            raise UserError(f"{path} is a directory; remove it or choose another --out")
+        if paths.exists(path) and not overwrite:
+            raise UserError(f"{path} exists; pass --overwrite to replace it or choose another --out")
+
+
+def _bootstrap(table: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """:func:`~gan_jax.study.stats.bootstrap_totals` in slices of at most about a million
+    drawn raters each, so that memory stays bounded whatever the resamples and raters."""
+    size = max(1, _BOOTSTRAP_SLICE // max(1, len(table)))
+    return np.concatenate([bootstrap_totals(table, min(size, n_boot - start), rng)
+                           for start in range(0, n_boot, size)])
 
 
 def write_report(db_path: str, out_dir: str, n_boot: int = 2000, seed: int = 0, overwrite: bool = False) -> dict:
-    """Write ``out_dir/report.json`` and ``out_dir/report.png``; never replaces them without ``overwrite``."""
-    paths = [os.path.join(out_dir, name) for name in ("report.json", "report.png")]
-    existing = [p for p in paths if os.path.exists(p)]
-    if existing and not overwrite:
-        raise UserError(f"{existing[0]} exists; pass --overwrite to replace it or choose another --out")
+    """Write ``out_dir/report.json`` and ``out_dir/report.png`` (each atomically, a link
+    replaced and never written through); never replaces them without ``overwrite``."""
+    names = ("report.json", "report.png")
+    _check_out(out_dir, names, overwrite)
     report = study_report(db_path, n_boot, seed)
-    os.makedirs(out_dir, exist_ok=True)
-    with open(paths[0], "w") as f:
-        json.dump(report, f, indent=2)
-    _plot(report, paths[1])
+    paths.makedirs(out_dir)
+    fig = _plot(report)
+    paths.atomic_write_json(paths.join(out_dir, names[0]), report)
+    save_figure(fig, paths.join(out_dir, names[1]), dpi=120)
     return report

@@ -5,11 +5,15 @@ import socket
 from typing import Optional, Sequence
 
 from gan_jax.errors import UserError
+from gan_jax.io import paths
 from gan_jax.study.plan import MODES, attention_checks_for, images_needed
 from gan_jax.study.stimuli import build_stimuli
-from gan_jax.study.store import create_study, open_db, read_design
+from gan_jax.study.store import check_db_path, create_study, open_db, read_design, remove_db
 
-__all__ = ["DESIGN_KEYS", "study_design", "prepare_study", "bind_socket", "serve"]
+__all__ = ["DESIGN_KEYS", "MAX_PORT", "study_design", "prepare_study", "bind_socket",
+           "make_server", "serve"]
+
+MAX_PORT = 65535
 
 # The options that define a study; a database made with other values is another study.
 DESIGN_KEYS = ("runs", "real", "mode", "trials", "practice", "attention_checks", "exposure_ms", "pool", "seed")
@@ -43,8 +47,36 @@ def study_design(runs: Sequence[str], real: str, mode: str = "2afc", trials: int
 def prepare_study(db_path: str, design: dict) -> str:
     """Create the study in ``db_path`` (sampling every stimulus), or check that
     the database already holds this very study (then nothing is sampled).
-    Returns ``"created"`` or ``"continued"``; UserError for another study."""
-    existed = os.path.exists(db_path)
+    Returns ``"created"`` or ``"continued"``; UserError for another study.
+
+    Every input is checked, and every stimulus made, before a new database file
+    is created; a file this call created is removed again if the study could not
+    be stored in it (a file that existed before is never removed)."""
+    check_db_path(db_path, create=True)
+    if _holds_this_study(db_path, design):
+        return "continued"
+    stimuli, _ = build_stimuli(design["runs"], design["real"], design["pool"], design["attention_checks"],
+                               design["seed"])
+    paths.check_free_space(db_path, sum(len(s["png"]) for s in stimuli))
+    created = not os.path.lexists(db_path)
+    try:
+        db = open_db(db_path, create=True)
+        try:
+            create_study(db, design, stimuli)
+        finally:
+            db.close()
+    except BaseException:
+        if created:
+            remove_db(db_path)
+        raise
+    return "created"
+
+
+def _holds_this_study(db_path: str, design: dict) -> bool:
+    """True if ``db_path`` holds the study ``design``; False if it is missing or an empty
+    database (the study goes in); UserError for another study or a foreign file."""
+    if not os.path.exists(db_path) or os.path.getsize(db_path) == 0:
+        return False
     db = open_db(db_path, create=True)
     try:
         stored = read_design(db)
@@ -53,36 +85,44 @@ def prepare_study(db_path: str, design: dict) -> str:
             if different:
                 raise UserError(f"{db_path} holds another study (its {', '.join(different)} differ); "
                                 "pass the same options to continue it or a new --db for a new study")
-            return "continued"
-        if existed and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            return True
+        if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise UserError(f"{db_path} is not a gan-jax study database; pass a new --db file")
-        stimuli, _ = build_stimuli(design["runs"], design["real"], design["pool"], design["attention_checks"],
-                                   design["seed"])
-        create_study(db, design, stimuli)
-        return "created"
+        return False
     finally:
         db.close()
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: any free port); UserError if it cannot be bound."""
+    if not 0 <= port <= MAX_PORT:
+        raise UserError(f"--port must be from 0 (any free port) to {MAX_PORT}, got {port}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a host name that is no address at all
         sock.close()
-        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); pick another --port or --host") from None
+        reason = getattr(e, "strerror", None) or str(e)
+        raise UserError(f"cannot listen on {host}:{port} ({reason}); pick another --port or --host") from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
 
 
-def serve(db_path: str, sock: socket.socket) -> None:
-    """Serve the study in ``db_path`` on the bound ``sock`` until interrupted."""
+def make_server(db_path: str, body_timeout: Optional[float] = None):
+    """The uvicorn server of the study in ``db_path`` (not started); a request body that
+    has not fully arrived ``body_timeout`` seconds after the headers (default
+    :data:`gan_jax.study.app.BODY_TIMEOUT_S`) gets HTTP 408."""
     import uvicorn  # the web server and framework are the optional `study` extra
 
-    from gan_jax.study.app import make_app
-    config = uvicorn.Config(make_app(db_path), log_level="warning", access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    from gan_jax.study.app import BODY_TIMEOUT_S, make_app
+    app = make_app(db_path, BODY_TIMEOUT_S if body_timeout is None else body_timeout)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def serve(db_path: str, sock: socket.socket) -> None:
+    """Serve the study in ``db_path`` on the bound ``sock`` until interrupted."""
+    make_server(db_path).run(sockets=[sock])

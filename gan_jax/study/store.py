@@ -8,6 +8,7 @@ arrives; ``UNIQUE(session_id, trial_index)`` makes a second answer to the same
 trial impossible even if two requests race).
 """
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -16,7 +17,8 @@ from typing import Optional
 
 from gan_jax.errors import UserError
 
-__all__ = ["SCHEMA_VERSION", "STIMULUS_COLUMNS", "open_db", "create_study", "read_design", "check_study_db"]
+__all__ = ["SCHEMA_VERSION", "STIMULUS_COLUMNS", "check_db_path", "remove_db", "open_db", "create_study", "read_design",
+           "check_study_db"]
 
 SCHEMA_VERSION = 1
 _APPLICATION_ID = 0x67616E73  # "gans": marks a file as a gan-jax study database
@@ -45,18 +47,32 @@ CREATE TABLE answers (id INTEGER PRIMARY KEY AUTOINCREMENT, rater_id TEXT NOT NU
 """
 
 
-def open_db(path: str, create: bool = False) -> sqlite3.Connection:
-    """A connection in WAL mode with full fsync on commit and foreign keys on.
-
-    Raises UserError when ``path`` is missing (unless ``create``) or is not a
-    gan-jax study database.
-    """
+def check_db_path(path: str, create: bool = False) -> None:
+    """UserError unless ``path`` names a database file: an existing file, or (``create``) a
+    file or a new name in an existing folder. Opens nothing and creates nothing."""
     if not create and not os.path.isfile(path):
         raise UserError(f"{path} does not exist; pass the --db file that `gan-jax study serve` wrote")
     if create and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise UserError(f"the folder of {path} does not exist; create it or pass another --db")
     if os.path.isdir(path):
         raise UserError(f"{path} is a folder; pass a database file")
+
+
+def remove_db(path: str) -> None:
+    """Delete the database file ``path`` and SQLite's files beside it (``-wal``, ``-shm``,
+    ``-journal``); for a database this process has just created and not initialised."""
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(name)
+
+
+def open_db(path: str, create: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode with full fsync on commit and foreign keys on.
+
+    Raises UserError when ``path`` is missing (unless ``create``) or is not a
+    gan-jax study database.
+    """
+    check_db_path(path, create)
     try:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
