@@ -204,10 +204,12 @@ def test_api_answers_400_to_out_of_range_or_malformed_fields(answered_db, tmp_pa
             {**good, "response": {"left": 1}},
             {**good, "response": "left" * 500},
             {"trial_index": 0},
+            {**good, "x" * 3000: 1},
         ]
         for body in bad:
             reply = client.post(answers, json=body)
-            assert reply.status_code == 400 and reply.json()["error"], (body, reply.status_code, reply.text)
+            assert reply.status_code == 400 and 0 < len(reply.json()["error"]) < 120, (body, reply.status_code,
+                                                                                       reply.text[:200])
         deep = [b"[" * 3000, b'{"a":' * 800, b'{"trial_index": ' + b"9" * 4000 + b"}"]
         for content in deep:
             reply = client.post(answers, content=content, headers=json_header)
@@ -221,10 +223,10 @@ def test_api_answers_400_to_out_of_range_or_malformed_fields(answered_db, tmp_pa
 
 
 @contextlib.contextmanager
-def _server_thread(db_path, body_timeout):
+def _server_thread(db_path, timeout):
     """The study's uvicorn server in a thread on 127.0.0.1, any free port; yields the port."""
     sock = server.bind_socket("127.0.0.1", 0)
-    app_server = make_server(db_path, body_timeout)
+    app_server = make_server(db_path, timeout)
     thread = threading.Thread(target=app_server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -256,17 +258,20 @@ def _exchange(port, request: bytes, wait: float) -> "tuple[bytes, float]":
     return received, time.monotonic() - start
 
 
-def test_a_body_shorter_than_its_length_gets_408_and_the_connection_closes(answered_db, tmp_path):
+def test_a_slow_body_gets_408_and_a_slow_head_is_closed(answered_db, tmp_path):
     db = str(tmp_path / "study.sqlite")
     with contextlib.closing(sqlite3.connect(answered_db)) as source, contextlib.closing(sqlite3.connect(db)) as copy:
         source.backup(copy)
     head = "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-    with _server_thread(db, body_timeout=1.0) as port:
+    with _server_thread(db, timeout=1.0) as port:
         reply, seconds = _exchange(port, (head + "Content-Length: 100\r\n\r\n").encode() + b'{"rater_id"', wait=6)
         assert reply.startswith(b"HTTP/1.1 408") and b'"error"' in reply, reply
         assert 0.9 < seconds < 4, seconds  # answered after the body timeout, and the connection closed
         too_big = (head + f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n").encode()
         reply, seconds = _exchange(port, too_big, wait=6)
         assert reply.startswith(b"HTTP/1.1 413") and seconds < 0.9, (reply, seconds)
+        for partial_head in (b"", head.encode()):  # nothing at all, or headers that never end
+            reply, seconds = _exchange(port, partial_head, wait=6)
+            assert reply == b"" and 0.9 < seconds < 4, (partial_head, reply, seconds)  # closed
         reply, _ = _exchange(port, b"GET /api/study HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait=6)
         assert reply.startswith(b"HTTP/1.1 200"), reply  # still serving

@@ -203,7 +203,7 @@ class _Study:
         rater_id = self._session_row(session_id)
         index, response, response_ms = body.get("trial_index"), body.get("response"), body.get("response_ms")
         if set(body) - {"trial_index", "response", "response_ms"}:
-            raise _Refusal(400, f"unexpected fields {sorted(set(body) - {'trial_index', 'response', 'response_ms'})}")
+            raise _Refusal(400, "unexpected fields; send only trial_index, response and response_ms")
         if type(index) is not int or not 0 <= index <= MAX_TRIAL_INDEX:
             raise _Refusal(400, f"trial_index must be an integer from 0 to {MAX_TRIAL_INDEX}")
         if response not in RESPONSES[self.mode]:

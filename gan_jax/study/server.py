@@ -111,16 +111,44 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(db_path: str, body_timeout: Optional[float] = None):
-    """The uvicorn server of the study in ``db_path`` (not started); a request body that
-    has not fully arrived ``body_timeout`` seconds after the headers (default
-    :data:`gan_jax.study.app.BODY_TIMEOUT_S`) gets HTTP 408."""
+def make_server(db_path: str, timeout: Optional[float] = None):
+    """The uvicorn server of the study in ``db_path`` (not started). ``timeout`` (default
+    :data:`gan_jax.study.app.BODY_TIMEOUT_S`) bounds each wait on a client: for a request's
+    head (line and headers) a connection that is too slow is closed; for its body the
+    reply is HTTP 408."""
     import uvicorn  # the web server and framework are the optional `study` extra
 
     from gan_jax.study.app import BODY_TIMEOUT_S, make_app
-    app = make_app(db_path, BODY_TIMEOUT_S if body_timeout is None else body_timeout)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    timeout = BODY_TIMEOUT_S if timeout is None else timeout
+    config = uvicorn.Config(make_app(db_path, timeout), log_level="warning", access_log=False, lifespan="on",
+                            http=_h11_with_head_timeout(timeout))
     return uvicorn.Server(config)
+
+
+def _h11_with_head_timeout(timeout: float):
+    """uvicorn's h11 protocol, closing a connection that has not sent a whole request head
+    within ``timeout`` seconds of opening or of its last response (uvicorn alone would wait
+    for it forever: its keep-alive timer stops at the first byte)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadTimeoutProtocol(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._expect_head()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._expect_head()
+
+        def _expect_head(self) -> None:
+            waiting = self.cycle  # a new request head replaces it
+
+            def expire() -> None:
+                if self.cycle is waiting and not self.transport.is_closing():
+                    self.transport.close()
+            self.loop.call_later(timeout, expire)
+
+    return HeadTimeoutProtocol
 
 
 def serve(db_path: str, sock: socket.socket) -> None:
