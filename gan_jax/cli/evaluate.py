@@ -131,7 +131,6 @@ def _check_run_dir(run_dir: str) -> None:
 def run_eval(args) -> None:
     """Write ``eval.json`` and ``eval.png`` (``eval_best.*``) in the run directory; existing ones
     are replaced only with ``--overwrite``, checked before anything is computed."""
-    from gan_jax.evaluation.evaluate_run import evaluate_run
     from gan_jax.io import paths
     from gan_jax.io.paths import atomic_write_json
     from gan_jax.runs.checkpoint import read_run_config
@@ -144,6 +143,7 @@ def run_eval(args) -> None:
     for path in (report, figure):
         if paths.exists(path) and not args.overwrite:
             raise UserError(f"{path} exists (an earlier gan-jax eval); pass --overwrite to replace it")
+    from gan_jax.evaluation.evaluate_run import evaluate_run  # the metrics' imports, once the checks pass
     result = evaluate_run(args.run_dir, figure, args.n, args.seed, args.features, args.inception_weights,
                           progress=not args.no_progress, best=args.best)
     path = atomic_write_json(report, result)

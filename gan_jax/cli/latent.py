@@ -38,17 +38,17 @@ def run_interpolate(args) -> None:
     from gan_jax.io import paths
     from gan_jax.io.figures import image_grid_bytes, save_image_grid
     from gan_jax.models.conditional import check_labels
-    from gan_jax.runs.checkpoint import restore_run
+    from gan_jax.runs.checkpoint import read_run_config, restore_run
     from gan_jax.runs.sampling import interpolation_strips
     out = args.out or os.path.join(args.run_dir, f"interpolation_{args.method}.png")
     if not out.endswith(".png"):
         raise UserError(f"--out must end in .png, got {out}")
-    config, state = restore_run(args.run_dir)
-    shape = tuple(data_shape(config))
+    shape = tuple(data_shape(read_run_config(args.run_dir)))
     if len(shape) != 3:
         raise UserError(f"{args.run_dir} generates {shape} points, not images; interpolate needs an image run")
     paths.check_output_path(out, args.overwrite)
     paths.check_free_space(out, image_grid_bytes(args.pairs * args.steps, shape, ncols=args.steps))
+    config, state = restore_run(args.run_dir)
     conditional = getattr(config, "conditional", "none") != "none"
     labels = None
     with from_core():   # the model and the latent operations refuse bad labels or paths with a ValueError
