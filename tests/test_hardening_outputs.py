@@ -9,6 +9,7 @@ DCGAN): nothing is trained here. A full disk is simulated by making the writer r
 
 import errno
 import glob
+import json
 import os
 import shutil
 import signal
@@ -48,6 +49,12 @@ def _full_disk_after(monkeypatch, cls, method: str, good_bytes: int = 10):
                 f.write(b"\0" * good_bytes)
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(cls, method, write_then_fail)
+
+
+def _free_space(monkeypatch, free: int) -> None:
+    """Make every disk report ``free`` bytes free (``shutil.disk_usage``, which check_free_space asks)."""
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - free, free))
 
 
 # ---- item 1: --overwrite replaces a link, never writes through it; a full disk keeps the old file ----
@@ -95,8 +102,7 @@ def test_sample_on_a_full_disk_is_one_line_and_keeps_the_old_file(run_dir, tmp_p
 
 def test_sample_compares_the_output_size_with_the_free_space_before_drawing(run_dir, tmp_path, capsys,
                                                                             monkeypatch):
-    usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 100_000, 100_000))
+    _free_space(monkeypatch, 100_000)
     for out, n in ((tmp_path / "s.npz", "1000"), (tmp_path / "s.png", "4096")):   # 256 kB; a 2 MB grid
         code, _, err = run_cli(capsys, "sample", "--checkpoint", run_dir, "-n", n, "--out", str(out), "--no-progress")
         assert_one_line_error(code, err, str(out), "would take about", "free")
@@ -180,12 +186,10 @@ def test_interpolate_checks_its_output_and_the_free_space_and_never_writes_throu
     argv = ["interpolate", run_dir, "--pairs", "2", "--steps", "3", "--out", str(link)]
     code, _, err = run_cli(capsys, *argv)
     assert_one_line_error(code, err, "exists", "--overwrite")
-    usage = namedtuple("usage", "total used free")
-    real_usage = shutil.disk_usage
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 1000, 1000))
-    code, _, err = run_cli(capsys, *argv, "--overwrite")
-    assert_one_line_error(code, err, "would take about")
-    monkeypatch.setattr(shutil, "disk_usage", real_usage)
+    with monkeypatch.context() as patch:
+        _free_space(patch, 1000)
+        code, _, err = run_cli(capsys, *argv, "--overwrite")
+        assert_one_line_error(code, err, "would take about")
     code, _, err = run_cli(capsys, *argv, "--overwrite")
     assert code == 0, err
     assert victim.read_text() == "precious" and not os.path.islink(link)
@@ -203,13 +207,24 @@ def test_eval_of_a_file_says_it_expects_a_run_directory(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("existing", ["eval.json", "eval.png"])
-def test_eval_refuses_to_replace_its_outputs_without_overwrite(run_dir, tmp_path, capsys, existing):
+def test_eval_replaces_its_outputs_only_with_overwrite(run_dir, tmp_path, capsys, monkeypatch, existing):
     run = shutil.copytree(run_dir, str(tmp_path / "run"))
     (tmp_path / "run" / existing).write_text("an earlier evaluation")
     code, _, err = run_cli(capsys, "eval", run, "-n", "10", "--no-progress")
     assert_one_line_error(code, err, existing, "exists", "--overwrite")
     assert (tmp_path / "run" / existing).read_text() == "an earlier evaluation"
     assert not ({"eval.json", "eval.png"} - {existing}) & set(os.listdir(run))
+
+    from gan_jax.evaluation import evaluate_run
+
+    def scores(run_dir, figure, *args, **kwargs):   # the metrics themselves are test_cli_evaluate's
+        Image.new("L", (4, 4)).save(figure)
+        return {"run_dir": run_dir, "scores": {"fid": 1.5}}
+    monkeypatch.setattr(evaluate_run, "evaluate_run", scores)
+    code, _, err = run_cli(capsys, "eval", run, "-n", "10", "--no-progress", "--overwrite")
+    assert code == 0, err
+    with open(os.path.join(run, "eval.json")) as f:
+        assert json.load(f)["scores"] == {"fid": 1.5}
 
 
 # ---- item 8: mode-coverage of a file that is not an .npz ----
