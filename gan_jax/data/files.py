@@ -23,6 +23,7 @@ the fix, never a traceback:
   a preallocated ``uint8`` array or into batches.
 """
 
+import contextlib
 import os
 import stat
 import warnings
@@ -250,20 +251,29 @@ def _check_dimensions(path: str, w: int, h: int, image_size: int, max_pixels: in
                         f"max_image_pixels={max_pixels}; crop it or remove it")
 
 
-def image_file_shape(path: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Tuple[int, int, int]:
-    """``(S, S, C)`` that the image file ``path`` holds, read from its header: ``S`` its shorter
-    side (the centre square), ``C`` 1 for a grey image and 3 for a colour one."""
+@contextlib.contextmanager
+def _open_image(path: str):
+    """The image file ``path`` opened by PIL (which reads the header and decodes lazily), a
+    regular file only; any failure to read or decode it in the block is one line naming it."""
     try:
         with warnings.catch_warnings():
+            # Our own bounds replace PIL's warning below its hard limit.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _open_regular(path) as f, Image.open(f) as image:
-                (w, h), mode = image.size, image.mode
+                yield image
     except UserError:
         raise
     except Image.DecompressionBombError as e:
         raise UserError(f"image {path} is too large for PIL to decode ({e}); remove it") from None
     except (OSError, ValueError, UnidentifiedImageError) as e:
         raise UserError(f"cannot read image {path} ({e}); remove or replace it") from None
+
+
+def image_file_shape(path: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Tuple[int, int, int]:
+    """``(S, S, C)`` that the image file ``path`` holds, read from its header: ``S`` its shorter
+    side (the centre square), ``C`` 1 for a grey image and 3 for a colour one."""
+    with _open_image(path) as image:
+        (w, h), mode = image.size, image.mode
     _check_dimensions(path, w, h, min(w, h), max_pixels)
     grey = mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;")
     return min(w, h), min(w, h), 1 if grey else 3
@@ -293,19 +303,9 @@ def read_image(path: str, image_size: int, channels: int,
     ``max_pixels`` pixels, an aspect ratio of at most :data:`MAX_ASPECT_RATIO`,
     and at most ``max_pixels`` once resized (:func:`_check_dimensions`).
     """
-    try:
-        with warnings.catch_warnings():
-            # Our own bound replaces PIL's warning below its hard limit.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with _open_regular(path) as f, Image.open(f) as image:
-                _check_dimensions(path, *image.size, image_size, max_pixels)
-                decoded = _resize_center_crop(image.convert("L" if channels == 1 else "RGB"), image_size)
-    except UserError:
-        raise
-    except Image.DecompressionBombError as e:
-        raise UserError(f"image {path} is too large for PIL to decode ({e}); remove it") from None
-    except (OSError, ValueError, UnidentifiedImageError) as e:
-        raise UserError(f"cannot read image {path} ({e}); remove or replace it") from None
+    with _open_image(path) as image:
+        _check_dimensions(path, *image.size, image_size, max_pixels)
+        decoded = _resize_center_crop(image.convert("L" if channels == 1 else "RGB"), image_size)
     return np.asarray(decoded, np.uint8).reshape(image_size, image_size, channels)
 
 
