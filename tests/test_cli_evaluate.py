@@ -185,16 +185,20 @@ def test_rgb_folder_scored_with_the_cached_inception_against_the_same_images_is_
     assert "real-vs-real baseline (two halves of 4)" in out
 
 
-def test_a_folder_takes_the_other_sides_shape_and_mismatches_are_one_line(runs, capsys):
-    # The folder is read at the digits run's 8x8x1 and scored with the digits classifier.
-    assert main(["fid", "--real", runs["folder"], "--fake", runs["digits"], "-n", "50", "--no-progress"]) == 0
+def test_a_folder_is_resized_only_when_asked_and_mismatches_are_one_line(runs, capsys):
+    # 8x8 RGB images against the digits run's 8x8 grey ones: never silently made grey.
+    one_line_error(capsys, ["fid", "--real", f"folder:{runs['folder']}", "--fake", runs["digits"], "-n", "50"],
+                   "--image-size 8 --channels 1")
+    # Asked for, the folder is read at 8x8x1 and scored with the digits classifier.
+    assert main(["fid", "--real", runs["folder"], "--fake", runs["digits"], "-n", "50", "--image-size", "8",
+                 "--channels", "1", "--no-progress"]) == 0
     assert "FID (digits_mlp_v1, 8 real vs 50 fake)" in capsys.readouterr().out
     one_line_error(capsys, ["fid", "--real", "digits", "--fake", runs["npz"]], "shape (8, 8, 1)")
     one_line_error(capsys, ["fid", "--real", "ring8", "--fake", runs["digits"]], "compare sources of one shape")
     one_line_error(capsys, ["fid", "--real", f"folder:{runs['folder']}", "--fake", runs["npz"],
                             "--image-size", "28", "--channels", "3"], "(28, 28, 3)")
-    one_line_error(capsys, ["fid", "--real", f"folder:{runs['folder']}", "--fake",
-                            f"folder:{runs['folder']}"], "--image-size and --channels")
+    one_line_error(capsys, ["fid", "--real", "tfds:gan_jax_mnistlike", "--fake", "tfds:gan_jax_mnistlike"],
+                   "--image-size and --channels")
 
 
 def test_garbage_inception_weights_are_one_line(runs, tmp_path, capsys):

@@ -311,3 +311,61 @@ def test_folder_images_are_decoded_one_batch_at_a_time(tmp_path):
     first = next(batches)  # a generator: only the first two files are decoded so far
     assert first.shape == (2, 8, 8, 1) and first.dtype == np.uint8
     assert [b.shape[0] for b in batches] == [2, 1]
+
+
+def _within(seconds, fn, unblock):
+    """``fn()`` run in a thread that must finish within ``seconds``; if it does not, ``unblock()``
+    lets it end and the test fails (a read that waits forever must not hang the suite)."""
+    import threading
+    result = {}
+
+    def target():
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # handed to the test's thread
+            result["error"] = e
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        unblock()
+        thread.join(seconds)
+        pytest.fail(f"still waiting after {seconds} s")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_named_like_an_image_is_skipped_and_never_opened(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(folder / "a.png")
+    fifo = folder / "zz.png"
+    os.mkfifo(fifo)
+
+    def unblock():   # a writer that opens and closes the FIFO ends a reader waiting in open()
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    assert data_files.list_image_files(str(folder)) == [str(folder / "a.png")]
+    images, _ = _within(10, lambda: data.load_array(f"folder:{folder}", 8, 1), unblock)
+    assert images.shape == (1, 8, 8, 1) and images.min() == 1.0
+    with pytest.raises(UserError, match="zz.png is not a regular file"):
+        _within(10, lambda: data_files.read_image(str(fifo), 8, 1), unblock)
+
+
+def test_an_image_is_refused_by_its_aspect_ratio_and_its_size_once_resized_before_any_resize(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    _png_header_only(folder / "line.png", 1, 3_000_000)   # 1x3,000,000: a 6 KB file, 12 GB once resized to 64
+    with pytest.raises(UserError, match=r"line.png is 1x3000000 pixels, an aspect ratio over 100:1") as info:
+        data.load_array(f"folder:{folder}", 64, 1)
+    assert "\n" not in str(info.value)
+    (folder / "line.png").unlink()
+    Image.new("L", (50, 5000)).save(folder / "tall.png")   # 250,000 pixels and an aspect ratio of 100
+    with pytest.raises(UserError, match=r"tall.png is 50x5000 pixels and would be 64x6400 = 409600 pixels"):
+        data.load_array(f"folder:{folder}", 64, 1, max_image_pixels=300_000)
+    images, _ = data.load_array(f"folder:{folder}", 8, 1, max_image_pixels=300_000)   # 8x800 once resized
+    assert images.shape == (1, 8, 8, 1)

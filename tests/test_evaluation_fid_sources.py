@@ -113,10 +113,13 @@ def test_an_npz_of_statistics(tmp_path):
 
 
 @pytest.mark.parametrize("prefix", ["folder:", ""])
-def test_an_image_folder_is_sized_only_when_told(tmp_path, prefix):
-    folder = _png_folder(tmp_path / "pngs")
+def test_an_image_folder_has_its_first_images_shape_unless_sized(tmp_path, prefix):
+    folder = _png_folder(tmp_path / "pngs")   # 10 wide, 12 high, RGB: a 10x10 centre square
     source = fid_sources.resolve_source(prefix + folder)
-    assert source.kind == "data" and source.shape is None and source.config.data == "folder:" + folder
+    assert source.kind == "data" and source.shape == (10, 10, 3) and source.config.data == "folder:" + folder
+    assert (source.config.image_size, source.config.channels) == (10, 3)
+    grey = fid_sources.resolve_source(prefix + _png_folder(tmp_path / "grey", mode="L"))
+    assert grey.shape == (10, 10, 1)
     sized = fid_sources.resolve_source(prefix + folder, image_size=16, channels=3)
     assert sized.shape == (16, 16, 3) and (sized.config.image_size, sized.config.channels) == (16, 3)
     assert sized.config.data == "folder:" + folder
@@ -227,18 +230,21 @@ def test_sides_of_different_shapes_are_refused(tmp_path, run_dir, other):
             _raises([a.spec, b.spec, str(a.shape), str(b.shape)], fid_sources.match_sources, a, b)
 
 
-def test_an_unsized_folder_takes_the_other_sides_shape(tmp_path, run_dir):
-    folder = _png_folder(tmp_path / "pngs", mode="L")
+def test_a_folder_of_the_other_sides_shape_passes_and_another_is_refused_with_the_flags_to_resize(
+        tmp_path, run_dir):
+    same = _png_folder(tmp_path / "eights", size=(8, 8), mode="L")
+    rgb = _png_folder(tmp_path / "rgb32", size=(32, 32))
     for other in ("digits", run_dir):
-        (a, b) = _resolve(folder, other)
-        for real, fake in ((a, b), (b, a)):
-            matched_real, matched_fake = fid_sources.match_sources(real, fake)
-            matched = matched_real if real.spec == folder else matched_fake
-            kept = matched_fake if real.spec == folder else matched_real
-            assert kept == (fake if real.spec == folder else real)
-            assert matched.kind == "data" and matched.spec == folder and matched.shape == (8, 8, 1)
-            assert (matched.config.image_size, matched.config.channels) == (8, 1)
-            assert matched.config.data == "folder:" + folder
+        for folder in (same, rgb):
+            for real, fake in (_resolve(folder, other), _resolve(other, folder)):
+                if folder == same:
+                    assert fid_sources.match_sources(real, fake) == (real, fake)
+                else:   # never silently 8x8 grey: one line with the flags that ask for it
+                    _raises([rgb, "(32, 32, 3)", "(8, 8, 1)", "--image-size 8 --channels 1"],
+                            fid_sources.match_sources, real, fake)
+        real, fake = _resolve(rgb, other, image_size=8, channels=1)
+        assert fid_sources.match_sources(real, fake) == (real, fake)
+        assert real.shape == (8, 8, 1) and (real.config.image_size, real.config.channels) == (8, 1)
 
 
 def test_an_unsized_tfds_side_takes_an_npz_sides_shape(tmp_path):
@@ -258,10 +264,13 @@ def test_a_folder_sized_to_match_passes_and_one_sized_otherwise_is_refused(tmp_p
 
 
 def test_two_unsized_sides_ask_for_a_size(tmp_path):
-    folder = _png_folder(tmp_path / "pngs")
-    _raises([folder, "--image-size", "--channels"], fid_sources.match_sources, *_resolve(folder, "tfds:mnist"))
+    _raises(["tfds:mnist", "--image-size", "--channels"], fid_sources.match_sources,
+            *_resolve("tfds:mnist", "tfds:cifar10"))
     stats = _stats(tmp_path / "s.npz", [0.0], [1.0])
-    _raises([folder, "--image-size"], fid_sources.match_sources, *_resolve(stats, folder))
+    _raises(["tfds:mnist", "--image-size"], fid_sources.match_sources, *_resolve(stats, "tfds:mnist"))
+    folder = _png_folder(tmp_path / "pngs")   # a folder's size is its images'
+    real, fake = fid_sources.match_sources(*_resolve(folder, "tfds:mnist"))
+    assert real.shape == fake.shape == (10, 10, 3)
 
 
 # source_batches

@@ -8,9 +8,16 @@ import dataclasses
 import json
 import os
 
+from gan_jax.cli.options import bounded_int, seed_option
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_fid", "run_eval", "run_convert"]
+
+MAX_FID_SAMPLES = 10_000_000      # drawn from a run or a toy and streamed through the features
+MAX_DATA_SAMPLES = 1_000_000_000  # read from a finite data set, streamed
+MAX_EVAL_SAMPLES = 100_000        # eval holds the samples, and twice as many real ones, in memory
+MAX_IMAGE_SIZE = 4096             # the config's own bound on image_size
+MAX_IMAGE_PIXELS = 2**31 - 1
 
 
 def register(subparsers) -> None:
@@ -27,23 +34,34 @@ def register(subparsers) -> None:
                    help="auto: the digits classifier for 8x8x1 images, raw points for the toys, else Inception")
     p.add_argument("--inception-weights", help="converted weights (default: the cache, where convert-inception "
                                                "writes them)")
-    p.add_argument("-n", type=int, default=2000, help="samples drawn from a run or a toy distribution (default 2000)")
-    p.add_argument("--data-samples", type=int, help="at most this many samples of a finite data set "
-                                                    "(default: all of it)")
-    p.add_argument("--image-size", type=int, help="size a folder: or tfds: side is resized to "
-                                                  "(default: the other side's)")
-    p.add_argument("--channels", type=int, help="channels of a folder: or tfds: side (with --image-size)")
+    p.add_argument("-n", type=bounded_int(2, MAX_FID_SAMPLES), default=2000,
+                   help=f"samples drawn from a run or a toy distribution, 2..{MAX_FID_SAMPLES:,} (default 2000)")
+    p.add_argument("--data-samples", type=bounded_int(2, MAX_DATA_SAMPLES),
+                   help=f"at most this many samples of a finite data set, 2..{MAX_DATA_SAMPLES:,} "
+                        "(default: all of it)")
+    p.add_argument("--image-size", type=bounded_int(1, MAX_IMAGE_SIZE),
+                   help=f"resize a folder: or tfds: side to this size, 1..{MAX_IMAGE_SIZE} (with --channels; "
+                        "default: a folder's own image size; a tfds side takes the other side's)")
+    p.add_argument("--channels", type=int, choices=(1, 3),
+                   help="convert a folder: or tfds: side to 1 (grey) or 3 (colour) channels (with --image-size)")
     p.add_argument("--tfds-data-dir", default="", help="tensorflow-datasets data_dir (default $TFDS_DATA_DIR)")
-    p.add_argument("--max-image-pixels", type=int, default=Config.max_image_pixels,
-                   help="refuse image files with more pixels than this (default %(default)s)")
+    p.add_argument("--max-image-pixels", type=bounded_int(1, MAX_IMAGE_PIXELS), default=Config.max_image_pixels,
+                   help=f"refuse image files with more pixels than this, also once resized, 1..{MAX_IMAGE_PIXELS} "
+                        "(default %(default)s)")
     p.add_argument("--save-stats", metavar="PATH.npz", help="also save the statistics of --fake")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_fid)
 
-    p = subparsers.add_parser("eval", help="all applicable metrics of a run: eval.json and a figure")
-    p.add_argument("run_dir")
-    p.add_argument("-n", type=int, help="generated samples (default 1000; 26000 for stacked_digits, as published)")
-    p.add_argument("--seed", type=int, default=0)
+    p = subparsers.add_parser("eval", help="all applicable metrics of a run: eval.json and a figure",
+                              description="Every metric that applies to a run, written to RUN_DIR/eval.json and "
+                                          "RUN_DIR/eval.png (eval_best.* with --best). To score an .npz of "
+                                          "samples instead: gan-jax fid --real DATA --fake FILE.npz")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory made by gan-jax train")
+    p.add_argument("-n", type=bounded_int(2, MAX_EVAL_SAMPLES),
+                   help=f"generated samples, 2..{MAX_EVAL_SAMPLES:,} (default 1000; 26000 for stacked_digits, "
+                        "as published)")
+    seed_option(p, what="the generated and real samples")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing eval.json and eval.png")
     p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception"))
     p.add_argument("--inception-weights")
     p.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation during training")
@@ -86,8 +104,6 @@ def run_fid(args) -> None:
     from gan_jax.config.schema import Config
     from gan_jax.evaluation.fid_sources import fid_of_sources
     from gan_jax.evaluation.stats_files import save_stats
-    if args.n < 2 or (args.data_samples is not None and args.data_samples < 2):
-        raise UserError(f"-n and --data-samples must be at least 2, got {args.n} and {args.data_samples}")
     if args.save_stats:
         _check_output(args.save_stats)
     config = dataclasses.replace(Config(), tfds_data_dir=args.tfds_data_dir,
@@ -104,19 +120,32 @@ def run_fid(args) -> None:
         print(f"wrote {save_stats(result.fake_stats, args.save_stats)}")
 
 
+def _check_run_dir(run_dir: str) -> None:
+    """UserError (one line) if ``run_dir`` is a file: eval scores a run directory, fid a file."""
+    from gan_jax.io import paths
+    if paths.isfile(run_dir):
+        raise UserError(f"{run_dir} is a file; eval expects a run directory (made by gan-jax train). To score "
+                        f"a file of samples use: gan-jax fid --real DATA --fake {run_dir}")
+
+
 def run_eval(args) -> None:
-    from gan_jax.evaluation.evaluate_run import evaluate_run
+    """Write ``eval.json`` and ``eval.png`` (``eval_best.*``) in the run directory; existing ones
+    are replaced only with ``--overwrite``, checked before anything is computed."""
     from gan_jax.io import paths
     from gan_jax.io.paths import atomic_write_json
     from gan_jax.runs.checkpoint import read_run_config
-    if args.n is not None and args.n < 2:
-        raise UserError(f"-n must be at least 2, got {args.n}")
     paths.check_location(args.run_dir, "RUN_DIR")
+    _check_run_dir(args.run_dir)
     read_run_config(args.run_dir)  # a clear error for a directory that is not a run
     suffix = "_best" if args.best else ""
-    figure = os.path.join(args.run_dir, f"eval{suffix}.png")
+    figure = paths.join(args.run_dir, f"eval{suffix}.png")
+    report = paths.join(args.run_dir, f"eval{suffix}.json")
+    for path in (report, figure):
+        if paths.exists(path) and not args.overwrite:
+            raise UserError(f"{path} exists (an earlier gan-jax eval); pass --overwrite to replace it")
+    from gan_jax.evaluation.evaluate_run import evaluate_run  # the metrics' imports, once the checks pass
     result = evaluate_run(args.run_dir, figure, args.n, args.seed, args.features, args.inception_weights,
                           progress=not args.no_progress, best=args.best)
-    path = atomic_write_json(os.path.join(args.run_dir, f"eval{suffix}.json"), result)
+    path = atomic_write_json(report, result)
     print(json.dumps({k: v for k, v in result.items() if not k.startswith("class_stats")}, indent=2))
     print(f"wrote {path} and {figure}")

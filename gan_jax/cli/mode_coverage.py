@@ -1,10 +1,10 @@
 """``gan-jax mode-coverage``: the VEEGAN/PacGAN mode-collapse measures of saved 2-D samples."""
 
-import os
-
 from gan_jax.errors import UserError, from_core
 
 __all__ = ["register", "run_mode_coverage"]
+
+MAX_POINTS = 10_000_000   # 80 MB of float32 points, read whole
 
 
 def register(subparsers) -> None:
@@ -12,9 +12,24 @@ def register(subparsers) -> None:
         "mode-coverage", help="modes captured and %% high-quality samples on ring8/grid25",
         description="Score samples from `gan-jax sample --out samples.npz` with the VEEGAN/PacGAN "
                     "rule. Example: gan-jax mode-coverage samples.npz --data ring8")
-    p.add_argument("samples", help=".npz file with a (N, 2) array 'samples'")
+    p.add_argument("samples", help=f".npz file with a (N, 2) array 'samples', N at most {MAX_POINTS:,}")
     p.add_argument("--data", required=True, choices=["ring8", "grid25"], help="which mixture")
     p.set_defaults(func=run_mode_coverage)
+
+
+def _read_points(path: str):
+    """The ``(N, 2)`` array ``samples`` of the ``.npz`` at ``path``, checked from its header first
+    (:mod:`gan_jax.data.files`: a damaged file or one that is no ``.npz`` is one line)."""
+    from gan_jax.data import files as data_files
+    headers = data_files.npz_headers(path)
+    if "samples" not in headers:
+        raise UserError(f"{path} has arrays {sorted(headers)}; expected 'samples'")
+    shape, _ = headers["samples"]
+    if len(shape) != 2 or shape[1] != 2:
+        raise UserError(f"samples have shape {shape}; mode coverage needs (N, 2) points")
+    if not 1 <= shape[0] <= MAX_POINTS:
+        raise UserError(f"{path} holds {shape[0]:,} points; mode coverage takes 1 to {MAX_POINTS:,}")
+    return data_files.read_npz_array(path, "samples")
 
 
 def run_mode_coverage(args) -> None:
@@ -26,17 +41,9 @@ def run_mode_coverage(args) -> None:
         benchmark_mixture,
         mode_coverage,
     )
-    if not os.path.isfile(args.samples):
-        raise UserError(f"samples file {args.samples} does not exist")
-    try:
-        with np.load(args.samples, allow_pickle=False) as f:
-            if "samples" not in f.files:
-                raise UserError(f"{args.samples} has arrays {sorted(f.files)}; expected 'samples'")
-            samples = f["samples"]
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {args.samples} as .npz ({e})") from None
-    if samples.ndim != 2 or samples.shape[1] != 2:
-        raise UserError(f"samples have shape {samples.shape}; mode coverage needs (N, 2) points")
+    samples = _read_points(args.samples)
+    if not np.issubdtype(samples.dtype, np.number) or not np.all(np.isfinite(samples)):
+        raise UserError(f"samples in {args.samples} must be finite numbers, got dtype {samples.dtype}")
     with from_core():
         centers, std = benchmark_mixture(args.data)
         out = mode_coverage(jnp.asarray(samples, jnp.float32), centers, std)

@@ -4,6 +4,7 @@ import argparse
 import dataclasses
 import os
 
+from gan_jax.cli.options import bounded_int, seed_option
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_train", "run_resume", "run_sample"]
@@ -40,9 +41,11 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("sample", help="draw samples from a trained run")
     p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run directory")
-    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("-n", type=bounded_int(1, MAX_SAMPLES), default=64,
+                   help=f"number of samples, 1..{MAX_SAMPLES:,} (a .png grid: at most {MAX_GRID_SAMPLES:,}; "
+                        "default %(default)s)")
     p.add_argument("--out", required=True, help="output .png (grid) or .npz (key 'samples', plus 'labels')")
-    p.add_argument("--seed", type=int, default=0)
+    seed_option(p, what="the latent draw")
     p.add_argument("--labels", help="conditional runs: comma-separated classes (default: all classes evenly)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation during training")
@@ -161,19 +164,34 @@ def run_resume(args) -> None:
 
 
 MAX_GRID_SAMPLES = 4096
+MAX_SAMPLES = 100_000_000   # 25.6 GB of 8x8 digits; more is a mistake, or a job for several calls
+
+
+def _sample_bytes(out: str, n: int, shape: tuple, labelled: bool) -> int:
+    """About the size of the file ``sample`` writes: float32 rows (and int32 labels) of an
+    ``.npz``, the uncompressed grid of a ``.png``; 0 for a scatter plot of points."""
+    from gan_jax.io.figures import image_grid_bytes
+    from gan_jax.io.npz_stream import npz_bytes
+    if out.endswith(".npz"):
+        return npz_bytes(n, shape, 4, extra_bytes=4 * n if labelled else 0, entries=2 if labelled else 1)
+    return image_grid_bytes(n, shape) if len(shape) == 3 else 0
 
 
 def run_sample(args) -> None:
-    """Draw ``-n`` samples in chunks of 1,000: an ``.npz`` is written chunk by chunk
-    (memory stays bounded) with a progress bar; a ``.png`` grid holds at most 4,096."""
+    """Draw ``-n`` samples (at most ``MAX_SAMPLES``) in chunks of 1,000: an ``.npz`` is written
+    chunk by chunk (memory stays bounded) with a progress bar; a ``.png`` grid holds at most
+    4,096. The free space is checked against the output's size before anything is drawn, and
+    the output is written atomically (a temporary file renamed over ``--out``)."""
     import jax
     import numpy as np
     from tqdm.auto import tqdm
 
+    from gan_jax.config.build import data_shape
     from gan_jax.io import figures as viz
     from gan_jax.io import paths
     from gan_jax.io.npz_stream import save_npz_chunks
     from gan_jax.io.paths import check_output_path
+    from gan_jax.runs.checkpoint import read_run_config
     from gan_jax.runs.sampling import generate_batches, restore_for_sampling
     out = args.out
     if not out.endswith((".png", ".npz")):
@@ -183,6 +201,8 @@ def run_sample(args) -> None:
                         "write an .npz for more")
     paths.check_location(args.checkpoint, "--checkpoint")
     check_output_path(out, args.overwrite)
+    config = read_run_config(args.checkpoint)
+    paths.check_free_space(out, _sample_bytes(out, args.n, tuple(data_shape(config)), config.conditional != "none"))
     state, labels = restore_for_sampling(args.checkpoint, args.n, args.labels, best=args.best)
     chunks = generate_batches(state, jax.random.PRNGKey(args.seed), args.n, labels)
     with tqdm(total=args.n, unit="sample", disable=args.no_progress or args.n <= 1000, dynamic_ncols=True) as bar:

@@ -10,13 +10,22 @@ the fix, never a traceback:
   are wanted.
 - Images: PIL reads a file's header lazily; its dimensions are checked
   against ``max_pixels`` (config ``max_image_pixels``) before anything is
-  decoded.
+  decoded, and so are the aspect ratio (at most :data:`MAX_ASPECT_RATIO`) and
+  the pixel count of the image once its shorter side is resized, before it
+  is resized: a small file of 1 x 3,000,000 pixels cannot make the resize
+  allocate gigabytes.
+- Only regular files are read: a FIFO, socket or device that has an image's
+  name (``zz.png``) is skipped by the walk and never opened, so it cannot
+  block a read forever (a file is opened without blocking and checked again
+  before it is read).
 - Folders are walked without following symbolic links to directories (so a
   link loop cannot make the walk endless) and decoded one file at a time into
   a preallocated ``uint8`` array or into batches.
 """
 
+import contextlib
 import os
+import stat
 import warnings
 import zipfile
 import zlib
@@ -32,7 +41,8 @@ from gan_jax.io import paths
 __all__ = [
     "IMAGE_EXTENSIONS", "NPZ_IMAGE_KEYS", "NPZ_LABEL_KEYS", "DEFAULT_MAX_IMAGE_PIXELS",
     "to_unit_range", "check_labels", "npz_headers", "npz_rows", "read_npz_array",
-    "list_image_files", "read_image", "image_batches",
+    "list_image_files", "is_regular_file", "image_file_shape", "read_image", "image_batches",
+    "MAX_ASPECT_RATIO",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -41,6 +51,8 @@ NPZ_LABEL_KEYS = ("labels", "y")
 # 50 megapixels (an 8000 x 6000 photograph passes); PIL itself warns at 89
 # and refuses at 179 megapixels (its decompression-bomb guard).
 DEFAULT_MAX_IMAGE_PIXELS = Config.max_image_pixels
+# The longer side of an image may be at most this many times its shorter side.
+MAX_ASPECT_RATIO = 100
 _CHUNK_BYTES = 1 << 24
 _NPZ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
 
@@ -178,30 +190,104 @@ def read_npz_array(path: str, key: str) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(shape, dtype)
 
 
+def is_regular_file(path: str) -> bool:
+    """Whether ``path`` is a regular file (a symbolic link to one counts); False for a
+    FIFO, socket, device, directory or a link to nothing. Never opens ``path``."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def list_image_files(folder: str) -> List[str]:
     """Every image file under ``folder`` (by extension), sorted.
 
-    Symbolic links to directories are not followed (``os.walk`` with
-    ``followlinks=False``), so a link loop cannot make the walk endless;
-    links to files are read like files.
+    Only regular files are listed: a FIFO, socket or device named like an
+    image (``zz.png``) is skipped, never opened (reading a FIFO would wait
+    forever). Symbolic links to directories are not followed (``os.walk``
+    with ``followlinks=False``), so a link loop cannot make the walk endless;
+    links to regular files are read like files.
     """
     if not os.path.isdir(folder):
         raise UserError(f"image folder {folder} does not exist")
     files = []
     for root, dirs, names in os.walk(folder, followlinks=False):
         dirs.sort()
-        files.extend(os.path.join(root, name) for name in sorted(names)
-                     if name.lower().endswith(IMAGE_EXTENSIONS))
+        files.extend(path for path in (os.path.join(root, name) for name in sorted(names)
+                                       if name.lower().endswith(IMAGE_EXTENSIONS))
+                     if is_regular_file(path))
     if not files:
         raise UserError(f"image folder {folder} has no images ({', '.join(IMAGE_EXTENSIONS)})")
     return files
 
 
+def _open_regular(path: str):
+    """``path`` opened for binary reading without blocking, UserError unless it is a regular
+    file (checked on the open descriptor: a FIFO put there after the walk is not read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise UserError(f"cannot read image {path} ({e.strerror or e}); remove or replace it") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"image {path} is not a regular file (a FIFO, socket or device); remove it")
+    return os.fdopen(fd, "rb")
+
+
+def _check_dimensions(path: str, w: int, h: int, image_size: int, max_pixels: int) -> None:
+    """UserError (one line naming ``path``) if a ``w`` x ``h`` image has more than ``max_pixels``
+    pixels, an aspect ratio over :data:`MAX_ASPECT_RATIO`, or more than ``max_pixels`` once its
+    shorter side is resized to ``image_size``; nothing is decoded or resized before this."""
+    fix = "remove it, or raise max_image_pixels if it is genuine"
+    if w * h > max_pixels:
+        raise UserError(f"image {path} is {w}x{h} = {w * h} pixels, over max_image_pixels={max_pixels}; {fix}")
+    if min(w, h) < 1 or max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+        raise UserError(f"image {path} is {w}x{h} pixels, an aspect ratio over {MAX_ASPECT_RATIO}:1; "
+                        "crop it or remove it")
+    resized_w, resized_h = _resized_size(w, h, image_size)
+    if resized_w * resized_h > max_pixels:
+        raise UserError(f"image {path} is {w}x{h} pixels and would be {resized_w}x{resized_h} = "
+                        f"{resized_w * resized_h} pixels once resized to image_size={image_size}, over "
+                        f"max_image_pixels={max_pixels}; crop it or remove it")
+
+
+@contextlib.contextmanager
+def _open_image(path: str):
+    """The image file ``path`` opened by PIL (which reads the header and decodes lazily), a
+    regular file only; any failure to read or decode it in the block is one line naming it."""
+    try:
+        with warnings.catch_warnings():
+            # Our own bounds replace PIL's warning below its hard limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _open_regular(path) as f, Image.open(f) as image:
+                yield image
+    except UserError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise UserError(f"image {path} is too large for PIL to decode ({e}); remove it") from None
+    except (OSError, ValueError, UnidentifiedImageError) as e:
+        raise UserError(f"cannot read image {path} ({e}); remove or replace it") from None
+
+
+def image_file_shape(path: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Tuple[int, int, int]:
+    """``(S, S, C)`` that the image file ``path`` holds, read from its header: ``S`` its shorter
+    side (the centre square), ``C`` 1 for a grey image and 3 for a colour one."""
+    with _open_image(path) as image:
+        (w, h), mode = image.size, image.mode
+    _check_dimensions(path, w, h, min(w, h), max_pixels)
+    grey = mode in ("1", "L", "LA", "I", "F") or mode.startswith("I;")
+    return min(w, h), min(w, h), 1 if grey else 3
+
+
+def _resized_size(w: int, h: int, size: int) -> Tuple[int, int]:
+    """The size of a ``w`` x ``h`` image whose shorter side is resized to ``size``."""
+    scale = size / min(w, h)
+    return max(size, round(w * scale)), max(size, round(h * scale))
+
+
 def _resize_center_crop(image, size: int):
     """Resize the shorter side to ``size`` (bilinear), then crop the centre square."""
-    w, h = image.size
-    scale = size / min(w, h)
-    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    image = image.resize(_resized_size(*image.size, size), Image.BILINEAR)
     w, h = image.size
     left, top = (w - size) // 2, (h - size) // 2
     return image.crop((left, top, left + size, top + size))
@@ -212,25 +298,14 @@ def read_image(path: str, image_size: int, channels: int,
     """One image file as uint8 ``(image_size, image_size, channels)``: the shorter
     side resized to ``image_size`` (bilinear), the centre square cropped.
 
-    The dimensions are checked from the header (PIL opens lazily) against
-    ``max_pixels`` before the pixels are decoded.
+    Only a regular file is opened (without blocking). The dimensions are checked
+    from the header (PIL opens lazily) before the pixels are decoded: at most
+    ``max_pixels`` pixels, an aspect ratio of at most :data:`MAX_ASPECT_RATIO`,
+    and at most ``max_pixels`` once resized (:func:`_check_dimensions`).
     """
-    try:
-        with warnings.catch_warnings():
-            # Our own bound replaces PIL's warning below its hard limit.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                w, h = image.size
-                if w * h > max_pixels:
-                    raise UserError(f"image {path} is {w}x{h} = {w * h} pixels, over max_image_pixels="
-                                    f"{max_pixels}; remove it, or raise max_image_pixels if it is genuine")
-                decoded = _resize_center_crop(image.convert("L" if channels == 1 else "RGB"), image_size)
-    except UserError:
-        raise
-    except Image.DecompressionBombError as e:
-        raise UserError(f"image {path} is too large for PIL to decode ({e}); remove it") from None
-    except (OSError, ValueError, UnidentifiedImageError) as e:
-        raise UserError(f"cannot read image {path} ({e}); remove or replace it") from None
+    with _open_image(path) as image:
+        _check_dimensions(path, *image.size, image_size, max_pixels)
+        decoded = _resize_center_crop(image.convert("L" if channels == 1 else "RGB"), image_size)
     return np.asarray(decoded, np.uint8).reshape(image_size, image_size, channels)
 
 

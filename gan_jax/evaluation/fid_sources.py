@@ -8,10 +8,14 @@ are streamed in batches through the training input code
 (:func:`gan_jax.data.sources.evaluation_batches`), never loaded whole.
 
 Shapes: a run's come from its config, an ``.npz``'s from its header, the
-digits' and toys' are fixed; a folder or tensorflow-datasets side is resized
-to ``image_size``/``channels`` when given, else to the other side's shape.
-Two sides of different shapes, or statistics from another feature extractor,
-are a one-line :class:`UserError`, never a silent resize.
+digits' and toys' are fixed, a folder's from its first image's header (its
+shorter side and whether it is grey or colour). A folder or
+tensorflow-datasets side is resized and converted to
+``image_size``/``channels`` only when the user gives them (``--image-size``
+and ``--channels``); an unsized tensorflow-datasets side, whose shape is not
+known before it is read, takes the other side's. Two sides of different
+shapes, or statistics from another feature extractor, are a one-line
+:class:`UserError`, never a silent resize.
 """
 
 import dataclasses
@@ -84,8 +88,10 @@ def resolve_source(spec: str, image_size: Optional[int] = None, channels: Option
     """What ``spec`` names, with its sample shape where the source fixes it.
 
     ``image_size`` and ``channels`` (both or neither) size a folder or
-    tensorflow-datasets side; ``config`` supplies ``tfds_data_dir`` and
-    ``max_image_pixels``.
+    tensorflow-datasets side; without them a folder has the shape of its first
+    image (:func:`~gan_jax.data.files.image_file_shape`) and a
+    tensorflow-datasets side none yet. ``config`` supplies ``tfds_data_dir``
+    and ``max_image_pixels``.
     """
     if (image_size is None) != (channels is None):
         raise UserError("give --image-size and --channels together (e.g. --image-size 32 --channels 3)")
@@ -117,8 +123,9 @@ def resolve_source(spec: str, image_size: Optional[int] = None, channels: Option
         return _data_source(spec, "npz:" + path, tuple(shape[1:]), config)
     if spec.startswith("folder:") or os.path.isdir(spec):
         path = spec[7:] if spec.startswith("folder:") else spec
-        data_files.list_image_files(path)  # the folder exists and holds images
-        return _data_source(spec, "folder:" + path, sized, config)
+        files = data_files.list_image_files(path)  # the folder exists and holds images
+        shape = sized or data_files.image_file_shape(files[0], config.max_image_pixels)
+        return _data_source(spec, "folder:" + path, shape, config)
     if spec.startswith("tfds:"):
         return _data_source(spec, spec, sized, config)
     raise UserError(f"cannot tell what {spec!r} is; a SRC is {_SRC_FORMS}")
@@ -130,8 +137,7 @@ def match_sources(real: FidSource, fake: FidSource):
     known = {s.shape for s in sides if s.shape is not None}
     if len(known) > 1:
         raise UserError(f"the real side {real.spec} gives samples of shape {real.shape} but the fake side "
-                        f"{fake.spec} gives {fake.shape}; compare sources of one shape (a folder or tfds side "
-                        "takes --image-size/--channels)")
+                        f"{fake.spec} gives {fake.shape}; compare sources of one shape{_resize_hint(real, fake)}")
     unknown = [s.spec for s in sides if s.shape is None]
     if unknown and not known:
         raise UserError(f"cannot tell the image size of {unknown[0]}; pass --image-size and --channels")
@@ -140,6 +146,17 @@ def match_sources(real: FidSource, fake: FidSource):
     shape = known.pop()
     return tuple(_data_source(s.spec, s.config.data, shape, s.config) if s.shape is None else s
                  for s in (real, fake))
+
+
+def _resize_hint(real: FidSource, fake: FidSource) -> str:
+    """How to resize a folder or tfds side to the other side's image shape, where one can be."""
+    for side, other in ((real, fake), (fake, real)):
+        resizable = side.kind == "data" and side.config.data.startswith(("folder:", "tfds:"))
+        square = other.shape is not None and len(other.shape) == 3 and other.shape[0] == other.shape[1]
+        if resizable and square and other.shape[2] in (1, 3):
+            return (f", or pass --image-size {other.shape[0]} --channels {other.shape[2]} to resize and "
+                    f"convert {side.spec} to {other.shape}")
+    return " (a folder or tfds side takes --image-size/--channels)"
 
 
 def source_batches(source: FidSource, n: int, data_samples: Optional[int] = None, batch_size: int = 250,

@@ -18,7 +18,8 @@ from PIL import Image
 
 from gan_jax.io import paths
 
-__all__ = ["new_figure", "save_figure", "image_grid", "save_image_grid", "save_points", "plot_training_curves"]
+__all__ = ["new_figure", "save_figure", "image_grid", "image_grid_bytes", "save_image_grid", "save_points",
+           "plot_training_curves"]
 
 
 def new_figure(figsize=(6, 4)) -> Figure:
@@ -35,24 +36,46 @@ def save_figure(fig: Figure, path: str, dpi: int = 100) -> str:
     return path
 
 
+def _grid_layout(n: int, h: int, w: int, ncols: Optional[int], pad: int):
+    """``(rows, columns, grid height, grid width)`` of ``n`` tiles of ``h`` x ``w``."""
+    ncols = ncols or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncols))
+    return nrows, ncols, nrows * (h + pad) + pad, ncols * (w + pad) + pad
+
+
+def _grid_scale(width: int, scale: int) -> int:
+    """``scale``, or the nearest-neighbour factor that makes a grid ``width`` wide about 256 pixels."""
+    return scale or max(1, 256 // width)
+
+
 def image_grid(images: np.ndarray, ncols: Optional[int] = None, pad: int = 1) -> np.ndarray:
     """Tile ``(N, H, W, C)`` images in [-1, 1] into one uint8 ``(rows*(H+pad)+pad, ..., C)`` image."""
     images = np.asarray(images, np.float32)
     n, h, w, c = images.shape
-    ncols = ncols or int(math.ceil(math.sqrt(n)))
-    nrows = int(math.ceil(n / ncols))
-    grid = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.float32)
+    _, ncols, height, width = _grid_layout(n, h, w, ncols, pad)
+    grid = np.ones((height, width, c), np.float32)
     for i, image in enumerate(images):
         r, col = divmod(i, ncols)
         grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = image
     return np.clip((grid + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
 
 
+def image_grid_bytes(n: int, image_shape, ncols: Optional[int] = None, scale: int = 0) -> int:
+    """The uncompressed size in bytes of the grid :func:`save_image_grid` writes for ``n``
+    images of ``image_shape`` ``(H, W, C)``, with room for the PNG's framing: about the largest
+    its file can be (pixels that do not compress), to check the free space before drawing."""
+    h, w, c = image_shape
+    _, _, height, width = _grid_layout(n, h, w, ncols, 1)
+    factor = _grid_scale(width, scale)
+    return height * factor * (width * factor * c + 1) + 1024
+
+
 def save_image_grid(images: np.ndarray, path: str, ncols: Optional[int] = None, scale: int = 0) -> str:
     """Write a PNG grid of ``(N, H, W, C)`` images in [-1, 1]; small images are
-    enlarged (nearest neighbour) so that the grid is at least ~256 pixels wide."""
+    enlarged (nearest neighbour) so that the grid is at least ~256 pixels wide.
+    The file is written atomically (:func:`gan_jax.io.paths.atomic_output`)."""
     grid = image_grid(images, ncols)
-    scale = scale or max(1, 256 // grid.shape[1])
+    scale = _grid_scale(grid.shape[1], scale)
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     mode = "L" if grid.shape[-1] == 1 else "RGB"

@@ -18,7 +18,17 @@ import numpy as np
 
 from gan_jax.io import paths
 
-__all__ = ["save_npz_chunks"]
+__all__ = ["save_npz_chunks", "npz_bytes"]
+
+_ENTRY_OVERHEAD = 1024   # an entry's .npy header and zip records, rounded up
+
+
+def npz_bytes(rows: int, row_shape, itemsize: int, extra_bytes: int = 0, entries: int = 1) -> int:
+    """The size of the file :func:`save_npz_chunks` writes (stored, not compressed) for ``rows``
+    rows of ``row_shape`` of ``itemsize`` bytes, ``extra_bytes`` of extra arrays and ``entries``
+    arrays in all: to check the free space before drawing anything."""
+    row_bytes = int(np.prod(row_shape, dtype=np.int64)) * itemsize
+    return rows * row_bytes + extra_bytes + entries * _ENTRY_OVERHEAD
 
 
 def save_npz_chunks(path: str, name: str, chunks: Iterable[np.ndarray], total: int,

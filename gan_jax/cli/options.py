@@ -1,0 +1,35 @@
+"""Bounded integer options of the command line: every count and seed a user gives has a range,
+written in the option's ``--help`` and checked by argparse (one line, exit status 2).
+
+Imports nothing heavy: ``--help`` stays fast.
+"""
+
+import argparse
+
+__all__ = ["MAX_SEED", "bounded_int", "seed_option"]
+
+# jax.random.PRNGKey keeps the low 32 bits of a larger seed (2**32 and 0 give the same key) and
+# refuses one above 2**63 - 1 with an OverflowError: a seed is one of 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def bounded_int(low: int, high: int):
+    """An argparse ``type``: an integer in ``low..high``, else a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    parse.__name__ = "integer"   # argparse names the type in its messages
+    return parse
+
+
+def seed_option(parser, default: int = 0, what: str = "the random draw") -> None:
+    """``--seed S`` with the range jax.random.PRNGKey keeps apart, written in ``--help``."""
+    parser.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=default, metavar="S",
+                        help=f"seed of {what}, 0..{MAX_SEED} (default {default})")
