@@ -12,6 +12,7 @@ XLA (``RESOURCE_EXHAUSTED``) is turned into one line by
 :func:`refuse_out_of_memory`.
 """
 
+import dataclasses
 import functools
 import math
 import os
@@ -21,7 +22,7 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from gan_jax.config.build import batches_per_step, data_shape, init_state
+from gan_jax.config.build import batches_per_step, check_config, data_shape, init_state
 from gan_jax.config.schema import Config
 from gan_jax.core.state import GANState
 from gan_jax.errors import UserError
@@ -70,10 +71,14 @@ def unroll_memory_bytes(discriminator, d_params: Params, batch_shape, steps: int
       d_batch_stats: its batch statistics, for models with batch norm.
       labelled: D is class-conditional (it takes labels ``(B,)``).
     """
-    per_step = (_PARAM_COPIES_PER_STEP * _tree_bytes(d_params)
-                + _ACTIVATION_COPIES_PER_STEP * 2 * _activation_bytes(discriminator, d_params, d_batch_stats,
-                                                                      batch_shape, labelled))
-    return steps * per_step
+    return steps * _unroll_step_bytes(_tree_bytes(d_params), _activation_bytes(discriminator, d_params, d_batch_stats,
+                                                                               batch_shape, labelled))
+
+
+def _unroll_step_bytes(d_param_bytes: int, d_activation_bytes: int) -> int:
+    """Bytes one unrolled step keeps: 4 copies of D's parameters, and D's activations on the real
+    and the fake batch, 4 copies each."""
+    return _PARAM_COPIES_PER_STEP * d_param_bytes + _ACTIVATION_COPIES_PER_STEP * 2 * d_activation_bytes
 
 
 def _activation_bytes(module, params: Params, batch_stats: Optional[Params], input_shape,
@@ -207,8 +212,45 @@ def _width_keys(config: Config) -> str:
     return "mlp_hidden, mlp_depth, mlp_d_hidden, latent_dim"
 
 
-def training_memory_parts(config: Config, template: GANState, members: int = 1, devices: int = 1,
-                          replicas: int = 1, evaluation: bool = False) -> dict:
+class _Sizes(NamedTuple):
+    """Bytes of a config's networks: the whole state, D's parameters, and the activations of D
+    on one real batch and of G on one latent batch."""
+    state: int
+    d_params: int
+    d_activations: int
+    g_activations: int
+
+
+def _sizes(config: Config, template: GANState) -> _Sizes:
+    """The :class:`_Sizes` of ``config`` from its abstract state ``template`` (nothing runs)."""
+    labelled = config.conditional != "none"
+    return _Sizes(_tree_bytes(template), _tree_bytes(template.d_params),
+                  _d_activation_bytes(template, (config.batch_size,) + tuple(data_shape(config)), labelled),
+                  _activation_bytes(template.generator, template.g_params, template.g_batch_stats,
+                                    (config.batch_size, config.latent_dim), labelled))
+
+
+# Keys that change no shape of the state or of the networks' activations: configs that differ
+# only in them share one estimate of the networks (tracing them costs about 0.1 s).
+_SHAPELESS_KEYS = ("name", "seed", "steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+                   "eval_every", "eval_samples", "grid_samples", "lr_g", "lr_d", "steps_per_call",
+                   "max_image_pixels", "tfds_data_dir", "naive_tol", "naive_max_d_steps")
+_DEFAULTS = Config()
+_EVALUATION = "evaluation"
+
+
+@functools.lru_cache(maxsize=64)
+def _shape_sizes(shape_config: Config) -> _Sizes:
+    return _sizes(shape_config, abstract_state(shape_config))
+
+
+def _config_sizes(config: Config) -> _Sizes:
+    """:func:`_sizes` of ``config``, traced once per distinct shape (see ``_SHAPELESS_KEYS``)."""
+    return _shape_sizes(dataclasses.replace(config, **{k: getattr(_DEFAULTS, k) for k in _SHAPELESS_KEYS}))
+
+
+def training_memory_parts(config: Config, template: Optional[GANState] = None, members: int = 1,
+                          devices: int = 1, replicas: int = 1, evaluation: bool = False) -> dict:
     """Estimated bytes of a training of ``members`` runs of ``config``, by part, before compiling:
     ``{part: (bytes, keys that shrink it)}``.
 
@@ -219,37 +261,37 @@ def training_memory_parts(config: Config, template: GANState, members: int = 1, 
     batches ``(B, latent_dim)`` of a step; an unroll's backward pass
     (:func:`unroll_memory_bytes`). The batch-sized terms are split over ``devices`` (the data
     mesh); the state's terms count ``replicas`` times (devices sharing one memory, each with a
-    replica of the state: the CPU's); ``evaluation`` adds the arrays of the evaluation during training (3 x eval_samples
-    samples: reference, held-out real and generated), which live in host memory.
+    replica of the state: the CPU's); ``evaluation`` adds the arrays of the evaluation during
+    training (3 x eval_samples samples: reference, held-out real and generated, shared by the
+    members), which live in host memory. ``template``: the abstract state (default: traced from ``config``).
     """
-    batch = (config.batch_size,) + tuple(data_shape(config))
+    sizes = _config_sizes(config) if template is None else _sizes(config, template)
     k = batches_per_step(config)
-    labelled = config.conditional != "none"
-    sample_bytes = math.prod(batch[1:]) * 4
-    d_act = _d_activation_bytes(template, batch, labelled)
-    g_act = _activation_bytes(template.generator, template.g_params, template.g_batch_stats,
-                              (config.batch_size, config.latent_dim), labelled)
+    sample_bytes = math.prod(data_shape(config)) * 4
     seeds = ", fewer seeds" if members > 1 else ""
     parts = {
-        "parameters and optimiser states": (members * replicas * 4 * _tree_bytes(template), _width_keys(config) + seeds),
+        "parameters and optimiser states": (members * replicas * 4 * sizes.state, _width_keys(config) + seeds),
         "real batches": (members * config.steps_per_call * k * config.batch_size * sample_bytes // devices,
                          "steps_per_call, batch_size, d_steps" + seeds),
-        "activations": (members * (2 * (k + 1) * 2 * d_act + 2 * g_act) // devices,
+        "activations": (members * (2 * (k + 1) * 2 * sizes.d_activations + 2 * sizes.g_activations) // devices,
                         "batch_size, " + _width_keys(config) + seeds),
         "latent batches": (members * (k + 1 + config.unroll_steps) * config.batch_size * config.latent_dim * 4
                            // devices, "batch_size, latent_dim" + seeds),
     }
     if config.unroll_steps and not config.unroll_stop_gradient:
-        unroll = unroll_memory_bytes(template.discriminator, template.d_params, batch, config.unroll_steps,
-                                     template.d_batch_stats, labelled)
-        parts["the unroll's backward pass"] = (members * unroll // devices,
+        parts["the unroll's backward pass"] = (members * _unroll_bytes(config, sizes) // devices,
                                                "unroll_steps, batch_size, d_width or mlp_d_hidden" + seeds)
-    if evaluation and config.eval_every:
-        parts["evaluation"] = (3 * config.eval_samples * sample_bytes * members, "eval_samples (or eval_every=0)")
+    if evaluation and 0 < config.eval_every <= config.steps:   # one evaluator, shared by the members
+        parts[_EVALUATION] = (3 * config.eval_samples * sample_bytes, "eval_samples (or eval_every=0)")
     return parts
 
 
-def sweep_memory_bytes(config: Config, template: GANState, members: int, devices: int = 1) -> int:
+def _unroll_bytes(config: Config, sizes: _Sizes) -> int:
+    """:func:`unroll_memory_bytes` from the sizes of the networks."""
+    return config.unroll_steps * _unroll_step_bytes(sizes.d_params, sizes.d_activations)
+
+
+def sweep_memory_bytes(config: Config, template: Optional[GANState], members: int, devices: int = 1) -> int:
     """Estimated device bytes of ``members`` runs of ``config`` trained together (a sweep; one
     run is ``members=1``), before compiling: the sum of :func:`training_memory_parts`."""
     return sum(b for b, _ in training_memory_parts(config, template, members, devices).values())
@@ -263,7 +305,7 @@ def _d_activation_bytes(template: GANState, batch_shape, labelled: bool) -> int:
         return 8 * math.prod(batch_shape) * 4
 
 
-def check_sweep_memory(config: Config, template: GANState, members: int,
+def check_sweep_memory(config: Config, template: Optional[GANState], members: int,
                        available_bytes: Optional[int], devices: int = 1, source: str = "",
                        replicas: int = 1, evaluation: bool = False) -> None:
     """UserError when ``members`` runs of ``config`` (one run: 1) would not fit in half of
@@ -279,7 +321,9 @@ def check_sweep_memory(config: Config, template: GANState, members: int,
     largest, (largest_bytes, keys) = max(parts.items(), key=lambda item: item[1][0])
     where = f" ({source})" if source else ""
     what = f"a sweep of {members} seeds" if members > 1 else f"training {config.name}"
-    fits = f"use at most {max(1, int(allowed // (needed / members)))} seeds, or " if members > 1 else ""
+    shared = parts.get(_EVALUATION, (0, ""))[0]
+    per_member = (needed - shared) / members
+    fits = f"use at most {max(1, int((allowed - shared) // per_member))} seeds, or " if members > 1 else ""
     raise UserError(f"{what} needs about {_gib(needed)} (estimated; {largest} {_gib(largest_bytes)}) but only "
                     f"{_gib(available_bytes)} is available{where} and at most half of it is used; "
                     f"{fits}shrink {keys}")
@@ -287,23 +331,22 @@ def check_sweep_memory(config: Config, template: GANState, members: int,
 
 def check_training_memory(config: Config, members: int = 1, available_bytes: Optional[int] = None,
                           devices: int = 1, template: Optional[GANState] = None) -> None:
-    """Refuse (UserError) a training of ``members`` runs of ``config`` that cannot fit, from shapes
-    alone (:func:`abstract_state`), before anything is allocated or compiled: an unroll's backward
-    pass (:func:`check_unroll`) and the whole training (:func:`check_sweep_memory`).
+    """Refuse (UserError) a training of ``members`` runs of ``config`` that cannot fit (or whose
+    config is invalid), from shapes alone (:func:`abstract_state`), before anything is allocated
+    or compiled: an unroll's backward pass (:func:`check_unroll`) and the whole training
+    (:func:`check_sweep_memory`).
 
     ``available_bytes`` defaults to :func:`memory_limit`; ``devices``: how many devices the
     batch is split over (the data mesh; on the CPU they share one memory, so the state's
     replicas count too); ``template``: the abstract state, when the caller has it."""
-    template = abstract_state(config) if template is None else template
+    check_config(config)
     limit = memory_limit() if available_bytes is None else MemoryLimit(available_bytes, "")
     if limit is None:
         return
     on_cpu = jax.default_backend() == "cpu"
     if config.unroll_steps and not config.unroll_stop_gradient:
-        needed = unroll_memory_bytes(template.discriminator, template.d_params,
-                                     (config.batch_size,) + data_shape(config), config.unroll_steps,
-                                     template.d_batch_stats, config.conditional != "none")
-        check_unroll(config.unroll_steps, needed, limit.bytes)
+        sizes = _config_sizes(config) if template is None else _sizes(config, template)
+        check_unroll(config.unroll_steps, _unroll_bytes(config, sizes), limit.bytes)
     # On the CPU the devices share the host's memory: the batch is not split, the state is replicated.
     check_sweep_memory(config, template, members, limit.bytes, 1 if on_cpu else devices, limit.source,
                        replicas=devices if on_cpu else 1, evaluation=on_cpu)
