@@ -16,8 +16,8 @@ batch, a loss that needs another) live where the run is assembled
 (:mod:`gan_jax.config.build`).
 """
 
-import dataclasses
 import collections
+import dataclasses
 import importlib
 import json
 import math
@@ -344,6 +344,8 @@ def read_json_object(path: str, what: str) -> dict:
     deeply or not an object). At most ``MAX_CONFIG_BYTES + 1`` bytes are read."""
     try:
         values = json.loads(_read_limited(path, what).decode("utf-8"))
+    except UserError:
+        raise
     except FileNotFoundError:
         raise UserError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
