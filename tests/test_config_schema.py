@@ -4,11 +4,15 @@ JSON config files. Every refusal is a one-line UserError naming the key or value
 
 import dataclasses
 import json
+import os
+import threading
+import time
 
 import pytest
-from cli_checks import refused
+from cli_checks import refused, run_cli
 
 from gan_jax.config.schema import (
+    MAX_CONFIG_BYTES,
     MAX_MEMBERS,
     PRESETS,
     Config,
@@ -17,6 +21,7 @@ from gan_jax.config.schema import (
     config_from_dict,
     config_to_dict,
     get_config,
+    key_ranges_text,
     key_rules,
     parse_seeds,
     read_json_object,
@@ -341,6 +346,26 @@ def test_at_most_max_members_seeds():
     refused(lambda: parse_seeds(f"0-{MAX_MEMBERS}"), str(MAX_MEMBERS + 1), f"at most {MAX_MEMBERS}")
 
 
+@pytest.mark.parametrize("text,fragments", [
+    ("0-1000000000", ("1000000001 seeds", f"at most {MAX_MEMBERS}")),    # was built as a list: OOM-killed
+    ("0-200000", ("200001 seeds", f"at most {MAX_MEMBERS}")),            # was a quadratic repeat check
+    (f"0-{MAX_MEMBERS - 1},5-2147483647", (f"at most {MAX_MEMBERS}",)),
+    ("0-" + "9" * 5000, ("is not a non-negative integer",)),             # more digits than int() takes
+])
+def test_huge_seed_lists_are_refused_at_once_naming_the_limit(text, fragments):
+    start = time.perf_counter()
+    message = refused(lambda: parse_seeds(text), "--seeds", *fragments)
+    assert time.perf_counter() - start < 0.5 and len(message) < 300, message
+
+
+def test_repeats_in_the_largest_seed_list_are_found_in_linear_time():
+    half = MAX_MEMBERS // 2
+    start = time.perf_counter()
+    refused(lambda: parse_seeds(f"0-{half - 1},0-{half - 1}"), "repeats 0, 1, 2", f"and {half - 10} more")
+    assert len(parse_seeds(f"0-{MAX_MEMBERS - 1}")) == MAX_MEMBERS
+    assert time.perf_counter() - start < 0.2   # the quadratic check took about 0.4 s for these two
+
+
 # ---- read_json_object ----
 
 def test_read_json_object_reads_an_object(tmp_path):
@@ -362,3 +387,76 @@ def test_read_json_object_refuses_bad_files(tmp_path, content, fragment):
 def test_read_json_object_refuses_a_missing_file_and_a_directory(tmp_path):
     refused(lambda: read_json_object(str(tmp_path / "none.json"), "the thing"), "the thing", "does not exist")
     refused(lambda: read_json_object(str(tmp_path), "the thing"), "the thing", "is a directory")
+
+
+def _fill(path, content):
+    if callable(content):
+        content(path)
+    else:
+        path.write_bytes(content)
+
+
+def _sparse(size):
+    def make(path):
+        with open(path, "wb") as f:
+            f.truncate(size)       # nothing is written: the file is a hole
+    return make
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (b"[" * 100_000, "nested too deeply"),                     # was a RecursionError traceback
+    (b'{"steps": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    (b'{"steps": ' + b"9" * 5000 + b"}", "is not valid JSON"),  # more digits than int() takes
+    (bytes(range(256)) * 4, "is not valid JSON"),               # random bytes
+    (b'{"name": "caf\xe9"}', "is not valid JSON"),              # not UTF-8
+    (b"\xef\xbb\xbf{}", "is not valid JSON"),                   # a byte-order mark
+    (_sparse(MAX_CONFIG_BYTES + 1), "larger than 1 MiB"),       # only MAX_CONFIG_BYTES + 1 bytes are read
+    (_sparse(2 ** 40), "larger than 1 MiB"),
+])
+def test_damaged_config_files_are_one_line(tmp_path, capsys, content, fragment):
+    path = tmp_path / "damaged.json"
+    _fill(path, content)
+    code, _, err = run_cli(capsys, "train", "--config", str(path), "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert fragment in err and str(path) in err and len(err) < 500, err
+    assert not os.path.exists(tmp_path / "runs")
+
+
+@pytest.mark.parametrize("values,fragment", [
+    ({"steps": "9" * 100_000}, "'steps'"),                      # a value shown cut, not whole
+    ({"x" * 100_000: 1}, "unknown config key"),
+    ({"data": "npz:/tmp/a\u0000b"}, "NUL"),
+    ({"tfds_data_dir": "d" * 5000}, "at most 4096"),
+    ({"tfds_data_dir": "\ud800"}, "not valid Unicode"),
+    ({"lr_g": 10 ** 400}, "finite number"),                    # too large for a float
+])
+def test_odd_config_values_are_one_short_line(tmp_path, values, fragment):
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(values))
+    message = refused(lambda: get_config(str(path)), fragment)
+    assert len(message) < 1500, len(message)
+
+
+def test_a_fifo_config_is_refused_without_waiting(tmp_path):
+    path = tmp_path / "fifo.json"
+    os.mkfifo(path)
+    # Without the check, reading blocks until a writer comes: this one comes after 3 s.
+    writer = threading.Timer(3.0, lambda: open(path, "wb").close())
+    writer.daemon = True
+    writer.start()
+    try:
+        start = time.perf_counter()
+        refused(lambda: get_config(str(path)), "not a regular file")
+        assert time.perf_counter() - start < 1.0
+    finally:
+        writer.cancel()
+
+
+# ---- upper bounds of the counts ----
+
+def test_every_count_has_a_documented_upper_bound():
+    documented = key_ranges_text()
+    for name, (typ, rule) in key_rules().items():
+        if typ is int and "choices" not in rule:
+            assert "le" in rule, name
+            assert f"{name} {rule.get('ge', '')}..{rule['le']}" in documented, name

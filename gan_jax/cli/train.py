@@ -15,17 +15,21 @@ RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "kee
 
 
 def register(subparsers) -> None:
+    from gan_jax.config.schema import MAX_CONFIG_BYTES, MAX_MEMBERS, key_ranges_text
     p = subparsers.add_parser("train", help="train a GAN from a named config or a .json file",
                               description="Train a GAN. Example: gan-jax train --config digits_dcgan steps=500")
-    p.add_argument("--config", default="digits_dcgan", help="named config or path to a .json config")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    p.add_argument("--config", default="digits_dcgan",
+                   help=f"named config or path to a .json config (at most {MAX_CONFIG_BYTES // 2**20} MiB)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help=f"config overrides; the counts' ranges: {key_ranges_text()}. A training that "
+                        "cannot fit in memory is refused before it starts")
     p.add_argument("--name", help="run name (default: the config name, made unique)")
     p.add_argument("--runs-dir", default="runs", help="parent directory of runs (default: runs)")
     p.add_argument("--resume", action="store_true", help="continue the run --name if it exists")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run of the same name first")
     p.add_argument("--seeds", metavar="S0,S1,...",
                    help="train one run per seed together in one compiled program (a sweep: RUN_DIR/seed_S/ "
-                        "each; e.g. 0,1,2,3,4 or 0-4)")
+                        f"each; e.g. 0,1,2,3,4 or 0-4; at most {MAX_MEMBERS} seeds)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_distributed_args(p)
     p.set_defaults(func=run_train)

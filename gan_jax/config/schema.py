@@ -16,19 +16,36 @@ batch, a loss that needs another) live where the run is assembled
 (:mod:`gan_jax.config.build`).
 """
 
+import collections
 import dataclasses
 import importlib
 import json
 import math
 import os
 import re
+import reprlib
+import stat
 from typing import Sequence, Tuple
 
 from gan_jax.errors import UserError
 from gan_jax.io import paths
 
 __all__ = ["Config", "PRESETS", "get_config", "apply_overrides", "config_to_dict", "config_from_dict",
-           "validate_config", "check_run_name", "key_rules", "parse_seeds", "MAX_MEMBERS"]
+           "validate_config", "check_run_name", "key_rules", "key_ranges_text", "parse_seeds", "MAX_MEMBERS",
+           "MAX_STEPS", "MAX_CONFIG_BYTES", "MAX_TEXT_LENGTH"]
+
+# A JSON file (a config, a run's record) is read whole: larger files are refused unread.
+MAX_CONFIG_BYTES = 1 << 20
+# A string value (a path, a data set name) longer than this is refused.
+MAX_TEXT_LENGTH = 4096
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = _SHOW.maxlong = 80
+
+
+def _show(value) -> str:
+    """``repr(value)`` cut to about 80 characters and a few levels of nesting, for error messages."""
+    return _SHOW.repr(value)
+
 
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _BUILTIN_DATA = ("digits", "stacked_digits", "gaussian1d", "ring8", "grid25")
@@ -92,9 +109,24 @@ _LOSS_D = _Registry("gan_jax.core.losses", "D_LOSSES")
 _LOSS_G = _Registry("gan_jax.core.losses", "G_LOSSES")
 
 
+# Every count has an upper bound (its ``le``): generous for real runs (the presets use far
+# less) and low enough that no single value can exhaust memory or time before the training's
+# memory estimate (gan_jax.train.memory) sees it. steps, the intervals and steps * d_steps
+# then also fit the int32 step and data-position counters.
+MAX_STEPS = 10_000_000
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything a training run needs, as plain values (rules in each field's metadata)."""
+    """Everything a training run needs, as plain values (rules in each field's metadata).
+
+    Upper bounds of the counts (``gan-jax train --help`` lists them): latent_dim, mlp_hidden,
+    mlp_d_hidden, batch_size <= 1,000,000; g_width, d_width <= 65,536; mlp_depth, mlp_d_depth,
+    d_steps <= 100; unroll_steps, keep_checkpoints <= 1,000; pack <= 1,024; num_classes,
+    eval_samples, naive_max_d_steps <= 100,000; steps and every ``*_every`` <= 10,000,000;
+    steps_per_call <= 100,000; image_size, grid_samples <= 4,096; max_image_pixels <= 10**9.
+    Within them, a training that cannot fit in memory is refused by its estimate.
+    """
     name: str = key("digits_dcgan", check=_name_problem)
     # Data: digits | stacked_digits | gaussian1d | ring8 | grid25 | npz:PATH | folder:PATH | tfds:NAME
     data: str = key("digits", check=_data_problem)
@@ -103,15 +135,15 @@ class Config:
     channels: int = key(1, choices=(1, 3))
     # Model family: dcgan | mlp
     model: str = key("dcgan", choices=("dcgan", "mlp"))
-    latent_dim: int = key(32, ge=1)
+    latent_dim: int = key(32, ge=1, le=1_000_000)
     latent_dist: str = key("normal", choices=("normal", "uniform"))
-    g_width: int = key(64, ge=1)             # DCGAN ngf
-    d_width: int = key(64, ge=1)             # DCGAN ndf
-    mlp_hidden: int = key(128, ge=1)
-    mlp_depth: int = key(2, ge=1)
+    g_width: int = key(64, ge=1, le=65_536)             # DCGAN ngf
+    d_width: int = key(64, ge=1, le=65_536)             # DCGAN ndf
+    mlp_hidden: int = key(128, ge=1, le=1_000_000)
+    mlp_depth: int = key(2, ge=1, le=100)    # at most 100 layers: tracing and compiling grow with it
     output_activation: str = key("tanh", choices=("tanh", "linear"))   # MLP generator output
-    mlp_d_hidden: int = key(0, ge=0)         # MLP discriminator width (0 = mlp_hidden)
-    mlp_d_depth: int = key(0, ge=0)          # MLP discriminator depth (0 = mlp_depth)
+    mlp_d_hidden: int = key(0, ge=0, le=1_000_000)         # MLP discriminator width (0 = mlp_hidden)
+    mlp_d_depth: int = key(0, ge=0, le=100)          # MLP discriminator depth (0 = mlp_depth)
     mlp_activation: str = key("relu", choices=("relu", "tanh"))   # relu: ReLU in G, LeakyReLU(0.2) in D
     mlp_init: str = key("lecun", choices=("lecun", "orthogonal"))  # MLP kernels: LeCun normal, or orthogonal
     mlp_init_gain: float = key(1.0, gt=0.0)  # scale of the orthogonal init
@@ -124,13 +156,13 @@ class Config:
     r1_weight: float = key(0.0, ge=0.0)      # R1 penalty gamma on real data, Mescheder et al. 2018 (0 = off)
     label_smoothing: float = key(0.0, ge=0.0, lt=1.0)
     feature_matching: bool = False
-    unroll_steps: int = key(0, ge=0)         # unrolled GAN: G trains against D after k steps (0 = off)
+    unroll_steps: int = key(0, ge=0, le=1000)         # unrolled GAN: G trains against D after k steps (0 = off)
     unroll_stop_gradient: bool = False   # cheap variant: no gradient through the unroll
     # What G minimises against the unrolled D: generator = its g_loss on G(z); minimax = Metz et
     # al.'s f_K, minus D's loss on real and fake, whose real term depends on G through the unroll.
     unroll_objective: str = key("generator", choices=("generator", "minimax"))
     unroll_shared_latent: bool = False   # the unrolled D updates reuse G's fakes (no fresh z per update)
-    pack: int = key(1, ge=1)                 # PacGAN: D judges packs of this many samples (1 = off)
+    pack: int = key(1, ge=1, le=1024)                 # PacGAN: D judges packs of this many samples (1 = off)
     # Issue 15 (the Dirac-GAN lab): training methods usable on any model.
     r2_weight: float = key(0.0, ge=0.0)      # R2 penalty gamma on generated data, Mescheder et al. 2018 (0 = off)
     instance_noise: float = key(0.0, ge=0.0)   # std of Gaussian noise added to every input of D (0 = off)
@@ -139,18 +171,18 @@ class Config:
     simultaneous: bool = False    # G steps from the state before the D steps (default: after them)
     # Class conditioning.
     conditional: str = key("none", choices=_Registry("gan_jax.models.conditional", "D_CONDITIONINGS", ("none",)))
-    num_classes: int = key(10, ge=2)
+    num_classes: int = key(10, ge=2, le=100_000)
     # how G sees the label
     label_embedding: str = key("onehot", choices=_Registry("gan_jax.models.conditional", "LABEL_EMBEDDINGS"))
     aux_class_weight: float = key(1.0, ge=0.0)     # AC-GAN: weight of the class cross-entropy
     # Schedule: k D steps per G step, or the naive algorithm.
-    d_steps: int = key(1, ge=1)
+    d_steps: int = key(1, ge=1, le=100)       # traced once per D step: compiling grows with it
     naive: bool = False
     naive_tol: float = key(1e-3, gt=0.0)
-    naive_max_d_steps: int = key(100, ge=1)
+    naive_max_d_steps: int = key(100, ge=1, le=100_000)
     # Optimisation.
-    batch_size: int = key(64, ge=1)
-    steps: int = key(2000, ge=1)             # generator steps
+    batch_size: int = key(64, ge=1, le=1_000_000)
+    steps: int = key(2000, ge=1, le=MAX_STEPS)     # generator steps
     lr_g: float = key(2e-4, gt=0.0)
     lr_d: float = key(2e-4, gt=0.0)
     beta1: float = key(0.5, ge=0.0, lt=1.0)
@@ -163,17 +195,17 @@ class Config:
     # of their steps, so intervals that are multiples of T keep every call T steps long.
     steps_per_call: int = key(1, ge=1, le=100_000)
     # Logging and checkpoints (in generator steps).
-    log_every: int = key(50, ge=1)
-    sample_every: int = key(500, ge=1)
-    checkpoint_every: int = key(500, ge=1)
-    keep_checkpoints: int = key(3, ge=1)
+    log_every: int = key(50, ge=1, le=MAX_STEPS)
+    sample_every: int = key(500, ge=1, le=MAX_STEPS)
+    checkpoint_every: int = key(500, ge=1, le=MAX_STEPS)
+    keep_checkpoints: int = key(3, ge=1, le=1000)
     # Quality during training: score G every eval_every steps (0 = off) on
     # eval_samples samples; the best checkpoint is kept in checkpoints/best.
-    eval_every: int = key(1000, ge=0)
-    eval_samples: int = key(1000, ge=2)
+    eval_every: int = key(1000, ge=0, le=MAX_STEPS)
+    eval_samples: int = key(1000, ge=2, le=100_000)
     # Issue 17: image files whose header claims more pixels than this are
     # refused before decoding (a decompression bomb); raise it for genuine large images.
-    max_image_pixels: int = key(50_000_000, ge=1)
+    max_image_pixels: int = key(50_000_000, ge=1, le=1_000_000_000)
     grid_samples: int = key(64, ge=1, le=4096)
 
 
@@ -184,6 +216,30 @@ def _fields():
 def key_rules() -> dict:
     """``{key: (type, rule dict)}`` for every config key (for tests and docs)."""
     return {name: (f.type, _choices(f.metadata.get("rule", {}))) for name, f in _fields().items()}
+
+
+def key_ranges_text() -> str:
+    """``"latent_dim 1..1000000, ..."``: the range of every integer key (every count has an upper
+    bound), for ``--help``; it reads no registry, so it needs no JAX."""
+    items = []
+    for name, f in _fields().items():
+        rule = f.metadata.get("rule", {})
+        if f.type is int and "le" in rule:
+            items.append(f"{name} {rule.get('ge', '')}..{rule['le']}")
+    return ", ".join(items)
+
+
+def _text_problem(value: str):
+    """Why string ``value`` cannot be a config value (a NUL, a lone surrogate, too long), or None."""
+    if len(value) > MAX_TEXT_LENGTH:
+        return f"is {len(value)} characters long; at most {MAX_TEXT_LENGTH}"
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text"
+    return None
 
 
 def _type_name(typ) -> str:
@@ -198,12 +254,15 @@ def _check_value(name: str, typ, value, where: str):
                isinstance(value, (int, float)) and not isinstance(value, bool) if typ is float else
                isinstance(value, str))
     if not ok_type:
-        raise UserError(f"config key {name!r} in {where} wants {_type_name(typ)}, got {value!r}")
+        raise UserError(f"config key {name!r} in {where} wants {_type_name(typ)}, got {_show(value)}")
     if typ is float:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:   # a JSON integer too large for a float
+            value = math.inf
         if not math.isfinite(value):
-            raise UserError(f"config key {name!r} in {where} must be a finite number, got {value!r}")
-    problem = None
+            raise UserError(f"config key {name!r} in {where} must be a finite number, got {_show(value)}")
+    problem = _text_problem(value) if typ is str else None
     if "choices" in rule and value not in rule["choices"]:
         problem = f"expected one of {', '.join(map(str, rule['choices']))}"
     for op, test, word in (("ge", lambda a, b: a >= b, ">="), ("gt", lambda a, b: a > b, ">"),
@@ -213,7 +272,7 @@ def _check_value(name: str, typ, value, where: str):
     if problem is None and "check" in rule:
         problem = rule["check"](value)
     if problem:
-        raise UserError(f"config key {name!r} in {where} got {value!r}: {problem}")
+        raise UserError(f"config key {name!r} in {where} got {_show(value)}: {problem}")
     return value
 
 
@@ -235,14 +294,14 @@ def _parse_value(key_name: str, text: str, typ, where: str):
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise UserError(f"config key {key_name!r} in {where} wants true or false, got {text!r}")
+        raise UserError(f"config key {key_name!r} in {where} wants true or false, got {_show(text)}")
     try:
         if typ is int:
             return int(text)
         if typ is float:
             return float(text)
     except ValueError:
-        raise UserError(f"config key {key_name!r} in {where} wants {_type_name(typ)}, got {text!r}") from None
+        raise UserError(f"config key {key_name!r} in {where} wants {_type_name(typ)}, got {_show(text)}") from None
     return text
 
 
@@ -250,7 +309,7 @@ def _check_keys(keys, where: str):
     valid = _fields()
     unknown = [k for k in keys if k not in valid]
     if unknown:
-        raise UserError(f"unknown config key {unknown[0]!r} in {where}; valid keys: {', '.join(valid)}")
+        raise UserError(f"unknown config key {_show(unknown[0])} in {where}; valid keys: {', '.join(valid)}")
 
 
 def config_from_dict(values: dict, where: str = "config") -> Config:
@@ -271,7 +330,7 @@ def apply_overrides(config: Config, overrides: Sequence[str]) -> Config:
     changes = {}
     for item in overrides:
         if "=" not in item:
-            raise UserError(f"override {item!r} is not key=value (e.g. steps=100)")
+            raise UserError(f"override {_show(item)} is not key=value (e.g. steps=100)")
         key_name, text = item.split("=", 1)
         _check_keys([key_name], "overrides")
         value = _parse_value(key_name, text, fields[key_name].type, "overrides")
@@ -281,9 +340,12 @@ def apply_overrides(config: Config, overrides: Sequence[str]) -> Config:
 
 def read_json_object(path: str, what: str) -> dict:
     """The JSON object in file ``path``, local or ``gs://`` (UserError naming ``what`` if missing,
-    unreadable or not an object)."""
+    unreadable, not a regular file, over :data:`MAX_CONFIG_BYTES`, not UTF-8 JSON, nested too
+    deeply or not an object). At most ``MAX_CONFIG_BYTES + 1`` bytes are read."""
     try:
-        values = json.loads(paths.read_text(path))
+        values = json.loads(_read_limited(path, what).decode("utf-8"))
+    except UserError:
+        raise
     except FileNotFoundError:
         raise UserError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
@@ -291,9 +353,33 @@ def read_json_object(path: str, what: str) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{what} {path} is not valid JSON ({str(e).splitlines()[0]}); "
                         "fix or replace the file") from None
+    except ValueError as e:   # e.g. an integer of more digits than Python converts
+        raise UserError(f"{what} {path} is not valid JSON ({_show(str(e))}); fix or replace the file") from None
+    except RecursionError:
+        raise UserError(f"{what} {path} is nested too deeply to be a config; fix or replace the file") from None
+    except OSError as e:
+        raise UserError(f"{what} {path} cannot be read ({e.strerror or e}); check the path "
+                        "and its permissions") from None
     if not isinstance(values, dict):
         raise UserError(f"{what} {path} must hold a JSON object of config keys")
     return values
+
+
+def _read_limited(path: str, what: str) -> bytes:
+    """The bytes of file ``path``; UserError if it is not a regular file (a FIFO would block,
+    a device never end) or holds more than :data:`MAX_CONFIG_BYTES`."""
+    if not paths.is_url(path):
+        mode = os.stat(path).st_mode   # FileNotFoundError for the caller
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(mode):
+            raise UserError(f"{what} {path} is not a regular file; pass a .json file")
+    with paths.open_for_reading(path) as f:
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UserError(f"{what} {path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB, too large "
+                        "for a JSON config; pass the right file")
+    return data
 
 
 def get_config(name_or_file: str, overrides: Sequence[str] = ()) -> Config:
@@ -392,32 +478,37 @@ MAX_MEMBERS = 4096
 
 def parse_seeds(text: str) -> Tuple[int, ...]:
     """``"0,1,2"`` -> ``(0, 1, 2)``; ``"0-4"`` -> ``(0, 1, 2, 3, 4)``. UserError for an empty
-    list, a repeated seed, or anything that is not a non-negative integer below 2**31."""
+    list, a repeated seed, anything that is not a non-negative integer below 2**31, or more
+    than :data:`MAX_MEMBERS` seeds (counted from the ranges' ends, before any list is built)."""
     parts = [p.strip() for p in str(text).split(",")]
     if not text or not str(text).strip() or any(not p for p in parts):
-        raise UserError(f"--seeds {text!r} is empty or has an empty item; give integers such as 0,1,2,3,4 or 0-4")
-    seeds = []
-    for part in parts:
-        bounds = part.split("-")
-        try:
-            if len(bounds) == 2:
-                lo, hi = int(bounds[0]), int(bounds[1])
-                if hi < lo:
-                    raise ValueError
-                seeds.extend(range(lo, hi + 1))
-            elif len(bounds) == 1:
-                seeds.append(int(part))
-            else:
-                raise ValueError
-        except ValueError:
-            raise UserError(f"--seeds: {part!r} is not a non-negative integer or a range LO-HI; "
-                            "give integers such as 0,1,2,3,4 or 0-4") from None
-    bad = [s for s in seeds if not 0 <= s <= 2**31 - 1]
-    if bad:
-        raise UserError(f"--seeds: seed {bad[0]} is outside 0..2147483647")
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        raise UserError(f"--seeds {_show(text)} is empty or has an empty item; give integers such as "
+                        "0,1,2,3,4 or 0-4")
+    ranges = [_seed_range(part) for part in parts]
+    count = sum(hi - lo + 1 for lo, hi in ranges)
+    if count > MAX_MEMBERS:
+        raise UserError(f"--seeds lists {count} seeds; at most {MAX_MEMBERS} in one sweep")
+    seeds = [s for lo, hi in ranges for s in range(lo, hi + 1)]
+    repeated = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
     if repeated:
-        raise UserError(f"--seeds repeats {', '.join(map(str, repeated))}; each seed once")
-    if len(seeds) > MAX_MEMBERS:
-        raise UserError(f"--seeds lists {len(seeds)} seeds; at most {MAX_MEMBERS} in one sweep")
+        more = f" and {len(repeated) - 10} more" if len(repeated) > 10 else ""
+        raise UserError(f"--seeds repeats {', '.join(map(str, repeated[:10]))}{more}; each seed once")
     return tuple(seeds)
+
+
+def _seed_range(part: str) -> Tuple[int, int]:
+    """``(lo, hi)`` of one ``--seeds`` item, ``"S"`` or ``"LO-HI"`` (UserError if malformed or
+    outside 0..2**31-1)."""
+    bounds = part.split("-")
+    try:
+        if len(bounds) not in (1, 2):
+            raise ValueError
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        if hi < lo:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"--seeds: {_show(part)} is not a non-negative integer or a range LO-HI; "
+                        "give integers such as 0,1,2,3,4 or 0-4") from None
+    if lo < 0 or hi > 2**31 - 1:
+        raise UserError(f"--seeds: seed {lo if lo < 0 else hi} is outside 0..2147483647")
+    return lo, hi

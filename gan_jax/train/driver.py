@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.config.build import batches_per_step, init_state
+from gan_jax.config.build import batches_per_step
 from gan_jax.config.schema import Config
 from gan_jax.core.state import GANState
 from gan_jax.data.sources import make_source
@@ -93,7 +93,7 @@ def train_members(config: Config, seeds: Sequence[int], states: Optional[GANStat
     seeds = tuple(int(s) for s in seeds)
     n, k = len(seeds), batches_per_step(config)
     if states is None:
-        check_training_memory(config, jax.eval_shape(lambda: init_state(config)), n)
+        check_training_memory(config, n)   # from shapes, before any state is allocated
         states = init_members(config, seeds)
     sources = [make_source(member_config(config, s)) for s in seeds] if sources is None else sources
     chunk = make_chunk_fn(config, sources[0], mesh) if chunk_fn is None else chunk_fn

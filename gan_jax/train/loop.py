@@ -57,7 +57,7 @@ from gan_jax.runs.provenance import collect_provenance, run_prng
 from gan_jax.runs.runlog import RunLogger as _Logger
 from gan_jax.runs.runlog import drop_rows_after as _drop_rows_after
 from gan_jax.train.driver import Boundary, train_members
-from gan_jax.train.memory import check_training_memory
+from gan_jax.train.memory import check_training_memory, refuse_out_of_memory
 from gan_jax.train.parallel import barrier, is_lead_process, make_mesh, replicate
 from gan_jax.train.sweep import (
     chunk_stops,
@@ -219,6 +219,7 @@ def _record_provenance(run_dir: str, resumed: bool, write: bool) -> dict:
     return record
 
 
+@refuse_out_of_memory
 def train(config: Config, run_dir: str, resume: bool = False, progress: bool = True,
           echo=print, overwrite: bool = False, seeds: Optional[Sequence[int]] = None) -> GANState:
     """Train (or resume) a run, or a sweep of runs, in ``run_dir`` until ``config.steps``.
@@ -247,10 +248,10 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     sweep = seeds is not None
     seeds = tuple(int(s) for s in seeds) if sweep else (config.seed,)
     mesh = _data_mesh(config)
+    check_training_memory(config, len(seeds), devices=mesh.size)   # from shapes, before anything is allocated
     configs = [member_config(config, s) for s in seeds] if sweep else [config]
     sources = [data_lib.make_source(c, jax.process_index(), jax.process_count()) for c in configs]
-    template = init_state(config)   # validates the config
-    check_training_memory(config, template, len(seeds))
+    template = init_state(config)
     # Replicated first, so that a checkpoint restores straight into the mesh's sharding. A
     # single run's one member is the template itself (init_state with PRNGKey(config.seed)).
     members = stack_members([template]) if not sweep else init_members(config, seeds)
