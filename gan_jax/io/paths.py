@@ -132,8 +132,8 @@ def _no_answer(error: BaseException) -> bool:
         return True
     if any(c.__name__ == "ClientConnectionError" for c in type(error).__mro__):   # aiohttp's
         return True
-    text = str(error)
-    return "retry attempts failed" in text or "CURL error" in text or text.startswith(("DEADLINE_EXCEEDED", "UNAVAILABLE"))
+    text = str(error)   # tensorstore's (a ValueError): its retries exhausted, or a transfer that failed
+    return "retry attempts failed" in text or "CURL error" in text
 
 
 def storage_failure(error: BaseException, location: str, what: str = "write") -> Optional[UserError]:
