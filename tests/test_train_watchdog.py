@@ -45,7 +45,7 @@ def test_a_stalled_run_ends_with_status_3_naming_its_step_and_every_stack():
 
 def test_a_run_that_keeps_finishing_steps_is_left_alone():
     fired = []
-    with Watchdog(0.2, exit=fired.append) as dog:
+    with Watchdog(0.2, exit_process=fired.append) as dog:
         for step in range(1, 9):
             time.sleep(0.05)
             dog.beat(step)
@@ -56,7 +56,7 @@ def test_a_run_that_keeps_finishing_steps_is_left_alone():
 def test_the_first_step_gets_its_own_allowance(capfd):
     """Compilation: before the first beat the limit is first_seconds; after it, seconds."""
     fired = []
-    dog = Watchdog(0.1, first_seconds=0.6, exit=fired.append)
+    dog = Watchdog(0.1, first_seconds=0.6, exit_process=fired.append)
     time.sleep(0.3)
     assert fired == []
     dog.beat(1)

@@ -92,7 +92,8 @@ def storage_timeout() -> float:
         seconds = math.nan
     if not 0 < seconds <= MAX_STORAGE_TIMEOUT:
         raise UserError(f"{STORAGE_TIMEOUT_ENV}={raw} is not a number of seconds above 0 and at most "
-                        f"{MAX_STORAGE_TIMEOUT:.0f}; fix it, or unset it for the default {DEFAULT_STORAGE_TIMEOUT:.0f} s")
+                        f"{MAX_STORAGE_TIMEOUT:.0f}; fix it, or unset it for the default "
+                        f"{DEFAULT_STORAGE_TIMEOUT:.0f} s")
     return seconds
 
 

@@ -55,10 +55,10 @@ class Watchdog:
     Use as a context manager, or call :meth:`close` when training ends."""
 
     def __init__(self, seconds: Optional[float], first_seconds: Optional[float] = None,
-                 exit: Callable[[int], None] = os._exit, stream=None):
+                 exit_process: Callable[[int], None] = os._exit, stream=None):
         self.seconds = seconds
         self.first_seconds = first_seconds if first_seconds is not None else (10 * seconds if seconds else None)
-        self._exit, self._stream = exit, stream
+        self._exit, self._stream = exit_process, stream
         self._step: Optional[int] = None
         self._last = time.monotonic()
         self._lock = threading.Lock()
