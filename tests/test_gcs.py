@@ -2,9 +2,9 @@
 
 The module starts one ``gcp-storage-emulator`` (in memory, bucket ``bkt``;
 ``tests/gcs_emulator.py`` adds the generation header and the preconditions
-Cloud Storage has and the emulator lacks) on a free port and points every client at it: gcsfs through
-``STORAGE_EMULATOR_HOST``, tensorstore (orbax's arrays) through
-``TENSORSTORE_GCS_HTTP_URL``; Google's metadata server is pointed at a closed
+Cloud Storage has and the emulator lacks) on a free port and points every client at it through
+``STORAGE_EMULATOR_HOST`` alone: gcsfs reads it, and gan_jax derives tensorstore's
+``TENSORSTORE_GCS_HTTP_URL`` (orbax's arrays) from it; Google's metadata server is pointed at a closed
 local port, so nothing leaves 127.0.0.1. ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT``
 is off (``conftest.py``): gcsfs's experimental file system first asks for the
 bucket's layout over gRPC, which the emulator does not serve, and waits 60 s.
@@ -34,6 +34,7 @@ from cli_checks import same_state as _same_state
 from tiny_config import TINY_TOY
 
 from gan_jax.config.schema import get_config
+from gan_jax.errors import UserError
 from gan_jax.io import paths
 from gan_jax.runs.checkpoint import restore_run
 from gan_jax.train.loop import train
@@ -65,7 +66,8 @@ def gcs():
     url = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STORAGE_EMULATOR_HOST", url)
-        mp.setenv("TENSORSTORE_GCS_HTTP_URL", url)
+        mp.delenv("TENSORSTORE_GCS_HTTP_URL", raising=False)   # derived from STORAGE_EMULATOR_HOST
+        mp.delenv(paths.STORAGE_TIMEOUT_ENV, raising=False)
         closed = f"127.0.0.1:{_free_port()}"   # nothing listens: credential look-ups fail fast, locally
         mp.setenv("GCE_METADATA_HOST", closed)
         mp.setenv("GCE_METADATA_IP", closed)
@@ -96,6 +98,72 @@ def test_gs_paths_use_gcsfs_without_the_grpc_probe(gcs):
     paths.move_tree(f"gs://{BUCKET}/probe", f"gs://{BUCKET}/probe2")
     assert paths.listdir(f"gs://{BUCKET}/probe2") == ["a.txt"] and not paths.exists(f"gs://{BUCKET}/probe")
     assert time.time() - start < 10
+
+
+def test_one_emulator_variable_configures_both_clients(gcs, monkeypatch):
+    """STORAGE_EMULATOR_HOST (with or without a scheme) also points tensorstore at the emulator
+    unless TENSORSTORE_GCS_HTTP_URL is set; every checkpoint in this module relies on it."""
+    paths.check_location(f"gs://{BUCKET}/x", "test")
+    assert os.environ["TENSORSTORE_GCS_HTTP_URL"] == gcs
+    monkeypatch.delenv("TENSORSTORE_GCS_HTTP_URL")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs[len("http://"):])
+    paths.configure_gcs_clients()
+    assert os.environ["TENSORSTORE_GCS_HTTP_URL"] == gcs
+    monkeypatch.setenv("TENSORSTORE_GCS_HTTP_URL", "http://127.0.0.1:1")   # the user's own is kept
+    paths.configure_gcs_clients()
+    assert os.environ["TENSORSTORE_GCS_HTTP_URL"] == "http://127.0.0.1:1"
+    for bad in ("0", "-3", "soon", "1e9", "nan"):
+        monkeypatch.setenv(paths.STORAGE_TIMEOUT_ENV, bad)
+        with pytest.raises(UserError, match="GAN_JAX_STORAGE_TIMEOUT=.* is not a number of seconds"):
+            paths.check_location(f"gs://{BUCKET}/x", "test")
+
+
+def test_an_unreachable_array_store_ends_in_one_line(gcs, monkeypatch):
+    """gcsfs reaches the bucket but tensorstore (orbax's arrays) cannot: the checkpoint write ends
+    in one line naming the checkpoint within a bounded time, instead of retrying for 15 minutes."""
+    from gan_jax.core.state import GANState
+    from gan_jax.runs.checkpoint import Checkpointer
+    weights = {"w": jax.numpy.zeros(2)}   # a small state: what is saved does not matter here
+    state = GANState(step=jax.numpy.asarray(0), g_params=weights, d_params=weights, g_batch_stats={},
+                     d_batch_stats={}, g_opt_state=(), d_opt_state=(), generator=None, discriminator=None,
+                     g_tx=None, d_tx=None)
+    monkeypatch.setenv("TENSORSTORE_GCS_HTTP_URL", f"http://127.0.0.1:{_free_port()}")   # nothing listens
+    monkeypatch.setenv(paths.STORAGE_TIMEOUT_ENV, "0.2")
+    config = get_config("gaussian1d", TINY_TOY)
+    run_dir = paths.check_location(f"gs://{BUCKET}/unreachable/r")
+    checkpointer = Checkpointer(run_dir)
+    start = time.time()
+    try:
+        with pytest.raises(UserError) as refused:
+            checkpointer.save(state, config, 0)
+    finally:
+        checkpointer.close()
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(f"could not write {run_dir}/checkpoints/0: storage did not "
+                                                      "answer within 0.2 s"), message
+    assert "TENSORSTORE_GCS_HTTP_URL=http://127.0.0.1:" in message and "gan-jax resume" in message
+    assert time.time() - start < 30
+
+
+def test_a_store_that_never_answers_ends_in_one_line(gcs, monkeypatch):
+    """A server that accepts connections and never answers: gcsfs's requests end after
+    GAN_JAX_STORAGE_TIMEOUT seconds with one line naming the location."""
+    import fsspec.config
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)   # the kernel accepts; nobody answers
+    monkeypatch.setitem(fsspec.config.conf.setdefault("gcs", {}), "requests_timeout", None)   # restored after
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setenv(paths.STORAGE_TIMEOUT_ENV, "0.5")
+    try:
+        start = time.time()
+        with pytest.raises(UserError, match=r"^could not reach gs://bkt/silent: storage did not answer within 0.5 s"):
+            paths.check_location(f"gs://{BUCKET}/silent", "test")
+        with pytest.raises(UserError, match=r"^could not read gs://bkt/silent/a.txt: storage did not answer"):
+            paths.read_text(f"gs://{BUCKET}/silent/a.txt")
+        assert time.time() - start < 10
+    finally:
+        server.close()
 
 
 # Runs gan-jax; it stops for good (sleeps) right after the checkpoint save number PAUSE_AFTER_SAVE,

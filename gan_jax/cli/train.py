@@ -6,6 +6,8 @@ import os
 
 from gan_jax.cli.options import bounded_int, seed_option
 from gan_jax.errors import UserError
+from gan_jax.train.watchdog import HELP as WATCHDOG_HELP
+from gan_jax.train.watchdog import seconds_option
 
 __all__ = ["register", "run_train", "run_resume", "run_sample"]
 
@@ -31,6 +33,7 @@ def register(subparsers) -> None:
                    help="train one run per seed together in one compiled program (a sweep: RUN_DIR/seed_S/ "
                         f"each; e.g. 0,1,2,3,4 or 0-4; at most {MAX_MEMBERS} seeds)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--watchdog", type=seconds_option, metavar="SECONDS", help=WATCHDOG_HELP)
     _add_distributed_args(p)
     p.set_defaults(func=run_train)
 
@@ -40,6 +43,7 @@ def register(subparsers) -> None:
                    help=f"only {', '.join(RESUMABLE_KEYS)} may change")
     p.add_argument("--seeds", help=argparse.SUPPRESS)   # refused with a clear line: a sweep resumes whole
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--watchdog", type=seconds_option, metavar="SECONDS", help=WATCHDOG_HELP)
     _add_distributed_args(p)
     p.set_defaults(func=run_resume)
 
@@ -143,7 +147,7 @@ def run_train(args) -> None:
         print(f"training {what} on {config.data} for {config.steps} steps on "
               f"{jax.default_backend()} ({jax.device_count()} device(s){hosts}); writing {run_dir}")
     train(config, run_dir, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite,
-          seeds=seeds)
+          seeds=seeds, watchdog=args.watchdog)
 
 
 def run_resume(args) -> None:
@@ -164,7 +168,7 @@ def run_resume(args) -> None:
     changed = validate_config(apply_overrides(config, args.overrides), "overrides")
     _check_resumable_changes(config, changed)
     _join_hosts(args)
-    train(changed, args.run_dir, resume=True, progress=not args.no_progress, seeds=seeds)
+    train(changed, args.run_dir, resume=True, progress=not args.no_progress, seeds=seeds, watchdog=args.watchdog)
 
 
 MAX_GRID_SAMPLES = 4096

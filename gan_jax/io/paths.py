@@ -15,32 +15,52 @@ and renamed. Directories are prefixes of object names: :func:`makedirs` does
 nothing there, and a "directory" exists once an object lies below it.
 
 Nothing here changes global state on import. The first use of a ``gs://``
-location (:func:`check_location`) sets ``EPATH_USE_TF=false`` unless the user
-set it, so that ``epath`` (and therefore orbax) uses gcsfs even when
-TensorFlow is installed, instead of ``tf.io.gfile``.
+location (:func:`check_location`, :func:`configure_gcs_clients`) configures
+both clients through the environment, never overriding what the user set:
+
+- ``EPATH_USE_TF=false``, so that ``epath`` (and therefore orbax) uses gcsfs
+  even when TensorFlow is installed, instead of ``tf.io.gfile``;
+- one emulator variable serves both clients: with ``STORAGE_EMULATOR_HOST``
+  set (gcsfs reads it) and ``TENSORSTORE_GCS_HTTP_URL`` not, the latter is set
+  from the former (tensorstore ignores ``STORAGE_EMULATOR_HOST``);
+- no request waits forever: ``GAN_JAX_STORAGE_TIMEOUT`` seconds (default 300,
+  at most 86400) bound each request of gcsfs (its ``requests_timeout``, set in
+  fsspec's configuration unless ``FSSPEC_GCS_REQUESTS_TIMEOUT`` is set) and of
+  tensorstore (``TENSORSTORE_CURL_CONNECT_TIMEOUT_SECONDS`` and
+  ``TENSORSTORE_CURL_LOW_SPEED_TIME_SECONDS``: a request that moves less than
+  a byte a second for that long ends), and tensorstore's retries of a failing
+  request are bounded too (:func:`tensorstore_gcs_retries`, which
+  :mod:`gan_jax.runs.checkpoint` gives orbax), where its defaults retry 32
+  times over about 15 minutes. A storage operation that gets no answer ends
+  in one line naming the location (:func:`storage_failure`).
 """
 
 import contextlib
 import errno
 import glob as glob_lib
 import json
+import math
 import os
 import posixpath
 import re
 import shutil
 import tempfile
-from typing import List
+from typing import List, Optional
 
 from gan_jax.errors import UserError
 
 __all__ = ["disk_full_message", "check_output_path", "atomic_write_text", "atomic_write_json", "GCS_PREFIX", "is_url", "is_gcs", "check_location", "join", "dirname", "basename", "abspath",
            "exists", "isdir", "isfile", "listdir", "glob", "makedirs", "rmtree", "remove", "move_tree",
            "read_bytes", "read_text", "write_bytes", "write_text", "gcs_filesystem", "split_gcs",
-           "atomic_output", "check_free_space", "file_mode", "open_for_reading"]
+           "atomic_output", "check_free_space", "file_mode", "open_for_reading", "storage_timeout",
+           "configure_gcs_clients", "tensorstore_gcs_retries", "storage_failure", "STORAGE_TIMEOUT_ENV"]
 
 GCS_PREFIX = "gs://"
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _checked_buckets = set()   # (bucket, emulator) pairs already reached: one round trip per process
+STORAGE_TIMEOUT_ENV = "GAN_JAX_STORAGE_TIMEOUT"
+DEFAULT_STORAGE_TIMEOUT = 300.0
+MAX_STORAGE_TIMEOUT = 86400.0
 
 
 def is_url(path) -> bool:
@@ -60,8 +80,96 @@ def split_gcs(url: str):
     return bucket, name
 
 
+def storage_timeout() -> float:
+    """Seconds a Cloud Storage request may go unanswered: ``$GAN_JAX_STORAGE_TIMEOUT``
+    (a number above 0, at most 86400), default 300. UserError (one line) for another value."""
+    raw = os.environ.get(STORAGE_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_STORAGE_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_STORAGE_TIMEOUT:
+        raise UserError(f"{STORAGE_TIMEOUT_ENV}={raw} is not a number of seconds above 0 and at most "
+                        f"{MAX_STORAGE_TIMEOUT:.0f}; fix it, or unset it for the default "
+                        f"{DEFAULT_STORAGE_TIMEOUT:.0f} s")
+    return seconds
+
+
+def configure_gcs_clients() -> None:
+    """Point both Cloud Storage clients (gcsfs, tensorstore) at the same server and bound their
+    waits (see the module's docstring); what the user set in the environment is kept."""
+    os.environ.setdefault("EPATH_USE_TF", "false")   # one client (gcsfs) for epath, orbax and gan_jax
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
+    if emulator:   # gcsfs takes HOST:PORT or a URL; tensorstore needs the URL
+        os.environ.setdefault("TENSORSTORE_GCS_HTTP_URL", emulator if "://" in emulator else f"http://{emulator}")
+    seconds = storage_timeout()
+    whole = str(max(1, math.ceil(seconds)))
+    os.environ.setdefault("TENSORSTORE_CURL_CONNECT_TIMEOUT_SECONDS", whole)
+    os.environ.setdefault("TENSORSTORE_CURL_LOW_SPEED_TIME_SECONDS", whole)
+    os.environ.setdefault("TENSORSTORE_CURL_LOW_SPEED_LIMIT_BYTES", "1")
+    if "FSSPEC_GCS_REQUESTS_TIMEOUT" not in os.environ:
+        try:
+            import fsspec.config  # cloud storage clients are imported for gs:// paths only
+        except ImportError:
+            return   # gcs_filesystem() says what to install
+        fsspec.config.conf.setdefault("gcs", {})["requests_timeout"] = seconds
+
+
+def tensorstore_gcs_retries() -> dict:
+    """tensorstore's ``Context.gcs_request_retries`` for :func:`storage_timeout` ``N``: 8 retries,
+    backing off from ``min(1 s, N/10)`` to at most ``min(32 s, N/2)``, so that a store that never
+    answers fails after at most about 9 N + 4 N seconds instead of tensorstore's 32 retries."""
+    seconds = storage_timeout()
+    return {"max_retries": 8, "initial_delay": f"{min(1.0, seconds / 10):g}s",
+            "max_delay": f"{min(32.0, seconds / 2):g}s"}
+
+
+def _no_answer(error: BaseException) -> bool:
+    """Whether ``error`` says a storage request got no answer: a timeout (gcsfs, aiohttp), a
+    connection that could not be made after gcsfs's retries, or tensorstore's retries exhausted."""
+    if isinstance(error, TimeoutError):
+        return True
+    if any(c.__name__ == "ClientConnectionError" for c in type(error).__mro__):   # aiohttp's
+        return True
+    text = str(error)   # tensorstore's (a ValueError): its retries exhausted, or a transfer that failed
+    return "retry attempts failed" in text or "CURL error" in text
+
+
+def storage_failure(error: BaseException, location: str, what: str = "write") -> Optional[UserError]:
+    """A one-line UserError when ``error`` (or an error it was raised from) is a storage request
+    to ``location`` that got no answer (:func:`_no_answer`); None for any other error."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if _no_answer(error):
+            servers = ", ".join(f"{k}={os.environ[k]}" for k in ("STORAGE_EMULATOR_HOST", "TENSORSTORE_GCS_HTTP_URL")
+                                if os.environ.get(k))
+            return UserError(f"could not {what} {location}: storage did not answer within {storage_timeout():g} s "
+                             f"(each request, after retries; {STORAGE_TIMEOUT_ENV} sets it); check the network "
+                             f"and the bucket{f' ({servers})' if servers else ''}, then run again "
+                             "(a run continues with `gan-jax resume`)")
+        error = error.__cause__ or error.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _answered(path: str, what: str):
+    """Turns a storage request to ``path`` that got no answer into :func:`storage_failure`'s line."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as e:
+        failure = storage_failure(e, path, what)
+        if failure is None:
+            raise
+        raise failure from None
+
+
 def gcs_filesystem():
-    """The gcsfs file system (fsspec's shared instance, the one ``epath`` uses)."""
+    """The gcsfs file system (fsspec's cached instance; ``epath`` has its own, configured alike)."""
     import fsspec  # cloud storage clients are imported for gs:// paths only
     try:
         return fsspec.filesystem("gcs")
@@ -96,7 +204,7 @@ def check_location(path: str, option: str = "path") -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]", bucket):
         raise UserError(f"{option} {path}: '{bucket}' is not a valid bucket name; write gs://BUCKET/PATH "
                         "with the bucket's name (lower-case letters, digits, '-', '_', '.')")
-    os.environ.setdefault("EPATH_USE_TF", "false")   # one client (gcsfs) for epath, orbax and gan_jax
+    configure_gcs_clients()
     checked = (bucket, os.environ.get("STORAGE_EMULATOR_HOST", ""))
     if checked in _checked_buckets:
         return path
@@ -118,6 +226,9 @@ def check_location(path: str, option: str = "path") -> str:
         raise UserError(f"{option} {path}: the bucket gs://{bucket} does not exist; create it "
                         f"(gcloud storage buckets create gs://{bucket}) or fix the URL") from None
     except OSError as e:
+        failure = storage_failure(e, path, "reach")
+        if failure is not None:
+            raise failure from None
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         if "Forbidden" in first or "401" in first or "nauthorized" in first:
             raise UserError(f"{option} {path}: the credentials found may not use gs://{bucket} ({first}); "
@@ -168,47 +279,58 @@ def _fresh(path: str):
     return fs, stripped
 
 
+def _kind(path: str) -> Optional[str]:
+    """``"file"``, ``"directory"`` or None (nothing there) for a ``gs://`` URL. Unlike fsspec's
+    ``isfile``/``isdir``, which answer False to any error, a request that got no answer is
+    :func:`storage_failure`'s line, never taken for "nothing there"."""
+    with _answered(path, "read"):
+        fs, p = _fresh(path)
+        try:
+            return fs.info(p)["type"]
+        except FileNotFoundError:
+            return None
+
+
 def exists(path: str) -> bool:
     """Whether a file or directory exists at ``path`` (a link to nothing counts, as ``lexists``)."""
     if not is_gcs(path):
         return os.path.lexists(path)
-    fs, p = _fresh(path)
-    return fs.exists(p)
+    return _kind(path) is not None
 
 
 def isdir(path: str) -> bool:
     """Whether ``path`` is a directory (in a bucket: some object lies below it)."""
     if not is_gcs(path):
         return os.path.isdir(path)
-    fs, p = _fresh(path)
-    return fs.isdir(p)
+    return _kind(path) == "directory"
 
 
 def isfile(path: str) -> bool:
     """Whether ``path`` is a file (in a bucket: an object of that exact name)."""
     if not is_gcs(path):
         return os.path.isfile(path)
-    fs, p = _fresh(path)
-    return fs.isfile(p)
+    return _kind(path) == "file"
 
 
 def listdir(path: str) -> List[str]:
     """The names directly inside the directory ``path`` (empty for a prefix with nothing below)."""
     if not is_gcs(path):
         return os.listdir(path)
-    fs, p = _fresh(path)
-    try:
-        return sorted({posixpath.basename(e.rstrip("/")) for e in fs.ls(p, detail=False)} - {""})
-    except FileNotFoundError:
-        return []
+    with _answered(path, "read"):
+        fs, p = _fresh(path)
+        try:
+            return sorted({posixpath.basename(e.rstrip("/")) for e in fs.ls(p, detail=False)} - {""})
+        except FileNotFoundError:
+            return []
 
 
 def glob(pattern: str) -> List[str]:
     """Paths matching the shell pattern (URLs for a ``gs://`` pattern)."""
     if not is_gcs(pattern):
         return glob_lib.glob(pattern)
-    fs, p = _fresh(dirname(pattern.split("*")[0] + "x"))
-    return [GCS_PREFIX + m for m in fs.glob(pattern[len(GCS_PREFIX):])]
+    with _answered(pattern, "read"):
+        fs, p = _fresh(dirname(pattern.split("*")[0] + "x"))
+        return [GCS_PREFIX + m for m in fs.glob(pattern[len(GCS_PREFIX):])]
 
 
 # ---- changes ----
@@ -224,10 +346,11 @@ def rmtree(path: str) -> None:
     if not is_gcs(path):
         shutil.rmtree(path)
         return
-    fs, p = _fresh(path)
-    if fs.exists(p):
-        fs.rm(p, recursive=True)
-    fs.invalidate_cache(p)
+    with _answered(path, "delete"):
+        fs, p = _fresh(path)
+        if fs.exists(p):
+            fs.rm(p, recursive=True)
+        fs.invalidate_cache(p)
 
 
 def remove(path: str) -> None:
@@ -235,8 +358,9 @@ def remove(path: str) -> None:
     if not is_gcs(path):
         os.unlink(path)
         return
-    fs, p = _fresh(path)
-    fs.rm_file(p)
+    with _answered(path, "delete"):
+        fs, p = _fresh(path)
+        fs.rm_file(p)
 
 
 def move_tree(source: str, target: str) -> None:
@@ -245,13 +369,14 @@ def move_tree(source: str, target: str) -> None:
     if not is_gcs(source):
         os.rename(source, target)
         return
-    fs, src = _fresh(source)
-    dst = target[len(GCS_PREFIX):].rstrip("/")
-    for name in fs.find(src):
-        fs.copy(name, dst + name[len(src):])
-    fs.rm(src, recursive=True)
-    fs.invalidate_cache(src)
-    fs.invalidate_cache(dst)
+    with _answered(target, "write"):
+        fs, src = _fresh(source)
+        dst = target[len(GCS_PREFIX):].rstrip("/")
+        for name in fs.find(src):
+            fs.copy(name, dst + name[len(src):])
+        fs.rm(src, recursive=True)
+        fs.invalidate_cache(src)
+        fs.invalidate_cache(dst)
 
 
 def read_bytes(path: str) -> bytes:
@@ -259,12 +384,14 @@ def read_bytes(path: str) -> bytes:
     if not is_gcs(path):
         with open(path, "rb") as f:
             return f.read()
-    fs, p = _fresh(path)
-    if not fs.isfile(p):
-        if fs.isdir(p):
-            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+    kind = _kind(path)
+    if kind == "directory":
+        raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+    if kind is None:
         raise FileNotFoundError(errno.ENOENT, "no such object", path)
-    return fs.cat_file(p)
+    with _answered(path, "read"):
+        fs, p = _fresh(path)
+        return fs.cat_file(p)
 
 
 def read_text(path: str) -> str:
@@ -307,8 +434,9 @@ def atomic_output(path: str, suffix: str = None):
         os.close(fd)
         try:
             yield tmp
-            fs, p = _fresh(path)
-            fs.put_file(tmp, p)   # one upload: the object appears whole when it completes
+            with _answered(path, "write"):
+                fs, p = _fresh(path)
+                fs.put_file(tmp, p)   # one upload: the object appears whole when it completes
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -352,8 +480,9 @@ def write_bytes(path: str, data: bytes) -> str:
     a temporary file in the same directory, flushed and renamed over the target; in a bucket one
     upload (an object is replaced whole when its upload completes). A full disk is a UserError."""
     if is_gcs(path):
-        fs, p = _fresh(path)
-        fs.pipe_file(p, bytes(data))
+        with _answered(path, "write"):
+            fs, p = _fresh(path)
+            fs.pipe_file(p, bytes(data))
         return path
     check_free_space(path, len(data))
     with atomic_output(path, suffix="") as tmp:
@@ -398,8 +527,9 @@ def open_for_reading(path: str):
     zip archives, npz); in a bucket it reads byte ranges on demand."""
     if not is_gcs(path):
         return open(path, "rb")
-    fs, p = _fresh(path)
-    return fs.open(p, "rb")
+    with _answered(path, "read"):
+        fs, p = _fresh(path)
+        return fs.open(p, "rb")
 
 
 def disk_full_message(path: str, needed_bytes: int = 0) -> str:

@@ -28,6 +28,7 @@ from typing import Callable, Optional, Tuple
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from orbax.checkpoint._src.serialization import tensorstore_utils as _orbax_tensorstore
 
 from gan_jax.config.build import init_state
 from gan_jax.config.schema import Config, config_from_dict, config_to_dict, read_json_object
@@ -126,6 +127,16 @@ def _is_disk_full(error: BaseException) -> bool:
     return False
 
 
+def _bound_array_store_retries() -> None:
+    """Orbax opens its arrays with a tensorstore context of its own (no option takes one), where
+    tensorstore's GCS driver retries a failing request 32 times over about 15 minutes: give its
+    base contexts the bounded retries of :func:`gan_jax.io.paths.tensorstore_gcs_retries`."""
+    for name in ("_BASE_TS_CONTEXT", "_DEFAULT_OCDBT_TS_CONTEXT"):
+        context = getattr(_orbax_tensorstore, name, None)
+        if isinstance(context, dict):
+            context["gcs_request_retries"] = paths.tensorstore_gcs_retries()
+
+
 def _state_bytes(state) -> int:
     return sum(np.asarray(jax.device_get(x)).nbytes for x in jax.tree_util.tree_leaves(state))
 
@@ -137,6 +148,8 @@ class Checkpointer:
     def __init__(self, run_dir: str, keep: int = 3, best: bool = False):
         root = paths.abspath(paths.join(run_dir, "checkpoints"))
         self.directory = paths.join(root, BEST_DIR) if best else root
+        if paths.is_gcs(root):
+            _bound_array_store_retries()
         options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep, create=True,
                                                enable_async_checkpointing=False,
                                                cleanup_tmp_directories=True)
@@ -158,6 +171,9 @@ class Checkpointer:
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
             self.manager.wait_until_finished()
         except Exception as e:  # orbax and tensorstore wrap OSError in their own types
+            unanswered = paths.storage_failure(e, paths.join(self.directory, str(step)), "write")
+            if unanswered is not None:
+                raise unanswered from None
             if not _is_disk_full(e):
                 raise
             self.manager.reload()
@@ -201,6 +217,9 @@ class Checkpointer:
             try:
                 state, meta = self._restore_step(template, s)
             except Exception as e:  # any failure to read or verify marks this checkpoint damaged
+                unanswered = paths.storage_failure(e, paths.join(self.directory, str(s)), "read")
+                if unanswered is not None:
+                    raise unanswered from None
                 reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
                 problems.append(f"checkpoint {s} is damaged or does not match the config ({reason})")
                 self.damaged.append(s)

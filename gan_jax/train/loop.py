@@ -66,6 +66,7 @@ from gan_jax.train.sweep import (
     member_config,
     stack_members,
 )
+from gan_jax.train.watchdog import Watchdog
 
 __all__ = ["train", "TrainingDiverged", "uses_labels"]
 
@@ -221,7 +222,8 @@ def _record_provenance(run_dir: str, resumed: bool, write: bool) -> dict:
 
 @refuse_out_of_memory
 def train(config: Config, run_dir: str, resume: bool = False, progress: bool = True,
-          echo=print, overwrite: bool = False, seeds: Optional[Sequence[int]] = None) -> GANState:
+          echo=print, overwrite: bool = False, seeds: Optional[Sequence[int]] = None,
+          watchdog: Optional[float] = None) -> GANState:
     """Train (or resume) a run, or a sweep of runs, in ``run_dir`` until ``config.steps``.
 
     ``seeds=None``: one run with ``config.seed`` in ``run_dir``. ``seeds=(s0, s1, ...)``:
@@ -243,6 +245,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     state becomes NaN or inf is frozen at its last finite state; a single run
     then stops with :class:`TrainingDiverged` (the last good checkpoint stays),
     a sweep marks the member diverged (``seed_<s>/diverged.json``) and goes on.
+    ``watchdog``: seconds a chunk of steps may take (:class:`gan_jax.train.watchdog.Watchdog`).
     """
     paths.check_location(run_dir, "run directory")
     sweep = seeds is not None
@@ -284,8 +287,9 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
                 write_sweep(run_dir, config, seeds, diverged, provenance)
             for d in dirs:
                 _record_provenance(d, resumed and paths.isfile(os.path.join(d, PROVENANCE_FILE)), lead)
-        with run_prng(provenance):   # a resumed run continues with the PRNG it was trained with
+        with run_prng(provenance), Watchdog(watchdog) as dog:   # a resumed run continues with its PRNG
             run = _Run(config, run_dir, configs, dirs, sources, mesh, sweep, diverged, echo)
+            run.beat = dog.beat
             return run.train(states, resumed, progress, tqdm)
     finally:
         if lock is not None:
@@ -430,6 +434,7 @@ class _Run:
             for m, position in zip(members, boundary.positions):
                 m.position = int(position)
             bar.update(boundary.done - bar.n)
+            self.beat(boundary.done)
             for i, t in boundary.died.items():
                 if not self.sweep:
                     raise self._diverged_error(members[i], "a loss or the state became NaN or inf", t + 1)
