@@ -383,7 +383,8 @@ def test_every_command_answers_any_arguments_in_one_line(command, data, trained,
     before, victim_before = snapshot(work), snapshot(victim)
     code, out, err = run_bounded(capsys, argv, SECONDS)
     check_outcome(argv, code, out, err)
-    assert snapshot(victim) == victim_before, f"wrote through a symlink: {changed_paths(victim_before, snapshot(victim))}"
+    victim_after = snapshot(victim)
+    assert victim_after == victim_before, f"wrote through a symlink: {changed_paths(victim_before, victim_after)}"
     outputs = _named_outputs(argv)
     stray = [p for p in changed_paths(before, snapshot(work)) if not _allowed(p, outputs)]
     assert not stray, f"changed {stray}, which {argv!r} does not name as its output"
@@ -422,6 +423,7 @@ def test_a_damaged_run_is_used_or_refused_in_one_line(data, trained, cache, tmp_
     victim_before = snapshot(victim)
     code, out, err = run_bounded(capsys, argv, SECONDS)
     check_outcome(argv, code, out, err)
-    assert snapshot(victim) == victim_before, f"wrote through a symlink: {changed_paths(victim_before, snapshot(victim))}"
+    victim_after = snapshot(victim)
+    assert victim_after == victim_before, f"wrote through a symlink: {changed_paths(victim_before, victim_after)}"
     after = {p: e for p, e in snapshot(work).items() if not _allowed(p, [os.path.basename(run), "out.npz"])}
     assert after == outside, f"changed outside the run: {changed_paths(outside, after)}"
