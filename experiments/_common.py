@@ -17,9 +17,17 @@ from gan_jax.runs.provenance import collect_provenance, entry_point_setup  # noq
 __all__ = ["parse_args", "make_out_dir", "read_saved_json", "check_seeds", "experiment_config", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are a UserError (one line, exit status 2, also inside
+    ``gan-jax demo``) instead of a usage block."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def parse_args(name, description, argv, add_arguments=None):
     """Parse ``--out DIR`` (default experiments/results/NAME) plus the script's own options."""
-    parser = argparse.ArgumentParser(prog=f"{name}.py", description=description)
+    parser = _OneLineParser(prog=f"{name}.py", description=description)
     parser.add_argument("--out", default=os.path.join("experiments", "results", name),
                         help="folder for the figure and results.json")
     parser.add_argument("--seed", type=int, default=0)

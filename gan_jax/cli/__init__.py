@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit status 2, no usage dump)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +52,10 @@ def main(argv=None) -> int:
     if extra and hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
         args.overrides = list(args.overrides) + extra
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        prog = f"gan-jax {args.command}" if getattr(args, "command", None) else "gan-jax"
+        print(one_line(f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see {prog} --help)"),
+              file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -63,7 +66,7 @@ def main(argv=None) -> int:
         entry_point_setup()  # the project's PRNG choice, unless JAX_THREEFRY_PARTITIONABLE is set
         result = args.func(args)
     except UserError as e:
-        print(f"gan-jax {args.command}: error: {e}", file=sys.stderr)
+        print(one_line(f"gan-jax {args.command}: error: {e}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gan-jax {args.command}: interrupted", file=sys.stderr)
@@ -75,6 +78,12 @@ def main(argv=None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0 if result is None else int(result)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and other control characters written as escapes (``\\n``),
+    so that a message quoting a user's path or value stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class Terminated(BaseException):

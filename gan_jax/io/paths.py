@@ -544,6 +544,9 @@ def disk_full_message(path: str, needed_bytes: int = 0) -> str:
     return f"the disk holding {path} is full ({free / 2**20:.1f} MiB free{need}); free some space"
 
 
+_PATH_MAX, _NAME_MAX = 4096, 255   # Linux's limits (os.pathconf varies by file system; these are the usual)
+
+
 def check_output_path(path: str, overwrite: bool = False, option: str = "--out") -> str:
     """``path`` if a file can be written there: its parent is (or can be made) a directory,
     the path itself is not a directory, and it does not exist unless ``overwrite``.
@@ -558,6 +561,10 @@ def check_output_path(path: str, overwrite: bool = False, option: str = "--out")
             raise UserError(f"{path} exists; pass --overwrite to replace it or choose another {option}")
         return path
     parent = os.path.dirname(os.path.abspath(path))
+    if len(os.fsencode(parent)) >= _PATH_MAX or any(len(os.fsencode(part)) > _NAME_MAX
+                                                    for part in os.path.abspath(path).split(os.sep)):
+        raise UserError(f"{option}: the path is longer than this system allows ({_PATH_MAX} bytes, "
+                        f"{_NAME_MAX} per name); choose a shorter one")
     ancestor = parent
     while not os.path.exists(ancestor):
         ancestor = os.path.dirname(ancestor)

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from typing import Optional
 
 from gan_jax.errors import UserError
@@ -66,6 +67,24 @@ def remove_db(path: str) -> None:
             os.remove(name)
 
 
+def _check_is_study(path: str, create: bool) -> None:
+    """UserError unless the existing file ``path`` is a gan-jax study database (or, with
+    ``create``, an empty SQLite database), read through a read-only connection."""
+    try:
+        probe = sqlite3.connect(f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro", uri=True)
+        try:
+            application_id = probe.execute("PRAGMA application_id").fetchone()[0]
+            tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as e:
+        raise UserError(f"{path} is not a SQLite database ({e}); pass a study database "
+                        "or a new file name") from None
+    if application_id != _APPLICATION_ID and (tables or not create):
+        raise UserError(f"{path} is not a gan-jax study database; pass the file that "
+                        "`gan-jax study serve` wrote or a new file name")
+
+
 def open_db(path: str, create: bool = False) -> sqlite3.Connection:
     """A connection in WAL mode with full fsync on commit and foreign keys on.
 
@@ -73,6 +92,8 @@ def open_db(path: str, create: bool = False) -> sqlite3.Connection:
     gan-jax study database.
     """
     check_db_path(path, create)
+    if os.path.isfile(path) and os.path.getsize(path) > 0 or not create:
+        _check_is_study(path, create)   # read-only first: a file that is not a study is never changed
     try:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
