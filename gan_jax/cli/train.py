@@ -4,13 +4,10 @@ import argparse
 import dataclasses
 import os
 
+from gan_jax.config.schema import RESUMABLE_KEYS
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_train", "run_resume", "run_sample"]
-
-# Keys a resumed run may change: how long it runs and how it logs, not what it trains.
-RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every",
-                  "steps_per_call")
 
 
 def register(subparsers) -> None:
@@ -77,11 +74,15 @@ def _unique_run_dir(runs_dir: str, name: str) -> str:
 
 
 def _check_resumable_changes(config, changed) -> None:
-    """UserError if ``changed`` differs from ``config`` in a key a resumed run cannot change."""
+    """UserError (naming each key, both values and the fix) if ``changed`` differs from ``config``
+    in a key a resumed run cannot change."""
     fixed = [k for k in dataclasses.asdict(config)
              if k not in RESUMABLE_KEYS and getattr(config, k) != getattr(changed, k)]
     if fixed:
-        raise UserError(f"a resumed run cannot change {', '.join(fixed)}; only {', '.join(RESUMABLE_KEYS)}")
+        shown = ", ".join(f"{k} ({getattr(config, k)} -> {getattr(changed, k)})" for k in fixed[:4])
+        raise UserError(f"a resumed run cannot change {shown}{' and more' if len(fixed) > 4 else ''}; only "
+                        f"{', '.join(RESUMABLE_KEYS)} may change: drop the other overrides, or train a new run "
+                        "under another --name")
 
 
 def run_train(args) -> None:
