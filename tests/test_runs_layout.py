@@ -9,7 +9,6 @@ import pytest
 from cli_checks import refused
 
 from gan_jax.config.schema import Config, get_config
-from gan_jax.errors import UserError
 from gan_jax.runs.layout import (
     RUN_MARKERS,
     SWEEP_FILE,

@@ -46,7 +46,7 @@ from gan_jax.runs.layout import is_run_dir
 from gan_jax.runs.runlog import LibraryLog, library_logs
 
 __all__ = ["Checkpointer", "NonFiniteState", "read_run_config", "write_run_config", "restore_run",
-           "state_checksum", "nonfinite_leaves", "BEST_DIR", "resume_changes"]
+           "state_checksum", "nonfinite_leaves", "BEST_DIR", "resume_changes", "has_checkpoint"]
 
 CONFIG_FILE = "config.json"
 BEST_DIR = "best"
@@ -77,6 +77,26 @@ def _config_from_checkpoints(run_dir: str) -> Optional[Tuple[int, dict]]:
         if isinstance(values, dict):
             return step, values
     return None
+
+
+def _check_folder(folder: str) -> None:
+    """UserError when a file stands where the run's folder of checkpoints belongs."""
+    if paths.exists(folder) and not paths.isdir(folder):
+        raise UserError(f"{folder} is a file, not the run's folder of checkpoints; move it away (or "
+                        "put the checkpoints folder back), then try again")
+
+
+def has_checkpoint(run_dir: str) -> bool:
+    """Whether ``RUN_DIR/checkpoints`` holds a finished checkpoint: a folder named by its step
+    (orbax renames it so when complete; in a bucket, where nothing is renamed, it holds
+    ``commit_success.txt``). Temporary and set-aside folders do not count. UserError when
+    ``checkpoints`` is a file."""
+    root = paths.join(run_dir, "checkpoints")
+    _check_folder(root)
+    if not paths.isdir(root):
+        return False
+    return any(name.isdigit() and (not paths.is_gcs(root) or paths.isfile(paths.join(root, name, "commit_success.txt")))
+               for name in paths.listdir(root))
 
 
 def resume_changes(run_dir: str, config: Config, config_file: str) -> List[str]:
@@ -245,9 +265,7 @@ class Checkpointer:
         root = paths.abspath(paths.join(run_dir, "checkpoints"))
         self.directory = paths.join(root, BEST_DIR) if best else root
         for folder in (root, self.directory):
-            if paths.exists(folder) and not paths.isdir(folder):
-                raise UserError(f"{folder} is a file, not the run's folder of checkpoints; move it away (or "
-                                "put the checkpoints folder back), then try again")
+            _check_folder(folder)
         options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep, create=True,
                                                enable_async_checkpointing=False,
                                                cleanup_tmp_directories=True)

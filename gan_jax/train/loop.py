@@ -41,6 +41,7 @@ from gan_jax.runs.checkpoint import (
     CONFIG_FILE,
     Checkpointer,
     NonFiniteState,
+    has_checkpoint,
     resume_changes,
     write_run_config,
 )
@@ -240,7 +241,12 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     (UserError if there is none, or the run is already at ``config.steps``).
     Each run directory gets ``config.json``, ``provenance.json``,
     ``metrics.jsonl``, ``tensorboard/``, ``samples/``, ``curves.png`` and
-    ``checkpoints/``; the lock is held on ``run_dir`` throughout. Returns the
+    ``checkpoints/`` (and ``train.log`` when orbax, absl or tensorstore log
+    anything: their messages never reach the terminal); the lock is held on
+    ``run_dir`` throughout. A resumed run's config is compared with its
+    checkpoint's first: a change of a key outside
+    :data:`gan_jax.config.schema.RESUMABLE_KEYS` is a UserError, each other
+    change is echoed (``resume: steps 100 -> 200``). Returns the
     final state (stacked over the members for a sweep). A member whose loss or
     state becomes NaN or inf is frozen at its last finite state; a single run
     then stops with :class:`TrainingDiverged` (the last good checkpoint stays),
@@ -273,10 +279,33 @@ def _check_resume_config(config: Config, run_dir: str, dirs: Sequence[str], seed
         echo(line)
 
 
+def _check_checkpoints_left(run_dir: str, dirs: Sequence[str], seeds: Sequence[int], sweep: bool) -> None:
+    """UserError when a run to resume (or one seed of a sweep) has no checkpoint left; what it
+    suggests deletes nothing that is left (a sweep's other seeds are intact)."""
+    for d, seed in zip(dirs, seeds):
+        if has_checkpoint(d):
+            continue
+        if not sweep:
+            raise UserError(f"{d} has no checkpoint left, so it cannot continue; restore its checkpoints/ "
+                            "folder, or train it again (--overwrite replaces its logs and samples)")
+        raise UserError(f"{d} (seed {seed} of the sweep {run_dir}) has no checkpoint left, so the sweep "
+                        f"cannot continue; the other seeds are intact: restore {os.path.join(d, 'checkpoints')}, "
+                        f"or move the sweep aside (mv {run_dir} {run_dir}.old: nothing is deleted) and train "
+                        f"it again, or train seed {seed} alone as a new run "
+                        f"(gan-jax train --config {os.path.join(d, CONFIG_FILE)} --name NEW_NAME)")
+
+
 def _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_log) -> GANState:
     """:func:`train` inside its routed library logs (``library_log``: where they go)."""
     sweep = seeds is not None
     seeds = tuple(int(s) for s in seeds) if sweep else (config.seed,)
+    lead = is_lead_process()
+    if not lead:
+        echo = lambda *args, **kwargs: None  # noqa: E731
+    dirs = [seed_dir(run_dir, s) for s in seeds] if sweep else [run_dir]
+    if resume and paths.isdir(run_dir) and _is_resumable(run_dir):   # before anything is built or written
+        _check_resume_config(config, run_dir, dirs, seeds, sweep, echo)
+        _check_checkpoints_left(run_dir, dirs, seeds, sweep)
     mesh = _data_mesh(config)
     configs = [member_config(config, s) for s in seeds] if sweep else [config]
     sources = [data_lib.make_source(c, jax.process_index(), jax.process_count()) for c in configs]
@@ -286,9 +315,6 @@ def _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_lo
     # single run's one member is the template itself (init_state with PRNGKey(config.seed)).
     members = stack_members([template]) if not sweep else init_members(config, seeds)
     states = replicate(members, mesh)
-    lead = is_lead_process()
-    if not lead:
-        echo = lambda *args, **kwargs: None  # noqa: E731
     barrier("gan_jax.train.before_claim")   # every host looks at the directory before anyone creates it
     existed = paths.isdir(run_dir)
     if resume and existed and not _is_resumable(run_dir):
@@ -305,10 +331,7 @@ def _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_lo
     try:
         if lead and not paths.is_url(run_dir):
             library_log.path = os.path.join(run_dir, LIBRARY_LOG_FILE)
-        dirs = [seed_dir(run_dir, s) for s in seeds] if sweep else [run_dir]
         diverged = read_sweep(run_dir)[2] if sweep and resumed else {}
-        if resumed:
-            _check_resume_config(config, run_dir, dirs, seeds, sweep, echo)
         if lead:
             for d in dirs:
                 paths.makedirs(d)
@@ -371,9 +394,6 @@ class _Run:
         """The members restored at the newest step every live member has intact (a
         single run: its newest intact checkpoint, damaged newer ones set aside)."""
         members, echo = self.members, self.echo
-        for m, seed in zip(members, self.seeds):
-            if m.checkpointer.latest_step() is None:
-                raise self._fail(UserError(self._no_checkpoint_message(m, seed)))
         live = [i for i, s in enumerate(self.seeds) if s not in self.diverged]
         restored = [None] * len(members)
         if not self.sweep:
@@ -422,18 +442,6 @@ class _Run:
                 if garbled:
                     echo(f"warning: dropped {garbled} unreadable line(s) from {members[i].metrics_path}")
         return replicate(stack_members(restored), self.mesh), step
-
-    def _no_checkpoint_message(self, m: _Member, seed: int) -> str:
-        """What to do about a run (or one seed of a sweep) whose checkpoints are all gone:
-        nothing suggested deletes what is left (a sweep's other seeds are intact)."""
-        if not self.sweep:
-            return (f"{m.run_dir} has no checkpoint left, so it cannot continue; restore its checkpoints/ "
-                    "folder, or train it again (--overwrite replaces its logs and samples)")
-        return (f"{m.run_dir} (seed {seed} of the sweep {self.run_dir}) has no checkpoint left, so the sweep "
-                f"cannot continue; the other seeds are intact: restore {os.path.join(m.run_dir, 'checkpoints')}, "
-                f"or move the sweep aside (mv {self.run_dir} {self.run_dir}.old: nothing is deleted) and train "
-                f"it again, or train seed {seed} alone as a new run "
-                f"(gan-jax train --config {os.path.join(m.run_dir, CONFIG_FILE)} --name NEW_NAME)")
 
     def _diverged_error(self, m: _Member, what: str, step: int) -> TrainingDiverged:
         kept = (f"the last good checkpoint (step {m.last_good}) is kept in {m.checkpointer.directory}; "
