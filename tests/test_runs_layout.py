@@ -1,6 +1,7 @@
 """gan_jax.runs.layout: what marks a run or a sweep directory, the sweep record, how a
 run directory is claimed (new, overwrite, resume) and locked. Local directories only."""
 
+import errno
 import json
 import os
 
@@ -8,7 +9,6 @@ import pytest
 from cli_checks import refused
 
 from gan_jax.config.schema import Config, get_config
-from gan_jax.errors import UserError
 from gan_jax.runs.layout import (
     RUN_MARKERS,
     SWEEP_FILE,
@@ -120,6 +120,17 @@ def _good_record():
     lambda r: dict(r, config={"no_such_key": 1}),
     lambda r: dict(r, diverged={"x": 1}),
     lambda r: dict(r, diverged={"0": "late"}),
+    # strictness: nothing is read leniently (a string digit by digit, a float rounded)
+    lambda r: dict(r, seeds="12"),
+    lambda r: dict(r, seeds=[1.7]),
+    lambda r: dict(r, seeds=[True]),
+    lambda r: dict(r, seeds={"0": 1}),
+    lambda r: dict(r, config=[1, 2]),
+    lambda r: dict(r, diverged=[1]),
+    lambda r: dict(r, diverged="0"),
+    lambda r: dict(r, diverged={"5": 3}),
+    lambda r: dict(r, diverged={"0": -1}),
+    lambda r: dict(r, diverged={"0": 2.5}),
 ])
 def test_a_damaged_sweep_record_is_one_line_naming_the_file(tmp_path, damage):
     value = damage(_good_record())
@@ -233,21 +244,44 @@ def test_overwrite_never_follows_a_symlink_inside_the_run(tmp_path):
     assert (outside / "data.npz").read_text() == "user data"
 
 
-def test_overwrite_never_deletes_the_target_of_a_symlinked_run_dir(tmp_path):
-    """A run directory that is a link to a run elsewhere: whatever claim_run_dir does,
-    the linked run's files survive."""
+@pytest.mark.parametrize("mode", ["overwrite", "resume"])
+def test_a_run_dir_that_is_a_symlink_is_refused_without_touching_its_target(tmp_path, mode):
+    """A run directory that is a link to a run elsewhere: one line, and the linked run is left
+    exactly as it was (nothing deleted, no .lock written into it)."""
     outside = tmp_path / "elsewhere"
     _make_run(outside)
     (tmp_path / "runs").mkdir()
     os.symlink(outside, tmp_path / "runs" / "a")
-    try:
-        lock = claim_run_dir(str(tmp_path / "runs" / "a"), "overwrite")
-    except (UserError, OSError):
-        pass
-    else:
-        lock.release()
-    assert _visible(outside) == ["config.json", "metrics.jsonl"]
+    refused(lambda: claim_run_dir(str(tmp_path / "runs" / "a"), mode), "symbolic link", str(outside))
+    assert sorted(os.listdir(outside)) == ["config.json", "metrics.jsonl"]
     assert (outside / "metrics.jsonl").read_text() == "old metrics.jsonl"
+    assert os.path.islink(tmp_path / "runs" / "a")
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_not_written_through(tmp_path):
+    run_dir = tmp_path / "a"
+    _make_run(run_dir)
+    (tmp_path / "precious.txt").write_text("keep me")
+    os.symlink(tmp_path / "precious.txt", run_dir / ".lock")
+    refused(lambda: claim_run_dir(str(run_dir), "resume"), "symbolic link", ".lock")
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
+@pytest.mark.parametrize("call", ["mkdir", "open"])
+def test_a_read_only_or_forbidden_runs_dir_is_one_line(tmp_path, monkeypatch, code, call):
+    """EROFS/EACCES from creating the run directory or its lock (simulated: tests run as root)."""
+    real = getattr(os, call)
+
+    def refuse(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)):
+            raise OSError(code, os.strerror(code), str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, call, refuse)
+    refused(lambda: claim_run_dir(str(tmp_path / "runs" / "a"), "new"), str(tmp_path / "runs"),
+            "read-only" if code == errno.EROFS else "may not be written", "--runs-dir")
+    assert not os.path.lexists(tmp_path / "runs" / "a")
 
 
 def test_overwrite_refuses_a_run_that_is_being_written(tmp_path):

@@ -2,13 +2,18 @@
 local run directory; append on resume; dropping the rows a resumed run logs again."""
 
 import json
+import logging
 import os
+import random
 
 from gan_jax.runs.runlog import (
+    MAX_ROW_BYTES,
     METRICS_FILE,
     TENSORBOARD_DIR,
+    LibraryLog,
     RunLogger,
     drop_rows_after,
+    library_logs,
 )
 
 
@@ -149,3 +154,62 @@ def test_drop_rows_after_then_append_continues_the_log(tmp_path):
 def test_drop_rows_after_a_missing_file_does_nothing(tmp_path):
     drop_rows_after(str(tmp_path / METRICS_FILE), 3)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_kept_last_row_without_its_newline_gets_one(tmp_path):
+    """The next row appended is not glued onto it."""
+    path = tmp_path / METRICS_FILE
+    path.write_text(_LINES[0] + _LINES[1].rstrip("\n"))
+    drop_rows_after(str(path), 5)
+    logger = RunLogger(str(tmp_path), append=True)
+    logger.log(3, {"x": 0.3})
+    logger.close()
+    assert [row["step"] for row in _rows(tmp_path)] == [1, 2, 3]
+
+
+def test_a_log_of_random_bytes_never_stops_a_resume(tmp_path):
+    path = tmp_path / METRICS_FILE
+    noise = random.Random(0).randbytes(20000)
+    overlong = b"x" * (MAX_ROW_BYTES + 5)   # no newline in sight: skipped without being held whole
+    path.write_bytes(_LINES[0].encode() + noise + b"\n" + _LINES[1].encode() + b"\xff\xfe{\n" + overlong)
+    garbled = drop_rows_after(str(path), 5)
+    assert garbled > 0
+    assert path.read_text() == _LINES[0] + _LINES[1]
+    assert os.listdir(tmp_path) == [METRICS_FILE]
+    assert drop_rows_after(str(path), 5) == 0
+
+
+def test_a_log_that_is_a_symlink_is_replaced_never_written_through(tmp_path):
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text(_LINES[0])
+    run = tmp_path / "run"
+    run.mkdir()
+    os.symlink(outside, run / METRICS_FILE)
+    logger = RunLogger(str(run), append=True)
+    logger.log(2, {"x": 0.2})
+    logger.close()
+    assert outside.read_text() == _LINES[0]
+    assert not os.path.islink(run / METRICS_FILE)
+    assert [row["step"] for row in _rows(run)] == [1, 2]
+
+
+def test_library_logs_go_to_the_run_log_never_through_a_link(tmp_path, caplog):
+    """absl's (orbax's) records and tracebacks reach the file, not the terminal's handlers; a link
+    at the file's place is not written through."""
+    path = tmp_path / "train.log"
+    with caplog.at_level(logging.WARNING), library_logs(LibraryLog(str(path))):
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError:
+            logging.getLogger("absl").exception("save failed")
+        logging.getLogger("orbax").warning("orbax says")
+    assert not [r for r in caplog.records if r.name in ("absl", "orbax")]
+    text = path.read_text()
+    assert "save failed" in text and "Traceback" in text and "orbax says" in text
+    (tmp_path / "other.txt").write_text("keep")
+    os.remove(path)
+    os.symlink(tmp_path / "other.txt", path)
+    with library_logs(LibraryLog(str(path))):
+        logging.getLogger("absl").error("not through the link")
+    assert (tmp_path / "other.txt").read_text() == "keep"
+    assert logging.getLogger("absl").propagate

@@ -5,15 +5,12 @@ import dataclasses
 import os
 
 from gan_jax.cli.options import bounded_int, seed_option
+from gan_jax.config.schema import RESUMABLE_KEYS
 from gan_jax.errors import UserError
 from gan_jax.train.watchdog import HELP as WATCHDOG_HELP
 from gan_jax.train.watchdog import seconds_option
 
 __all__ = ["register", "run_train", "run_resume", "run_sample"]
-
-# Keys a resumed run may change: how long it runs and how it logs, not what it trains.
-RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every",
-                  "steps_per_call")
 
 
 def register(subparsers) -> None:
@@ -88,11 +85,15 @@ def _unique_run_dir(runs_dir: str, name: str) -> str:
 
 
 def _check_resumable_changes(config, changed) -> None:
-    """UserError if ``changed`` differs from ``config`` in a key a resumed run cannot change."""
+    """UserError (naming each key, both values and the fix) if ``changed`` differs from ``config``
+    in a key a resumed run cannot change."""
     fixed = [k for k in dataclasses.asdict(config)
              if k not in RESUMABLE_KEYS and getattr(config, k) != getattr(changed, k)]
     if fixed:
-        raise UserError(f"a resumed run cannot change {', '.join(fixed)}; only {', '.join(RESUMABLE_KEYS)}")
+        shown = ", ".join(f"{k} ({getattr(config, k)} -> {getattr(changed, k)})" for k in fixed[:4])
+        raise UserError(f"a resumed run cannot change {shown}{' and more' if len(fixed) > 4 else ''}; only "
+                        f"{', '.join(RESUMABLE_KEYS)} may change: drop the other overrides, or train a new run "
+                        "under another --name")
 
 
 def run_train(args) -> None:

@@ -320,6 +320,11 @@ def config_from_dict(values: dict, where: str = "config") -> Config:
     return validate_config(Config(**checked), where)
 
 
+# Keys a resumed run may change: how long it runs and how it logs, not what it trains.
+RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every",
+                  "steps_per_call")
+
+
 def config_to_dict(config: Config) -> dict:
     return dataclasses.asdict(config)
 

@@ -21,9 +21,16 @@ rest), marking a finished checkpoint with ``commit_success.txt`` where a local
 one is renamed, and every check above holds the same.
 """
 
+import contextlib
 import errno
 import hashlib
-from typing import Callable, Optional, Tuple
+import json
+import os
+import re
+import shutil
+import signal
+import threading
+from typing import Callable, List, Optional, Tuple
 
 import jax
 import numpy as np
@@ -31,15 +38,16 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint._src.serialization import tensorstore_utils as _orbax_tensorstore
 
 from gan_jax.config.build import init_state
-from gan_jax.config.schema import Config, config_from_dict, config_to_dict, read_json_object
+from gan_jax.config.schema import RESUMABLE_KEYS, Config, config_from_dict, config_to_dict, read_json_object
 from gan_jax.core.state import GANState
 from gan_jax.errors import UserError
 from gan_jax.io import paths
 from gan_jax.io.paths import atomic_write_json, disk_full_message
 from gan_jax.runs.layout import is_run_dir
+from gan_jax.runs.runlog import LibraryLog, library_logs
 
 __all__ = ["Checkpointer", "NonFiniteState", "read_run_config", "write_run_config", "restore_run",
-           "state_checksum", "nonfinite_leaves", "BEST_DIR"]
+           "state_checksum", "nonfinite_leaves", "BEST_DIR", "resume_changes", "has_checkpoint"]
 
 CONFIG_FILE = "config.json"
 BEST_DIR = "best"
@@ -54,19 +62,74 @@ def write_run_config(run_dir: str, config: Config) -> None:
     atomic_write_json(paths.join(run_dir, CONFIG_FILE), config_to_dict(config))
 
 
-def _config_from_checkpoints(run_dir: str) -> Optional[dict]:
-    """The config stored in the newest readable checkpoint metadata of a run, or None."""
+def _config_from_checkpoints(run_dir: str) -> Optional[Tuple[int, dict]]:
+    """``(step, config values)`` stored in the newest readable checkpoint metadata of a run
+    (``checkpoints/<step>/meta``; set-aside and temporary folders are not checkpoints), or None."""
     root = paths.join(run_dir, "checkpoints")
     names = paths.listdir(root) if paths.isdir(root) else []
-    for name in sorted(names, key=lambda n: -int(n) if n.isdigit() else 1):
-        path = paths.join(root, name, "meta", "metadata")
+    for step in sorted((int(n) for n in names if n.isdigit()), reverse=True):
+        path = paths.join(root, str(step), "meta", "metadata")
         if not paths.isfile(path):
             continue
         try:
-            return read_json_object(path, "checkpoint metadata")["config"]
+            values = read_json_object(path, "checkpoint metadata")["config"]
         except (UserError, KeyError):
             continue
+        if isinstance(values, dict):
+            return step, values
     return None
+
+
+def _check_folder(folder: str) -> None:
+    """UserError when a file stands where the run's folder of checkpoints belongs."""
+    if paths.exists(folder) and not paths.isdir(folder):
+        raise UserError(f"{folder} is a file, not the run's folder of checkpoints; move it away (or "
+                        "put the checkpoints folder back), then try again")
+
+
+def has_checkpoint(run_dir: str) -> bool:
+    """Whether ``RUN_DIR/checkpoints`` holds a finished checkpoint: a folder named by its step
+    (orbax renames it so when complete; in a bucket, where nothing is renamed, it holds
+    ``commit_success.txt``). Temporary and set-aside folders do not count. UserError when
+    ``checkpoints`` is a file."""
+    root = paths.join(run_dir, "checkpoints")
+    _check_folder(root)
+    if not paths.isdir(root):
+        return False
+    return any(name.isdigit() and (not paths.is_gcs(root) or paths.isfile(paths.join(root, name, "commit_success.txt")))
+               for name in paths.listdir(root))
+
+
+def resume_changes(run_dir: str, config: Config, config_file: str) -> List[str]:
+    """Check ``config`` (what ``run_dir`` is about to be resumed with) against the config stored
+    in its newest readable checkpoint: only :data:`RESUMABLE_KEYS` may differ. Returns one line
+    per changed key (``resume: steps 100 -> 200``); a one-line UserError naming every other
+    changed key, both values and the fix (set back in ``config_file``). Nothing to compare (no
+    readable checkpoint metadata, or a config this version cannot read): no lines."""
+    stored = _config_from_checkpoints(run_dir)
+    if stored is None:
+        return []
+    step, values = stored
+    try:
+        trained = config_to_dict(config_from_dict(values, f"the metadata of checkpoint {step}"))
+    except UserError:
+        return []   # written by another version: the restore still checks every array's shape
+    wanted = config_to_dict(config)
+    fixed = [k for k in wanted if k not in RESUMABLE_KEYS and wanted[k] != trained[k]]
+    if fixed:
+        shown = ", ".join(f"{k}={_value(wanted[k])} (trained with {_value(trained[k])})" for k in fixed[:4])
+        more = f" and {len(fixed) - 4} more" if len(fixed) > 4 else ""
+        raise UserError(f"{run_dir} cannot be resumed with {shown}{more}: checkpoint {step} was trained with "
+                        f"the values in parentheses and a resumed run may change only {', '.join(RESUMABLE_KEYS)}; "
+                        f"set {'it' if len(fixed) == 1 else 'them'} back in {config_file}, or train a new run "
+                        "under another --name")
+    return [f"resume: {k} {_value(trained[k])} -> {_value(wanted[k])}"
+            for k in RESUMABLE_KEYS if wanted[k] != trained[k]]
+
+
+def _value(value) -> str:
+    """A config value as it is written on the command line (``true``, ``0.5``, ``bce``)."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def read_run_config(run_dir: str, echo: Callable = None) -> Config:
@@ -90,10 +153,10 @@ def read_run_config(run_dir: str, echo: Callable = None) -> Config:
     try:
         return config_from_dict(read_json_object(path, "run config"), path)
     except UserError as damaged:
-        values = _config_from_checkpoints(run_dir)
-        if values is None:
+        stored = _config_from_checkpoints(run_dir)
+        if stored is None:
             raise
-        config = config_from_dict(values, f"the checkpoint metadata of {run_dir}")
+        config = config_from_dict(stored[1], f"the checkpoint metadata of {run_dir}")
         if echo is not None:
             echo(f"{damaged}; using the config stored in the newest checkpoint instead")
         return config
@@ -119,12 +182,76 @@ def state_checksum(state) -> str:
     return digest.hexdigest()
 
 
-def _is_disk_full(error: BaseException) -> bool:
+_REFUSED_SAVES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+_MESSAGES = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
+             errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied"}
+
+
+def _refused_errno(error: BaseException) -> Optional[int]:
+    """The errno of a write the operating system refused (a full disk, a read-only file system,
+    no permission) somewhere in ``error``'s chain, also where orbax or tensorstore wrapped it
+    into their own types and text (``[os_error_code='28']``); None for anything else."""
     while error is not None:
-        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
-            return True
+        code = getattr(error, "errno", None)
+        if code in _REFUSED_SAVES:
+            return code
+        text = str(error)
+        match = re.search(r"os_error_code='?(\d+)|\[Errno (\d+)\]", text)
+        if match and int(match.group(1) or match.group(2)) in _REFUSED_SAVES:
+            return int(match.group(1) or match.group(2))
+        for code, message in _MESSAGES.items():
+            if message in text:
+                return code
         error = error.__cause__ or error.__context__
-    return False
+    return None
+
+
+@contextlib.contextmanager
+def _stops_deferred():
+    """While a checkpoint is written, SIGTERM and Ctrl-C (where Python handles them, in the main
+    thread) wait for the write to end, then take effect: a stop never interrupts orbax halfway.
+    A second signal during the write takes effect at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous, pending = {}, []
+
+    def defer(signum, frame):
+        if pending:
+            previous[signum](signum, frame)
+        pending.append((signum, frame))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = handler
+            signal.signal(sig, defer)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if pending:
+            signum, frame = pending[0]
+            previous[signum](signum, frame)
+
+
+def _join_orbax_threads(before: set, timeout: float = 120.0) -> None:
+    """Wait for the threads orbax started during a failed save (they go on writing and logging
+    after the error reached us) so that nothing writes into the checkpoint folder afterwards."""
+    for thread in set(threading.enumerate()) - before:
+        if type(thread).__module__.startswith("orbax") and thread is not threading.current_thread():
+            with contextlib.suppress(Exception):   # orbax's threads re-raise their own error on join
+                thread.join(timeout)
+
+
+def _refusal(directory: str, code: int) -> str:
+    """Why the operating system refused to write in ``directory`` and what to do, in words."""
+    if code == errno.EROFS:
+        return f"{directory} is on a read-only file system; make it writable or copy the run elsewhere"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"this user may not write in {directory}; fix its permissions"
+    return disk_full_message(directory)
 
 
 def _bound_array_store_retries() -> None:
@@ -150,14 +277,24 @@ class Checkpointer:
         self.directory = paths.join(root, BEST_DIR) if best else root
         if paths.is_gcs(root):
             _bound_array_store_retries()
+        for folder in (root, self.directory):
+            _check_folder(folder)
         options = ocp.CheckpointManagerOptions(max_to_keep=1 if best else keep, create=True,
                                                enable_async_checkpointing=False,
                                                cleanup_tmp_directories=True)
-        self.manager = ocp.CheckpointManager(self.directory, options=options)
+        try:
+            self.manager = ocp.CheckpointManager(self.directory, options=options)
+        except OSError as e:
+            if _refused_errno(e) is None:
+                raise
+            raise UserError(f"cannot open {self.directory}: {_refusal(self.directory, _refused_errno(e))}") from None
 
     def save(self, state: GANState, config: Config, data_position: int, extra: dict = None) -> int:
         """Save ``state`` at its step; NonFiniteState if it holds NaN or inf (nothing written),
-        UserError on a full disk (the earlier checkpoints stay)."""
+        UserError on a full disk or a read-only or unwritable one (the earlier checkpoints stay).
+
+        SIGTERM and Ctrl-C wait for the write to end (a second one does not). A save that fails
+        in any way, stopped included, leaves no temporary folder behind."""
         step = int(jax.device_get(state.step))
         host = jax.device_get(state)   # one transfer serves the NaN check and the checksum
         bad = nonfinite_leaves(host)
@@ -166,21 +303,40 @@ class Checkpointer:
                                  f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}; it was not saved")
         meta = {"step": step, "data_position": int(data_position), "config": config_to_dict(config),
                 "checksum": state_checksum(host), **(extra or {})}
+        before = set(threading.enumerate())
         try:
-            self.manager.save(step, args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
-            self.manager.wait_until_finished()
-        except Exception as e:  # orbax and tensorstore wrap OSError in their own types
-            unanswered = paths.storage_failure(e, paths.join(self.directory, str(step)), "write")
+            with _stops_deferred():
+                self.manager.save(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+                self.manager.wait_until_finished()
+        except BaseException as e:  # orbax and tensorstore wrap OSError in their own types
+            self._clean_failed_save(step, before)
+            unanswered = paths.storage_failure(e, paths.join(self.directory, str(step)), "write") \
+                if isinstance(e, Exception) else None
             if unanswered is not None:
                 raise unanswered from None
-            if not _is_disk_full(e):
+            code = _refused_errno(e) if isinstance(e, Exception) else None
+            if code is None:
                 raise
-            self.manager.reload()
-            raise UserError(f"checkpoint step {step} was not saved: "
-                            f"{disk_full_message(self.directory, 2 * _state_bytes(host))}; the "
-                            f"earlier checkpoints stay, and `gan-jax resume` continues once there is room") from None
+            if code in (errno.ENOSPC, errno.EDQUOT):
+                reason = disk_full_message(self.directory, 2 * _state_bytes(host) + (1 << 20))   # + orbax's files
+                then = "once there is room"
+            else:
+                reason, then = _refusal(self.directory, code), "once it can write there"
+            raise UserError(f"checkpoint step {step} was not saved: {reason}; the earlier checkpoints stay, "
+                            f"and `gan-jax resume` continues {then}") from None
         return step
+
+    def _clean_failed_save(self, step: int, before: set) -> None:
+        """After a failed save: wait for orbax's own threads, remove its temporary folders of
+        ``step`` and reload the list of checkpoints (the earlier ones are untouched)."""
+        _join_orbax_threads(before)
+        if not paths.is_url(self.directory):
+            for tmp in paths.glob(paths.join(self.directory, f"{step}.orbax-checkpoint-tmp*")):
+                if os.path.isdir(tmp) and not os.path.islink(tmp):
+                    shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(Exception):
+            self.manager.reload()
 
     def all_steps(self) -> list:
         return sorted(self.manager.all_steps())
@@ -260,6 +416,12 @@ def restore_run(run_dir: str, step: Optional[int] = None, best: bool = False,
     if best and not paths.isdir(paths.join(run_dir, "checkpoints", BEST_DIR)):
         raise UserError(f"{run_dir} has no best checkpoint; it is kept when the run evaluates "
                         "during training (eval_every > 0); drop --best to use the latest")
+    with library_logs(LibraryLog(None)):   # a failure is the one line below, orbax's logs are dropped
+        return config, _restore_quietly(run_dir, config, step, best, echo)
+
+
+def _restore_quietly(run_dir: str, config: Config, step: Optional[int], best: bool, echo: Callable) -> GANState:
+    """The restore of :func:`restore_run`, inside its silenced logs."""
     checkpointer = Checkpointer(run_dir, config.keep_checkpoints, best=best)
     try:
         # Only the structure, shapes and dtypes are needed: traced, not run (seconds saved per
@@ -270,4 +432,4 @@ def restore_run(run_dir: str, step: Optional[int] = None, best: bool = False,
         state, _ = checkpointer.restore(template, step, echo)
     finally:
         checkpointer.close()
-    return config, state
+    return state

@@ -18,6 +18,7 @@ was a process of this machine that no longer exists, is stale and taken over
 (:class:`GcsRunLock`).
 """
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -66,17 +67,47 @@ def is_sweep_dir(path: str) -> bool:
     return paths.isfile(os.path.join(path, SWEEP_FILE))
 
 
+def _sweep_seeds(value) -> Tuple[int, ...]:
+    """The ``seeds`` of a sweep record: a JSON list of distinct integers in 0..2**31-1 (a string
+    or a float is refused, never read digit by digit or rounded)."""
+    if not isinstance(value, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+        raise ValueError(f"'seeds' must be a list of integers, got {json.dumps(value)[:80]}")
+    try:
+        return parse_seeds(",".join(str(s) for s in value))
+    except UserError as e:
+        raise ValueError(f"'seeds' {json.dumps(value)[:80]}: {e}") from None
+
+
+def _sweep_diverged(value, seeds) -> dict:
+    """The ``diverged`` record of a sweep: a JSON object ``{"<seed>": <step>}`` over its seeds."""
+    if not isinstance(value, dict):
+        raise ValueError(f"'diverged' must be an object {{\"<seed>\": <step>}}, got {json.dumps(value)[:80]}")
+    diverged = {}
+    for seed, step in value.items():
+        if not (seed.isdigit() and int(seed) in seeds) or not isinstance(step, int) or isinstance(step, bool) \
+                or step < 0:
+            raise ValueError(f"'diverged' entry {json.dumps({seed: step})[:80]} is not one of its seeds "
+                             "with a step number")
+        diverged[int(seed)] = step
+    return diverged
+
+
 def read_sweep(sweep_dir: str) -> Tuple[Config, Tuple[int, ...], dict]:
-    """``(config, seeds, diverged {seed: step})`` of a sweep directory; UserError if unreadable."""
+    """``(config, seeds, diverged {seed: step})`` of a sweep directory; a one-line UserError
+    naming the file if it is missing or any part of it is malformed."""
     path = os.path.join(sweep_dir, SWEEP_FILE)
     record = read_json_object(path, "sweep record")
     try:
-        seeds = parse_seeds(",".join(str(int(s)) for s in record["seeds"]))
-        config = config_from_dict(record["config"], path)
-        diverged = {int(k): int(v) for k, v in record.get("diverged", {}).items()}
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{path} is not a valid sweep record ({type(e).__name__}: {e}); "
-                        "train the sweep again with --overwrite") from None
+        if "seeds" not in record or "config" not in record:
+            raise ValueError(f"it has no '{'seeds' if 'seeds' not in record else 'config'}'")
+        seeds = _sweep_seeds(record["seeds"])
+        if not isinstance(record["config"], dict):
+            raise ValueError("'config' must be an object of config keys")
+        diverged = _sweep_diverged(record.get("diverged", {}), seeds)
+    except ValueError as e:
+        raise UserError(f"{path} is not a valid sweep record ({e}); fix or restore the file (each seed's "
+                        "run in seed_<s>/ is intact and keeps its own config.json)") from None
+    config = config_from_dict(record["config"], path)
     return config, seeds, diverged
 
 
@@ -108,7 +139,13 @@ class RunLock:
         self.fd = None
 
     def acquire(self) -> "RunLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:   # O_NOFOLLOW: a link planted at .lock is refused, never written through
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise UserError(f"{self.path} is a symbolic link; gan-jax never writes through one: remove "
+                            "the link and try again") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -287,6 +324,29 @@ def _claim_gcs_run_dir(run_dir: str, mode: str) -> RunLock:
     return RunLock(run_dir).acquire()
 
 
+def _refuse_symlinked_run_dir(run_dir: str, mode: str) -> None:
+    """UserError when ``run_dir`` itself is a symbolic link: nothing is written or deleted
+    through it (``--overwrite`` would otherwise delete, and a run write, in the link's target)."""
+    if not os.path.islink(run_dir):
+        return
+    target = os.path.realpath(run_dir)
+    if mode == "overwrite":
+        raise UserError(f"{run_dir} is a symbolic link (to {target}); --overwrite never deletes through a "
+                        "link: remove the link itself (rm, no -r) or choose another --name")
+    if mode == "resume" and os.path.isdir(target):
+        raise UserError(f"{run_dir} is a symbolic link (to {target}); gan-jax never writes a run through a "
+                        f"link: pass the run directory itself, {target}")
+
+
+def _refused_claim(run_dir: str, error: OSError) -> UserError:
+    """One line for an operating-system refusal to create or lock ``run_dir``."""
+    parent = os.path.dirname(os.path.abspath(run_dir))
+    reason = {errno.EROFS: "is on a read-only file system", errno.EACCES: "may not be written by this user",
+              errno.EPERM: "may not be written by this user", errno.ENOSPC: "is on a full disk",
+              errno.EDQUOT: "is over its disk quota"}.get(error.errno, f"cannot be written ({error.strerror or error})")
+    return UserError(f"cannot claim the run directory {run_dir}: {parent} {reason}; pass another --runs-dir")
+
+
 def claim_run_dir(run_dir: str, mode: str) -> RunLock:
     """Make ``run_dir`` this process's run directory and return its held lock.
 
@@ -294,14 +354,29 @@ def claim_run_dir(run_dir: str, mode: str) -> RunLock:
     atomic, so two processes cannot both get it); ``"overwrite"`` first deletes
     an existing directory, only if it is a gan-jax run that nobody is writing;
     ``"resume"`` takes an existing run (or creates it when absent). ``run_dir`` may be a
-    ``gs://`` URL (:class:`GcsRunLock`).
+    ``gs://`` URL (:class:`GcsRunLock`). A ``run_dir`` that is a symbolic link is refused
+    (nothing is written or deleted through it); a read-only or unwritable parent is one line.
     """
     if paths.is_url(run_dir):
         return _claim_gcs_run_dir(run_dir, mode)
     check_run_name(os.path.basename(os.path.normpath(run_dir)))
+    _refuse_symlinked_run_dir(run_dir, mode)
     parent = os.path.dirname(os.path.abspath(run_dir))
     if os.path.exists(parent) and not os.path.isdir(parent):
         raise UserError(f"{parent} is a file, not a directory; pass another --runs-dir")
+    try:
+        return _claim_local_run_dir(run_dir, mode, parent)
+    except OSError as e:
+        if isinstance(e, (FileExistsError, FileNotFoundError)) or e.errno not in _REFUSED_CLAIMS:
+            raise
+        raise _refused_claim(run_dir, e) from None
+
+
+_REFUSED_CLAIMS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
+
+
+def _claim_local_run_dir(run_dir: str, mode: str, parent: str) -> RunLock:
+    """:func:`claim_run_dir` for a local ``run_dir`` (not a link) once its name is checked."""
     os.makedirs(parent, exist_ok=True)
     if mode == "overwrite" and os.path.lexists(run_dir):
         if not is_run_dir(run_dir):
@@ -316,4 +391,9 @@ def claim_run_dir(run_dir: str, mode: str) -> RunLock:
     except FileExistsError:
         raise UserError(f"run directory {run_dir} exists; pass --resume to continue it, "
                         "--overwrite to replace it, or another --name") from None
-    return RunLock(run_dir).acquire()
+    try:
+        return RunLock(run_dir).acquire()
+    except BaseException:
+        with contextlib.suppress(OSError):   # the directory just made, if still empty: no trace left
+            os.rmdir(run_dir)
+        raise

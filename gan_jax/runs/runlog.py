@@ -12,24 +12,99 @@ uploaded to ``RUN_DIR/tensorboard/`` at the same moments; if the last upload
 fails, the local copy is kept and its path printed, never silently lost.
 """
 
+import contextlib
 import errno
+import gc
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 from tensorboardX import SummaryWriter
 
 from gan_jax.errors import UserError
 from gan_jax.io import paths
-from gan_jax.io.paths import atomic_write_text, disk_full_message
+from gan_jax.io.paths import atomic_output, disk_full_message
 
-__all__ = ["RunLogger", "drop_rows_after", "METRICS_FILE", "TENSORBOARD_DIR"]
+__all__ = ["RunLogger", "drop_rows_after", "METRICS_FILE", "TENSORBOARD_DIR", "MAX_ROW_BYTES", "LIBRARY_LOG_FILE",
+           "LIBRARY_LOGGERS", "LibraryLog", "library_logs"]
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+LIBRARY_LOG_FILE = "train.log"
+# The Python loggers of the libraries under a run (orbax logs through absl, its event loops through
+# asyncio): their messages and tracebacks go to RUN_DIR/train.log, never to the terminal, where a
+# failure is one line.
+LIBRARY_LOGGERS = ("absl", "orbax", "tensorstore", "asyncio")
+
+
+class LibraryLog(logging.Handler):
+    """A logging handler appending each record (tracebacks included) to the file ``path``, opened
+    per record without following a symbolic link; ``path=None`` (not yet known, another process
+    of a multi-host run, a bucket) drops the records. Any failure to write is ignored: a log
+    never stops a run nor prints anything."""
+
+    def __init__(self, path: str = None):
+        super().__init__()
+        self.path = path
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def write(self, text: str) -> None:
+        """Append ``text`` to the file (nothing when there is none or it cannot be written)."""
+        if self.path is None:
+            return
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666)
+            try:
+                os.write(fd, text.encode("utf-8", "replace"))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def emit(self, record) -> None:
+        try:
+            self.write(self.format(record) + "\n")
+        except Exception:  # a record that cannot be formatted is dropped, never printed
+            pass
+
+    def handleError(self, record) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def library_logs(handler: LibraryLog):
+    """Within this block the :data:`LIBRARY_LOGGERS`, the exceptions of background threads and
+    the exceptions Python cannot raise (``Exception ignored in ...``, e.g. orbax's coroutines
+    after a failed save) go to ``handler`` instead of the terminal; everything is restored after."""
+    import traceback
+    saved = []
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, list(logger.handlers), logger.propagate))
+        logger.handlers, logger.propagate = [handler], False
+    hooks = sys.unraisablehook, threading.excepthook
+
+    def unraisable(info):
+        handler.write(f"{info.err_msg or 'Exception ignored in'}: {info.object!r}\n"
+                      + "".join(traceback.format_exception(info.exc_type, info.exc_value, info.exc_traceback)))
+
+    def thread_exception(args):
+        handler.write(f"exception in thread {args.thread.name if args.thread else '?'}:\n"
+                      + "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
+
+    sys.unraisablehook, threading.excepthook = unraisable, thread_exception
+    try:
+        yield handler
+    finally:
+        gc.collect()   # what a failed save left (futures, coroutines) reports itself here, not later
+        sys.unraisablehook, threading.excepthook = hooks
+        for logger, handlers, propagate in saved:
+            logger.handlers, logger.propagate = handlers, propagate
 
 
 def _abandon_event_files(writer) -> None:
@@ -45,6 +120,33 @@ def _abandon_event_files(writer) -> None:
         except OSError:
             pass
         event_writer._closed = True
+
+
+def _replace_link(path: str, append: bool) -> None:
+    """Replace the symbolic link at ``path`` by a regular file (a copy of what it points to when
+    ``append``, else nothing): the log is then written there, never through the link."""
+    if append and os.path.isfile(path):
+        with open(path, "rb") as source, atomic_output(path, suffix="") as tmp:
+            with open(tmp, "wb") as copy:
+                shutil.copyfileobj(source, copy)
+    else:
+        os.unlink(path)
+
+
+def _open_log(path: str, append: bool):
+    """``metrics.jsonl`` opened for appending (``append``) or afresh, never through a symbolic
+    link (a link is replaced by a regular file first, ``O_NOFOLLOW`` guards the open); any
+    refusal of the operating system is one line."""
+    try:
+        if os.path.islink(path):
+            _replace_link(path, append)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
+        return os.fdopen(os.open(path, flags, 0o666), "a" if append else "w", encoding="utf-8")
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UserError(f"could not open the run's log: {disk_full_message(path)}") from None
+        raise UserError(f"could not open the run's log {path} ({e.strerror or e}); move it away or make it "
+                        "writable, then resume") from None
 
 
 class RunLogger:
@@ -63,12 +165,12 @@ class RunLogger:
             return
         if self.remote:
             if append and paths.isfile(self.path):
-                self._text = [paths.read_text(self.path)]
+                self._text = [paths.read_bytes(self.path).decode("utf-8", "replace")]
             self.file = True
             self._local_tensorboard = tempfile.mkdtemp(prefix="gan_jax_tensorboard_")
             self.writer = SummaryWriter(self._local_tensorboard)
         else:
-            self.file = open(self.path, "a" if append else "w")
+            self.file = _open_log(self.path, append)
             self.writer = SummaryWriter(self.tensorboard)
 
     def log(self, step: int, scalars: dict):
@@ -150,18 +252,77 @@ class RunLogger:
         self.file = None
 
 
-def drop_rows_after(path: str, step: int) -> None:
+MAX_ROW_BYTES = 1 << 20   # a longer "row" is garbage (a log row is well under 1 KiB)
+
+
+def _byte_lines(f):
+    """The lines of the binary file ``f``, each at most :data:`MAX_ROW_BYTES` (a longer run of
+    bytes without a newline is yielded as ``None`` and skipped whole, never held in memory)."""
+    while True:
+        line = f.readline(MAX_ROW_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_ROW_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = f.readline(MAX_ROW_BYTES)
+            yield None
+            continue
+        yield line
+
+
+def _kept_row(line, step: int):
+    """``(row, garbled)``: the row (newline-terminated bytes) if it is a complete row of a step up
+    to ``step``, else None; ``garbled`` when the line is not a row at all (undecodable, not JSON,
+    no integer step), as opposed to a row of a later step that the resumed run logs again."""
+    if line is None:
+        return None, True
+    if not line.strip():
+        return None, False
+    try:
+        row = json.loads(line.decode("utf-8"))
+        logged = row["step"]
+        if isinstance(logged, bool) or not isinstance(logged, int):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):   # UnicodeDecodeError is a ValueError
+        return None, True
+    if logged > step:
+        return None, False
+    return (line if line.endswith(b"\n") else line + b"\n"), False
+
+
+def drop_rows_after(path: str, step: int) -> int:
     """Keep the rows of ``metrics.jsonl`` (local or ``gs://``) up to ``step`` (a resumed run
-    logs the later ones again); rows cut short by a kill are dropped too."""
+    logs the later ones again); rows cut short by a kill, undecodable bytes and lines that are
+    not rows are dropped too, and a kept last row gets its missing newline (so that the next
+    row is not glued to it). A log never stops a run: returns the number of garbled lines
+    dropped (for one warning). A link at ``path`` is replaced by a regular file, never written
+    through. Streams the file: its size does not matter."""
     if not paths.isfile(path):
-        return
-    lines = paths.read_text(path).splitlines(keepends=True)
-    kept = []
-    for line in lines:
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue  # a row cut short by a kill
-    if len(kept) != len(lines):
-        atomic_write_text(path, "".join(kept))
+        return 0
+    if paths.is_gcs(path):
+        import io
+        return _filter_rows(io.BytesIO(paths.read_bytes(path)), step, path)
+    with open(path, "rb") as f:
+        return _filter_rows(f, step, path)
+
+
+def _filter_rows(f, step: int, path: str) -> int:
+    """:func:`drop_rows_after` on the open binary file ``f`` of ``path``."""
+    garbled = changed = 0
+    for line in _byte_lines(f):
+        row, bad = _kept_row(line, step)
+        garbled += bad
+        changed += line is None or row != line
+    if not changed:
+        return 0
+    f.seek(0)
+    if paths.is_gcs(path):
+        paths.write_bytes(path, b"".join(r for r, _ in (_kept_row(x, step) for x in _byte_lines(f)) if r))
+        return garbled
+    with atomic_output(path, suffix="") as tmp:
+        with open(tmp, "wb") as out:
+            for line in _byte_lines(f):
+                row, _ = _kept_row(line, step)
+                if row:
+                    out.write(row)
+    return garbled

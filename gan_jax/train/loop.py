@@ -38,8 +38,11 @@ from gan_jax.io import paths
 from gan_jax.io.paths import atomic_write_json
 from gan_jax.runs.checkpoint import (
     BEST_DIR,
+    CONFIG_FILE,
     Checkpointer,
     NonFiniteState,
+    has_checkpoint,
+    resume_changes,
     write_run_config,
 )
 from gan_jax.runs.layout import (
@@ -54,6 +57,7 @@ from gan_jax.runs.layout import (
     write_sweep,
 )
 from gan_jax.runs.provenance import collect_provenance, run_prng
+from gan_jax.runs.runlog import LIBRARY_LOG_FILE, LibraryLog, library_logs
 from gan_jax.runs.runlog import RunLogger as _Logger
 from gan_jax.runs.runlog import drop_rows_after as _drop_rows_after
 from gan_jax.train.driver import Boundary, train_members
@@ -240,7 +244,12 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     (UserError if there is none, or the run is already at ``config.steps``).
     Each run directory gets ``config.json``, ``provenance.json``,
     ``metrics.jsonl``, ``tensorboard/``, ``samples/``, ``curves.png`` and
-    ``checkpoints/``; the lock is held on ``run_dir`` throughout. Returns the
+    ``checkpoints/`` (and ``train.log`` when orbax, absl or tensorstore log
+    anything: their messages never reach the terminal); the lock is held on
+    ``run_dir`` throughout. A resumed run's config is compared with its
+    checkpoint's first: a change of a key outside
+    :data:`gan_jax.config.schema.RESUMABLE_KEYS` is a UserError, each other
+    change is echoed (``resume: steps 100 -> 200``). Returns the
     final state (stacked over the members for a sweep). A member whose loss or
     state becomes NaN or inf is frozen at its last finite state; a single run
     then stops with :class:`TrainingDiverged` (the last good checkpoint stays),
@@ -248,8 +257,59 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     ``watchdog``: seconds a chunk of steps may take (:class:`gan_jax.train.watchdog.Watchdog`).
     """
     paths.check_location(run_dir, "run directory")
+    # orbax's, absl's and tensorstore's logs and tracebacks go to RUN_DIR/train.log once the
+    # directory is this run's (dropped before that): a failure prints its one line, nothing else.
+    with library_logs(LibraryLog(None)) as library_log:
+        return _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_log)
+
+
+def _is_resumable(run_dir: str) -> bool:
+    """Whether ``run_dir`` holds a run to resume: its ``config.json`` (or ``sweep.json``), or
+    checkpoints without it (the config is then rebuilt from the newest checkpoint's own copy)."""
+    return is_run_dir(run_dir) or paths.isdir(os.path.join(run_dir, "checkpoints"))
+
+
+def _check_resume_config(config: Config, run_dir: str, dirs: Sequence[str], seeds: Sequence[int],
+                         sweep: bool, echo) -> None:
+    """Compare the config a run resumes with against its checkpoints' (every member of a sweep):
+    each change of a resumable key is named once; any other change is a one-line UserError."""
+    source = os.path.join(run_dir, SWEEP_FILE if sweep else CONFIG_FILE)
+    named = []
+    for d, s in zip(dirs, seeds):
+        for line in resume_changes(d, member_config(config, s) if sweep else config, source):
+            if line not in named:
+                named.append(line)
+    for line in named:
+        echo(line)
+
+
+def _check_checkpoints_left(run_dir: str, dirs: Sequence[str], seeds: Sequence[int], sweep: bool) -> None:
+    """UserError when a run to resume (or one seed of a sweep) has no checkpoint left; what it
+    suggests deletes nothing that is left (a sweep's other seeds are intact)."""
+    for d, seed in zip(dirs, seeds):
+        if has_checkpoint(d):
+            continue
+        if not sweep:
+            raise UserError(f"{d} has no checkpoint left, so it cannot continue; restore its checkpoints/ "
+                            "folder, or train it again (--overwrite replaces its logs and samples)")
+        raise UserError(f"{d} (seed {seed} of the sweep {run_dir}) has no checkpoint left, so the sweep "
+                        f"cannot continue; the other seeds are intact: restore {os.path.join(d, 'checkpoints')}, "
+                        f"or move the sweep aside (mv {run_dir} {run_dir}.old: nothing is deleted) and train "
+                        f"it again, or train seed {seed} alone as a new run "
+                        f"(gan-jax train --config {os.path.join(d, CONFIG_FILE)} --name NEW_NAME)")
+
+
+def _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_log) -> GANState:
+    """:func:`train` inside its routed library logs (``library_log``: where they go)."""
     sweep = seeds is not None
     seeds = tuple(int(s) for s in seeds) if sweep else (config.seed,)
+    lead = is_lead_process()
+    if not lead:
+        echo = lambda *args, **kwargs: None  # noqa: E731
+    dirs = [seed_dir(run_dir, s) for s in seeds] if sweep else [run_dir]
+    if resume and paths.isdir(run_dir) and _is_resumable(run_dir):   # before anything is built or written
+        _check_resume_config(config, run_dir, dirs, seeds, sweep, echo)
+        _check_checkpoints_left(run_dir, dirs, seeds, sweep)
     mesh = _data_mesh(config)
     check_training_memory(config, len(seeds), devices=mesh.size)   # from shapes, before anything is allocated
     configs = [member_config(config, s) for s in seeds] if sweep else [config]
@@ -259,12 +319,9 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     # single run's one member is the template itself (init_state with PRNGKey(config.seed)).
     members = stack_members([template]) if not sweep else init_members(config, seeds)
     states = replicate(members, mesh)
-    lead = is_lead_process()
-    if not lead:
-        echo = lambda *args, **kwargs: None  # noqa: E731
     barrier("gan_jax.train.before_claim")   # every host looks at the directory before anyone creates it
     existed = paths.isdir(run_dir)
-    if resume and existed and not is_run_dir(run_dir):
+    if resume and existed and not _is_resumable(run_dir):
         raise UserError(f"{run_dir} is not a gan-jax run (no config.json); nothing to resume")
     if resume and existed and is_sweep_dir(run_dir) != sweep:
         raise UserError(f"{run_dir} is {'a sweep' if is_sweep_dir(run_dir) else 'a single run'}; "
@@ -272,11 +329,12 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     mode = "resume" if resume and existed else "overwrite" if overwrite else "new"
     if mode == "new" and existed and not paths.listdir(run_dir):
         mode = "resume"   # an empty directory (e.g. a fresh temporary one) holds nothing to lose
-    resumed = mode == "resume" and is_run_dir(run_dir)
+    resumed = mode == "resume" and _is_resumable(run_dir)
     lock = claim_run_dir(run_dir, mode) if lead else None
     barrier("gan_jax.train.claimed_run_dir")
     try:
-        dirs = [seed_dir(run_dir, s) for s in seeds] if sweep else [run_dir]
+        if lead and not paths.is_url(run_dir):
+            library_log.path = os.path.join(run_dir, LIBRARY_LOG_FILE)
         diverged = read_sweep(run_dir)[2] if sweep and resumed else {}
         if lead:
             for d in dirs:
@@ -341,10 +399,6 @@ class _Run:
         """The members restored at the newest step every live member has intact (a
         single run: its newest intact checkpoint, damaged newer ones set aside)."""
         members, echo = self.members, self.echo
-        for m in members:
-            if m.checkpointer.latest_step() is None:
-                raise self._fail(UserError(f"{m.run_dir} has no checkpoint left, so it cannot continue; "
-                                           "train it again with --overwrite, or restore its checkpoints/ folder"))
         live = [i for i, s in enumerate(self.seeds) if s not in self.diverged]
         restored = [None] * len(members)
         if not self.sweep:
@@ -368,7 +422,9 @@ class _Run:
                 if live:
                     raise self._fail(UserError(f"{self.run_dir}: no step at which every live seed has an "
                                                f"intact checkpoint ({'; '.join(problems) or 'none in common'}); "
-                                               "train the sweep again with --overwrite"))
+                                               "restore the seeds' checkpoints/ folders, or move the sweep aside "
+                                               f"(mv {self.run_dir} {self.run_dir}.old: nothing is deleted) and "
+                                               "train it again"))
             for i in live:   # checkpoints past the common step are made again, identically
                 for later in [s for s in members[i].checkpointer.all_steps() if s > int(restored[i].step)]:
                     members[i].checkpointer.manager.delete(later)
@@ -387,7 +443,9 @@ class _Run:
         echo(f"resumed {self.run_dir} at step {step}")
         if self.lead:
             for i in live:
-                _drop_rows_after(members[i].metrics_path, step)
+                garbled = _drop_rows_after(members[i].metrics_path, step)
+                if garbled:
+                    echo(f"warning: dropped {garbled} unreadable line(s) from {members[i].metrics_path}")
         return replicate(stack_members(restored), self.mesh), step
 
     def _diverged_error(self, m: _Member, what: str, step: int) -> TrainingDiverged:
