@@ -97,13 +97,20 @@ def storage_timeout() -> float:
     return seconds
 
 
+_DERIVED_URL_MARK = "GAN_JAX_DERIVED_TENSORSTORE_GCS_HTTP_URL"
+
+
 def configure_gcs_clients() -> None:
     """Point both Cloud Storage clients (gcsfs, tensorstore) at the same server and bound their
     waits (see the module's docstring); what the user set in the environment is kept."""
     os.environ.setdefault("EPATH_USE_TF", "false")   # one client (gcsfs) for epath, orbax and gan_jax
     emulator = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
     if emulator:   # gcsfs takes HOST:PORT or a URL; tensorstore needs the URL
-        os.environ.setdefault("TENSORSTORE_GCS_HTTP_URL", emulator if "://" in emulator else f"http://{emulator}")
+        derived = emulator if "://" in emulator else f"http://{emulator}"
+        # Set by the user: kept. Derived by us (the mark says so, also in a child process): follows
+        # STORAGE_EMULATOR_HOST when that changes.
+        if os.environ.get("TENSORSTORE_GCS_HTTP_URL") in (None, os.environ.get(_DERIVED_URL_MARK)):
+            os.environ["TENSORSTORE_GCS_HTTP_URL"] = os.environ[_DERIVED_URL_MARK] = derived
     seconds = storage_timeout()
     whole = str(max(1, math.ceil(seconds)))
     os.environ.setdefault("TENSORSTORE_CURL_CONNECT_TIMEOUT_SECONDS", whole)

@@ -260,7 +260,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     # orbax's, absl's and tensorstore's logs and tracebacks go to RUN_DIR/train.log once the
     # directory is this run's (dropped before that): a failure prints its one line, nothing else.
     with library_logs(LibraryLog(None)) as library_log:
-        return _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_log)
+        return _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_log, watchdog)
 
 
 def _is_resumable(run_dir: str) -> bool:
@@ -299,7 +299,7 @@ def _check_checkpoints_left(run_dir: str, dirs: Sequence[str], seeds: Sequence[i
                         f"(gan-jax train --config {os.path.join(d, CONFIG_FILE)} --name NEW_NAME)")
 
 
-def _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_log) -> GANState:
+def _train(config, run_dir, resume, progress, echo, overwrite, seeds, library_log, watchdog=None) -> GANState:
     """:func:`train` inside its routed library logs (``library_log``: where they go)."""
     sweep = seeds is not None
     seeds = tuple(int(s) for s in seeds) if sweep else (config.seed,)
