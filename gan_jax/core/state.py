@@ -20,7 +20,8 @@ from flax import struct
 
 from gan_jax.core.objective import GANObjective
 
-__all__ = ["Batch", "GANState", "create_state", "sample_latent", "apply_generator", "apply_discriminator"]
+__all__ = ["Batch", "GANState", "create_state", "sample_latent", "apply_generator", "apply_discriminator",
+           "init_generator_average", "update_generator_average", "averaged_generator"]
 
 Params = Any
 
@@ -44,6 +45,11 @@ class GANState(struct.PyTreeNode):
 
     ``g_batch_stats``/``d_batch_stats`` are empty dicts for models without
     batch norm. ``latent_dim`` and ``latent_dist`` say how z is drawn.
+
+    ``g_average`` is the exponential moving average of the generator,
+    ``{"params": ..., "batch_stats": ...}``, updated by every generator step as
+    a <- decay a + (1 - decay) theta with ``decay = g_average_decay``; it is
+    None (no leaves, nothing computed) when ``g_average_decay`` is 0.
     """
     step: jax.Array
     g_params: Params
@@ -59,6 +65,8 @@ class GANState(struct.PyTreeNode):
     objective: GANObjective = struct.field(pytree_node=False, default=GANObjective())
     latent_dim: int = struct.field(pytree_node=False, default=100)
     latent_dist: str = struct.field(pytree_node=False, default="normal")
+    g_average_decay: float = struct.field(pytree_node=False, default=0.0)
+    g_average: Optional[Params] = None
 
 
 def sample_latent(key: jax.Array, n: int, latent_dim: int, dist: str = "normal") -> jax.Array:
@@ -73,7 +81,8 @@ def sample_latent(key: jax.Array, n: int, latent_dim: int, dist: str = "normal")
 def create_state(key: jax.Array, generator: nn.Module, discriminator: nn.Module,
                  g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
                  *, latent_dim: int, data_shape, objective: GANObjective = GANObjective(),
-                 latent_dist: str = "normal", labels: Optional[jax.Array] = None) -> GANState:
+                 latent_dist: str = "normal", labels: Optional[jax.Array] = None,
+                 g_average_decay: float = 0.0) -> GANState:
     """Initialise both networks from ``key`` and attach their optimisers.
 
     Args:
@@ -85,6 +94,7 @@ def create_state(key: jax.Array, generator: nn.Module, discriminator: nn.Module,
       objective: the losses.
       latent_dist: ``"normal"`` or ``"uniform"``.
       labels: example labels ``(2,)`` for conditional models, else None.
+      g_average_decay: decay of the generator's moving average, in [0, 1); 0 keeps none.
     """
     g_key, d_key = jax.random.split(key)
     # A packed discriminator (PacGAN) needs whole packs: init on 2 of them.
@@ -94,13 +104,50 @@ def create_state(key: jax.Array, generator: nn.Module, discriminator: nn.Module,
     cond = {} if labels is None else {"labels": labels}
     g_vars = generator.init(g_key, z, train=False, **cond)
     d_vars = discriminator.init(d_key, x, train=False, **cond)
-    return GANState(
+    state = GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_vars["params"], d_params=d_vars["params"],
         g_batch_stats=g_vars.get("batch_stats", {}), d_batch_stats=d_vars.get("batch_stats", {}),
         g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
         generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
         objective=objective, latent_dim=latent_dim, latent_dist=latent_dist)
+    return init_generator_average(state, g_average_decay)
+
+
+def init_generator_average(state: GANState, decay: float) -> GANState:
+    """``state`` with a generator average of ``decay`` that starts at the current generator
+    (``decay`` = 0: no average). ValueError unless 0 <= decay < 1."""
+    decay = float(decay)
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"the generator average's decay must be in [0, 1), got {decay}; "
+                         "0 turns averaging off, 0.999 is a usual value")
+    if decay == 0.0:
+        return state.replace(g_average_decay=0.0, g_average=None)
+    copy = lambda tree: jax.tree.map(jnp.array, tree)  # noqa: E731 (own buffers: the steps donate)
+    return state.replace(g_average_decay=decay,
+                         g_average={"params": copy(state.g_params), "batch_stats": copy(state.g_batch_stats)})
+
+
+def update_generator_average(state: GANState) -> GANState:
+    """One step of the generator's exponential moving average (unchanged when off):
+
+    a_t = decay a_{t-1} + (1 - decay) theta_t, for the parameters and the batch-norm
+    statistics alike (theta_t: the generator after its t-th update).
+    """
+    if state.g_average is None:
+        return state
+    decay = state.g_average_decay
+    current = {"params": state.g_params, "batch_stats": state.g_batch_stats}
+    average = jax.tree.map(lambda a, t: decay * a + (1.0 - decay) * t, state.g_average, current)
+    return state.replace(g_average=average)
+
+
+def averaged_generator(state: GANState, averaged: bool = True) -> GANState:
+    """The state whose generator is the moving average (``averaged`` and one is kept), else
+    ``state`` itself: what sampling and evaluation apply."""
+    if not averaged or state.g_average is None:
+        return state
+    return state.replace(g_params=state.g_average["params"], g_batch_stats=state.g_average["batch_stats"])
 
 
 def _cond(labels, axis_name=None):

@@ -46,7 +46,9 @@ from gan_jax.core.state import (
     GANState,
     apply_discriminator,
     apply_generator,
+    averaged_generator,
     sample_latent,
+    update_generator_average,
 )
 from gan_jax.core.unrolled import unroll_updates
 
@@ -307,7 +309,8 @@ def g_step(state: GANState, batch: Batch, key: jax.Array, *, axis_name: Optional
 
     Returns:
       ``(new_state, metrics)`` with ``g_loss`` and ``d_fake_g`` = mean D(G(z))
-      before the update. ``state.step`` counts generator updates.
+      before the update. ``state.step`` counts generator updates. When the state
+      keeps a generator average, it takes one step towards the new generator.
     """
     _check_axis(state, axis_name)
     obj = state.objective
@@ -332,6 +335,7 @@ def g_step(state: GANState, batch: Batch, key: jax.Array, *, axis_name: Optional
     updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
     new_state = state.replace(g_params=optax.apply_updates(state.g_params, updates),
                               g_opt_state=g_opt_state, g_batch_stats=g_stats, step=state.step + 1)
+    new_state = update_generator_average(new_state)
     metrics = {"g_loss": loss, "d_fake_g": jnp.mean(jax.nn.sigmoid(fake_logits))}
     return new_state, _mean_over(metrics, axis_name)
 
@@ -372,7 +376,7 @@ def train_step(state: GANState, batch: Batch, key: jax.Array, *, axis_name: Opti
     if state.objective.simultaneous:
         moved, g_metrics = g_step(start, _select(batch, -1), g_key, axis_name=axis_name)
         state = state.replace(g_params=moved.g_params, g_opt_state=moved.g_opt_state,
-                              g_batch_stats=moved.g_batch_stats, step=moved.step)
+                              g_batch_stats=moved.g_batch_stats, step=moved.step, g_average=moved.g_average)
     else:
         state, g_metrics = g_step(state, _select(batch, -1), g_key, axis_name=axis_name)
     return state, {**d_metrics, **g_metrics}
@@ -409,10 +413,13 @@ def naive_train_step(state: GANState, batch: Batch, key: jax.Array, *, tol: floa
     return state, {**d_metrics, **g_metrics, "d_steps_taken": taken}
 
 
-@functools.partial(jax.jit, static_argnames=("n",))
-def generate(state: GANState, key: jax.Array, n: int, labels=None) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("n", "averaged"))
+def generate(state: GANState, key: jax.Array, n: int, labels=None, averaged: bool = True) -> jax.Array:
     """n samples G(z), z ~ p_z drawn from ``key``, in eval mode (batch norm uses
-    running averages): ``(n, ...)``; ``labels`` ``(n,)`` for conditional models."""
+    running averages): ``(n, ...)``; ``labels`` ``(n,)`` for conditional models.
+    G is the generator's moving average where the state keeps one and ``averaged``
+    (the default), else the generator as trained."""
+    state = averaged_generator(state, averaged)
     z = sample_latent(key, n, state.latent_dim, state.latent_dist)
     return apply_generator(state, state.g_params, z, labels, train=False)[0]
 
