@@ -16,7 +16,14 @@ from gan_jax.core.objective import GANObjective
 from gan_jax.core.state import create_state
 from gan_jax.errors import from_core
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_jax.theory.games import BILINEAR_METHODS, simulate_bilinear, train_gaussian_gan
+from gan_jax.theory.games import (
+    BILINEAR_METHODS,
+    average_iterates,
+    exponential_average_factor,
+    simulate_bilinear,
+    train_gaussian_gan,
+    uniform_average_closed_form,
+)
 
 THEORY = {
     "simultaneous": "spirals out: |v| x sqrt(1 + lr^2) per step",
@@ -44,6 +51,8 @@ def main(argv=None):
         p.add_argument("--steps", type=int, default=300)
         p.add_argument("--gan-steps", type=int, default=2000)
         p.add_argument("--gan-lr", type=float, default=0.05, help="SGD learning rate of both GAN players")
+        p.add_argument("--average-decay", type=float, default=0.99,
+                       help="decay of the exponential average drawn beside the uniform one, in [0, 1)")
     args = parse_args("bilinear_game", __doc__.split("\n")[0], argv, options)
     with from_core():   # a bad --lr or --steps is refused by the game with a ValueError: one line here
         paths = {m: np.asarray(simulate_bilinear(m, 1.0, 1.0, args.lr, args.steps)) for m in BILINEAR_METHODS}
@@ -86,14 +95,51 @@ def main(argv=None):
     axes[1, 0].legend(fontsize=8)
     axes[1, 1].legend(fontsize=8)
     save_figure(fig, args.out, "bilinear_game.png")
+    with from_core():
+        results["averaging"] = _plot_averaging(args, paths["alternating"])
     write_results(args.out, results)
     for m in BILINEAR_METHODS:
         print(f"{m:14s} final distance {results['final_distance'][m]:.4g}  ({THEORY[m]})")
+    avg = results["averaging"]
+    print(f"alternating, averaged: uniform {avg['final_distance_uniform']:.4g}, exponential "
+          f"{avg['final_distance_exponential']:.4g} (theory: shrink factor {avg['exponential_factor']:.4g}), "
+          f"raw {avg['final_distance_raw']:.4g}")
     for name in traces:
         r = results[f"gan_{name}"]
         print(f"GAN {name:12s} final mean G(z) {r['final_g_mean']:.3f} (data {REAL_MEAN}), "
               f"std over last quarter {r['last_quarter_g_mean_std']:.3f}")
     return results
+
+
+def _plot_averaging(args, path) -> dict:
+    """Raw alternating iterates beside their uniform and exponential averages (figure
+    ``bilinear_averaging.png``), with the closed forms of gan_jax.theory.games."""
+    uniform = average_iterates(path)
+    exponential = average_iterates(path, args.average_decay)
+    closed = uniform_average_closed_form(args.lr, path[0], len(path) - 1)
+    rho = exponential_average_factor(args.lr, args.average_decay)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    axes[0].plot(path[:, 0], path[:, 1], color="0.6", lw=0.8, label="alternating iterates")
+    axes[0].plot(uniform[:, 0], uniform[:, 1], color="C0", lw=1.5, label="uniform average")
+    axes[0].plot(exponential[:, 0], exponential[:, 1], color="C1", lw=1.2, ls="--",
+                 label=f"exponential average, decay {args.average_decay}")
+    axes[0].plot(0, 0, "k*", ms=12, label="Nash equilibrium")
+    axes[0].set(xlabel="x (minimiser)", ylabel="y (maximiser)", title=f"Averaging the iterates, lr = {args.lr}")
+    axes[0].legend(fontsize=8)
+    t = np.arange(len(path))
+    axes[1].loglog(t[1:], np.linalg.norm(path, axis=1)[1:], color="0.6", lw=0.8, label="iterates")
+    axes[1].loglog(t[1:], np.linalg.norm(uniform, axis=1)[1:], color="C0", lw=1.5, label="uniform average")
+    axes[1].loglog(t[1:], np.linalg.norm(closed, axis=1)[1:], color="k", lw=0.8, ls=":",
+                   label="closed form (I - M)^-1 (I - M^(T+1)) v0 / (T + 1)")
+    axes[1].loglog(t[1:], np.linalg.norm(exponential, axis=1)[1:], color="C1", lw=1.2, ls="--",
+                   label=f"exponential average (orbit x {rho:.3f} in theory)")
+    axes[1].set(xlabel="step", ylabel="distance to (0, 0)", title="Uniform average: 1/T; exponential: a smaller orbit")
+    axes[1].legend(fontsize=8)
+    save_figure(fig, args.out, "bilinear_averaging.png")
+    return {"decay": args.average_decay, "exponential_factor": rho,
+            "final_distance_raw": float(np.linalg.norm(path[-1])),
+            "final_distance_uniform": float(np.linalg.norm(uniform[-1])),
+            "final_distance_exponential": float(np.linalg.norm(exponential[-1]))}
 
 
 if __name__ == "__main__":

@@ -105,6 +105,13 @@ def test_demo_bilinear_game_follows_the_closed_forms(tmp_path):
     assert np.sqrt((2 - h) / (1 + h / 2)) - 1e-5 <= final["alternating"] <= np.sqrt((2 - h) / (1 - h / 2)) + 1e-5
     for name in ("gan_simultaneous", "gan_alternating"):
         assert np.isfinite(results[name]["final_g_mean"]) and 0 <= results[name]["final_d_real"] <= 1
+    # Averaging: the uniform average of alternating steps is (I - M)^-1 (I - M^(T+1)) v0 / (T + 1).
+    m = np.array([[1.0, -h], [h, 1 - h * h]])
+    closed = np.linalg.inv(np.eye(2) - m) @ (np.eye(2) - np.linalg.matrix_power(m, steps + 1)) @ np.ones(2)
+    averaging = results["averaging"]
+    np.testing.assert_allclose(averaging["final_distance_uniform"], np.linalg.norm(closed) / (steps + 1), rtol=1e-4)
+    assert averaging["final_distance_raw"] == pytest.approx(final["alternating"])
+    assert (tmp_path / "bilinear_averaging.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -90,3 +90,55 @@ def test_bad_input_raises(args, match):
 def test_all_methods_listed_run():
     for method in BILINEAR_METHODS:
         assert simulate_bilinear(method, X0, Y0, 0.1, 3).shape == (4, 2)
+
+
+# ---- averaging the iterates (closed forms in gan_jax.theory.games) ----
+
+from gan_jax.theory.games import (  # noqa: E402
+    alternating_matrix,
+    average_iterates,
+    exponential_average_closed_form,
+    exponential_average_factor,
+    uniform_average_closed_form,
+)
+
+
+def _energy(v, lr):
+    v = np.asarray(v, np.float64)
+    return v[..., 0] ** 2 + v[..., 1] ** 2 - lr * v[..., 0] * v[..., 1]
+
+
+@pytest.mark.parametrize("lr", [0.1, 0.5])
+def test_uniform_average_of_alternating_steps_matches_closed_form_and_shrinks_as_one_over_t(lr):
+    steps = 2000
+    path = simulate_bilinear("alternating", X0, Y0, lr, steps)
+    average = average_iterates(path)
+    np.testing.assert_allclose(average, uniform_average_closed_form(lr, (X0, Y0), steps), atol=2e-4)
+    # The rate: ||a_T|| (T + 1) <= ||(I - M)^-1|| (||v_0|| + max_t ||v_t||) for every T.
+    bound = np.linalg.norm(np.linalg.inv(np.eye(2) - alternating_matrix(lr)), 2) * (
+        _norms(path)[0] + _norms(path).max())
+    t = np.arange(steps + 1)
+    assert np.all(_norms(average) * (t + 1) <= bound * (1 + 1e-3))
+    assert _norms(average)[-1] < 0.01 * _norms(path)[0] / lr
+    # The raw iterates do not converge: they stay on the orbit.
+    assert _norms(path)[-100:].min() > 0.5 * _norms(path)[0]
+
+
+@pytest.mark.parametrize("lr,decay", [(0.1, 0.99), (0.3, 0.9)])
+def test_exponential_average_matches_closed_form_and_circles_on_a_shrunk_orbit(lr, decay):
+    steps = 3000
+    path = simulate_bilinear("alternating", X0, Y0, lr, steps)
+    average = average_iterates(path, decay)
+    np.testing.assert_allclose(average, exponential_average_closed_form(lr, decay, (X0, Y0), steps), atol=2e-4)
+    # Once decay^t is negligible it circles in the conserved form at rho times the orbit's level.
+    rho = exponential_average_factor(lr, decay)
+    tail = np.sqrt(_energy(average[-500:], lr) / _energy(np.array([X0, Y0]), lr))
+    np.testing.assert_allclose(tail, rho, rtol=1e-3)
+    assert 0 < rho < 1
+
+
+def test_average_iterates_refuses_bad_input():
+    with pytest.raises(ValueError, match="decay must be in"):
+        average_iterates(np.zeros((3, 2)), 1.0)
+    with pytest.raises(ValueError, match="path must be"):
+        average_iterates(np.zeros(3))

@@ -26,18 +26,41 @@ is checked by tests/test_theory_games.py against these closed forms):
 - ``consensus`` (consensus optimisation, Mescheder et al. 2017):
   v' = v - lr (F(v) + gamma grad 1/2 ||F(v)||^2) = ((1 - lr gamma) I - lr A) v,
   so ||v|| is multiplied by exactly sqrt((1 - lr gamma)^2 + lr^2) per step.
+
+Averaging the iterates (:func:`average_iterates`; Yazici et al. 2019 for GANs)
+changes no update, only what is reported. For alternating steps, v_t = M^t v_0
+with M = [[1, -lr], [lr, 1 - lr^2]] (:func:`alternating_matrix`), whose
+eigenvalues are exp(+-i theta), cos theta = 1 - lr^2 / 2:
+
+- the uniform average a_T = (1 / (T + 1)) sum_{t<=T} v_t
+  = (I - M)^{-1} (I - M^{T+1}) v_0 / (T + 1) converges to the equilibrium at
+  rate 1 / T: ||a_T|| <= ||(I - M)^{-1}|| (||v_0|| + max_t ||v_t||) / (T + 1),
+  with (I - M)^{-1} = [[1, -1/lr], [1/lr, 0]] (:func:`uniform_average_closed_form`);
+- the exponential average e_T = beta e_{T-1} + (1 - beta) v_T, e_0 = v_0,
+  equals beta^T v_0 + (1 - beta) (M - beta I)^{-1} (M^{T+1} - beta^T M) v_0
+  (:func:`exponential_average_closed_form`). It does not converge: once beta^T
+  is small it circles on an orbit shrunk by the factor
+  rho = (1 - beta) / |exp(i theta) - beta| (:func:`exponential_average_factor`),
+  measured in the conserved quadratic form x^2 + y^2 - lr x y; rho is about
+  (1 - beta) / lr for beta near 1, so a long average shrinks the oscillation a lot
+  without removing it.
+
+Simultaneous steps spiral out, and so does their average.
 """
 
 import functools
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gan_jax.core.state import Batch, GANState, apply_generator, sample_latent
 from gan_jax.core.steps import train_step
 
 __all__ = ["BILINEAR_METHODS", "bilinear_field", "simulate_bilinear",
-           "simulate_bilinear_batch", "train_gaussian_gan"]
+           "simulate_bilinear_batch", "train_gaussian_gan", "average_iterates", "alternating_matrix",
+           "uniform_average_closed_form", "exponential_average_closed_form", "exponential_average_factor"]
 
 BILINEAR_METHODS = ("simultaneous", "alternating", "optimistic", "extragradient", "consensus")
 
@@ -112,6 +135,69 @@ def simulate_bilinear_batch(method: str, x0, y0, lr, steps: int, gamma: float = 
         raise ValueError(f"every lr must be > 0, got min {float(jnp.min(lr))}")
     run = jax.vmap(lambda a, b, c: _simulate(method, a, b, c, steps, gamma))
     return run(jnp.ravel(x0), jnp.ravel(y0), jnp.ravel(lr))
+
+
+def average_iterates(path, decay: Optional[float] = None) -> np.ndarray:
+    """Running averages of a trajectory ``path`` ``(T + 1, d)`` (row 0 the start), in float64.
+
+    ``decay`` None: the uniform average, row t = mean of rows 0..t. Otherwise the
+    exponential moving average e_t = decay e_{t-1} + (1 - decay) v_t with e_0 = v_0
+    (``0 <= decay < 1``; 0 returns the path). Returns ``(T + 1, d)``.
+    """
+    path = np.asarray(path, np.float64)
+    if path.ndim != 2 or len(path) == 0:
+        raise ValueError(f"path must be (T + 1, d) with T >= 0, got shape {path.shape}")
+    if decay is None:
+        return np.cumsum(path, axis=0) / np.arange(1, len(path) + 1)[:, None]
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"decay must be in [0, 1), got {decay}")
+    out = np.empty_like(path)
+    out[0] = path[0]
+    for t in range(1, len(path)):
+        out[t] = decay * out[t - 1] + (1.0 - decay) * path[t]
+    return out
+
+
+def alternating_matrix(lr: float) -> np.ndarray:
+    """M with v_{t+1} = M v_t for alternating steps on x y: ``[[1, -lr], [lr, 1 - lr^2]]``."""
+    return np.array([[1.0, -lr], [lr, 1.0 - lr * lr]])
+
+
+def _powers(matrix: np.ndarray, steps: int) -> np.ndarray:
+    """``(steps + 1, 2, 2)``: matrix^0 .. matrix^steps."""
+    out = np.empty((steps + 1, 2, 2))
+    out[0] = np.eye(2)
+    for t in range(steps):
+        out[t + 1] = matrix @ out[t]
+    return out
+
+
+def uniform_average_closed_form(lr: float, start, steps: int) -> np.ndarray:
+    """``(steps + 1, 2)``: a_T = (I - M)^{-1} (I - M^{T+1}) v_0 / (T + 1) for T = 0..steps,
+    the uniform average of alternating steps from ``start`` (see the module docstring)."""
+    m = alternating_matrix(lr)
+    inverse = np.linalg.inv(np.eye(2) - m)
+    v0 = np.asarray(start, np.float64)
+    powers = _powers(m, steps + 1)[1:]                      # M^1 .. M^{steps+1}
+    return np.stack([inverse @ (v0 - p @ v0) / (t + 1) for t, p in enumerate(powers)])
+
+
+def exponential_average_closed_form(lr: float, decay: float, start, steps: int) -> np.ndarray:
+    """``(steps + 1, 2)``: e_T = beta^T v_0 + (1 - beta) (M - beta I)^{-1} (M^{T+1} - beta^T M) v_0,
+    the exponential average (beta = ``decay``) of alternating steps from ``start``."""
+    m = alternating_matrix(lr)
+    inverse = np.linalg.inv(m - decay * np.eye(2))
+    v0 = np.asarray(start, np.float64)
+    powers = _powers(m, steps + 1)
+    return np.stack([decay ** t * v0 + (1 - decay) * inverse @ (powers[t + 1] - decay ** t * m) @ v0
+                     for t in range(steps + 1)])
+
+
+def exponential_average_factor(lr: float, decay: float) -> float:
+    """rho = (1 - beta) / |exp(i theta) - beta|, cos theta = 1 - lr^2 / 2: how much the exponential
+    average (beta = ``decay``) of alternating steps shrinks their orbit, in the conserved form."""
+    cos_theta = 1.0 - lr * lr / 2.0
+    return (1.0 - decay) / float(np.sqrt(1.0 - 2.0 * decay * cos_theta + decay * decay))
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "batch_size"))
