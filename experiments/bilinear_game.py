@@ -18,6 +18,7 @@ from gan_jax.errors import from_core
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.theory.games import (
     BILINEAR_METHODS,
+    alternating_matrix,
     average_iterates,
     exponential_average_factor,
     simulate_bilinear,
@@ -116,7 +117,7 @@ def _plot_averaging(args, path) -> dict:
     ``bilinear_averaging.png``), with the closed forms of gan_jax.theory.games."""
     uniform = average_iterates(path)
     exponential = average_iterates(path, args.average_decay)
-    closed = uniform_average_closed_form(args.lr, path[0], len(path) - 1)
+    closed = uniform_average_closed_form(alternating_matrix(args.lr), path[0], len(path) - 1)
     rho = exponential_average_factor(args.lr, args.average_decay)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     axes[0].plot(path[:, 0], path[:, 1], color="0.6", lw=0.8, label="alternating iterates")

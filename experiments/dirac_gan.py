@@ -5,9 +5,11 @@ trajectories, and the xy game beside the unregularised Dirac-GAN.
 
     python experiments/dirac_gan.py --out DIR [--lr 0.5] [--steps 600] [--methods gan r1 ...]
 
-Writes dirac_gan.png, dirac_gan_distance.png, dirac_gan.gif and results.json
-(per method: final_distance, converges, spectral_radius, eigenvalues, ...);
-prints our verdicts beside the paper's.
+Writes dirac_gan.png, dirac_gan_distance.png, dirac_gan_averaging.png (the
+iterates beside their uniform and exponential averages), dirac_gan.gif and
+results.json (per method: final_distance, converges, spectral_radius,
+eigenvalues, the averages' final distances, ...); prints our verdicts beside
+the paper's.
 """
 
 import numpy as np
@@ -23,7 +25,7 @@ from gan_jax.theory.dirac import (
     dirac_method,
     update_displacements,
 )
-from gan_jax.theory.games import simulate_bilinear
+from gan_jax.theory.games import average_iterates, simulate_bilinear
 
 # One visible style per method in the shared plots: colour, line style, marker.
 _COLOURS = plt.get_cmap("tab10").colors
@@ -107,6 +109,38 @@ def _animate(results, names, out, frames, extent):
     return path
 
 
+def _plot_averages(results, names, decay, out) -> dict:
+    """Each method's distance to the equilibrium for its iterates and for their uniform and
+    exponential averages (figure ``dirac_gan_averaging.png``); returns the final distances."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    summary = {}
+    for i, name in enumerate(names):
+        path = results[name]["trajectory"]
+        finite = path[np.all(np.isfinite(path), axis=1)]
+        uniform, exponential = average_iterates(finite), average_iterates(finite, decay)
+        summary[name] = {"final_distance_uniform_average": float(np.linalg.norm(uniform[-1])),
+                         "final_distance_exponential_average": float(np.linalg.norm(exponential[-1])),
+                         "average_decay": decay}
+        style = _style(i)
+        t = np.arange(1, len(finite))
+        axes[1].loglog(t, np.maximum(np.linalg.norm(uniform, axis=1)[1:], 1e-300), color=style["color"],
+                       ls=style["ls"], lw=1.2, label=DIRAC_METHODS[name].label)
+        if name == "gan":
+            axes[0].plot(finite[:, 0], finite[:, 1], color="0.6", lw=0.8, label="iterates")
+            axes[0].plot(uniform[:, 0], uniform[:, 1], color="C0", lw=1.5, label="uniform average")
+            axes[0].plot(exponential[:, 0], exponential[:, 1], color="C1", lw=1.2, ls="--",
+                         label=f"exponential average, decay {decay}")
+    axes[0].plot(0, 0, "k*", ms=10)
+    axes[0].set(xlabel="theta (generator)", ylabel="psi (discriminator)",
+                title="Unregularised GAN (alternating): averaging the iterates")
+    axes[0].legend(fontsize=8)
+    axes[1].set(xlabel="training update", ylabel="distance of the uniform average to (0, 0)",
+                title="Uniform average of each method's iterates")
+    axes[1].legend(fontsize=6, ncol=2)
+    save_figure(fig, out, "dirac_gan_averaging.png")
+    return summary
+
+
 def main(argv=None):
     def options(p):
         p.add_argument("--lr", type=float, default=0.5, help="gradient-descent step h of both players")
@@ -114,6 +148,8 @@ def main(argv=None):
         p.add_argument("--start", type=float, nargs=2, default=(0.5, 0.5), metavar=("THETA", "PSI"))
         p.add_argument("--methods", nargs="+", default=list(DIRAC_METHODS))
         p.add_argument("--gif-frames", type=int, default=120)
+        p.add_argument("--average-decay", type=float, default=0.99,
+                       help="decay of the exponential average of the iterates, in [0, 1)")
     args = parse_args("dirac_gan", __doc__.split("\n")[0], argv, options)
     with from_core():   # the lab refuses bad settings with a ValueError: one line here
         for name in args.methods:
@@ -143,6 +179,8 @@ def main(argv=None):
     ax.legend(fontsize=7, ncol=2)
     save_figure(fig, args.out, "dirac_gan_distance.png")
     gif = _animate(results, args.methods, args.out, args.gif_frames, extent)
+    with from_core():
+        averages = _plot_averages(results, args.methods, args.average_decay, args.out)
 
     summary = {}
     for name, r in results.items():
@@ -152,7 +190,7 @@ def main(argv=None):
             "eigenvalues": [[float(e.real), float(e.imag)] for e in r["eigenvalues"]],
             "local_verdict": r["local_verdict"], "trajectory_verdict": r["trajectory_verdict"],
             "paper": DIRAC_METHODS[name].paper or "not covered", "label": DIRAC_METHODS[name].label,
-            "lr": args.lr, "steps": args.steps, "start": list(args.start)}
+            "lr": args.lr, "steps": args.steps, "start": list(args.start), **averages[name]}
     write_results(args.out, summary)
 
     print(f"{'method':16s} {'rho':>10s} {'Jacobian':>9s} {'trajectory':>10s} {'final dist':>10s}  "

@@ -25,6 +25,7 @@ from gan_jax.theory.dirac import (
     update_displacements,
     update_jacobian,
 )
+from gan_jax.theory.games import alternating_matrix, average_iterates, exponential_average_factor, uniform_average_closed_form
 
 A_BCE = 0.25
 LR = 0.5
@@ -200,3 +201,20 @@ def test_demo_bad_input_exits_2_with_one_line(argv, message, tmp_path, capsys):
     assert cli.main(["demo", "dirac_gan", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_averaged_dirac_gan_iterates_follow_the_xy_games_closed_forms():
+    """Near the equilibrium the Dirac-GAN's alternating update is the xy game's at lr = h a
+    (a = 1/4, (theta, psi) = (x, -y)): the uniform average of its iterates converges like
+    (I - M)^-1 (I - M^(T+1)) v0 / (T + 1), while the iterates themselves keep circling."""
+    start, steps = (0.05, 0.05), 1500
+    path = simulate_dirac(DIRAC_METHODS["gan"], LR, start, steps)
+    xy = np.asarray(path, np.float64) * np.array([1.0, -1.0])
+    average = average_iterates(xy)
+    closed = uniform_average_closed_form(alternating_matrix(LR * A_BCE, maximiser_first=True), xy[0], steps)
+    np.testing.assert_allclose(average, closed, atol=2e-3 * np.linalg.norm(xy[0]))
+    raw_tail = np.linalg.norm(xy[-200:], axis=1).min()
+    assert np.linalg.norm(average[-1]) < 0.05 * raw_tail
+    rho = exponential_average_factor(LR * A_BCE, 0.99)
+    ema_tail = np.linalg.norm(average_iterates(xy, 0.99)[-200:], axis=1).mean()
+    assert 0.5 * rho * raw_tail < ema_tail < 2 * rho * np.linalg.norm(xy[-200:], axis=1).max()

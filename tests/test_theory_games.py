@@ -113,7 +113,7 @@ def test_uniform_average_of_alternating_steps_matches_closed_form_and_shrinks_as
     steps = 2000
     path = simulate_bilinear("alternating", X0, Y0, lr, steps)
     average = average_iterates(path)
-    np.testing.assert_allclose(average, uniform_average_closed_form(lr, (X0, Y0), steps), atol=2e-4)
+    np.testing.assert_allclose(average, uniform_average_closed_form(alternating_matrix(lr), (X0, Y0), steps), atol=2e-4)
     # The rate: ||a_T|| (T + 1) <= ||(I - M)^-1|| (||v_0|| + max_t ||v_t||) for every T.
     bound = np.linalg.norm(np.linalg.inv(np.eye(2) - alternating_matrix(lr)), 2) * (
         _norms(path)[0] + _norms(path).max())
@@ -129,7 +129,7 @@ def test_exponential_average_matches_closed_form_and_circles_on_a_shrunk_orbit(l
     steps = 3000
     path = simulate_bilinear("alternating", X0, Y0, lr, steps)
     average = average_iterates(path, decay)
-    np.testing.assert_allclose(average, exponential_average_closed_form(lr, decay, (X0, Y0), steps), atol=2e-4)
+    np.testing.assert_allclose(average, exponential_average_closed_form(alternating_matrix(lr), decay, (X0, Y0), steps), atol=2e-4)
     # Once decay^t is negligible it circles in the conserved form at rho times the orbit's level.
     rho = exponential_average_factor(lr, decay)
     tail = np.sqrt(_energy(average[-500:], lr) / _energy(np.array([X0, Y0]), lr))

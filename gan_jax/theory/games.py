@@ -38,7 +38,7 @@ eigenvalues are exp(+-i theta), cos theta = 1 - lr^2 / 2:
   with (I - M)^{-1} = [[1, -1/lr], [1/lr, 0]] (:func:`uniform_average_closed_form`);
 - the exponential average e_T = beta e_{T-1} + (1 - beta) v_T, e_0 = v_0,
   equals beta^T v_0 + (1 - beta) (M - beta I)^{-1} (M^{T+1} - beta^T M) v_0
-  (:func:`exponential_average_closed_form`). It does not converge: once beta^T
+  (:func:`exponential_average_closed_form`, which like the uniform one takes M). It does not converge: once beta^T
   is small it circles on an orbit shrunk by the factor
   rho = (1 - beta) / |exp(i theta) - beta| (:func:`exponential_average_factor`),
   measured in the conserved quadratic form x^2 + y^2 - lr x y; rho is about
@@ -158,8 +158,12 @@ def average_iterates(path, decay: Optional[float] = None) -> np.ndarray:
     return out
 
 
-def alternating_matrix(lr: float) -> np.ndarray:
-    """M with v_{t+1} = M v_t for alternating steps on x y: ``[[1, -lr], [lr, 1 - lr^2]]``."""
+def alternating_matrix(lr: float, maximiser_first: bool = False) -> np.ndarray:
+    """M with v_{t+1} = M v_t for alternating steps on x y: ``[[1, -lr], [lr, 1 - lr^2]]`` when x
+    moves first (:func:`simulate_bilinear`), ``[[1 - lr^2, -lr], [lr, 1]]`` when y does (as the
+    discriminator does in a GAN's step). Both have trace 2 - lr^2 and determinant 1."""
+    if maximiser_first:
+        return np.array([[1.0 - lr * lr, -lr], [lr, 1.0]])
     return np.array([[1.0, -lr], [lr, 1.0 - lr * lr]])
 
 
@@ -172,20 +176,21 @@ def _powers(matrix: np.ndarray, steps: int) -> np.ndarray:
     return out
 
 
-def uniform_average_closed_form(lr: float, start, steps: int) -> np.ndarray:
-    """``(steps + 1, 2)``: a_T = (I - M)^{-1} (I - M^{T+1}) v_0 / (T + 1) for T = 0..steps,
-    the uniform average of alternating steps from ``start`` (see the module docstring)."""
-    m = alternating_matrix(lr)
+def uniform_average_closed_form(matrix, start, steps: int) -> np.ndarray:
+    """``(steps + 1, 2)``: a_T = (I - M)^{-1} (I - M^{T+1}) v_0 / (T + 1) for T = 0..steps, the
+    uniform average of the iterates v_t = M^t ``start`` of the step ``matrix`` M (I - M invertible;
+    :func:`alternating_matrix` for alternating steps; see the module docstring)."""
+    m = np.asarray(matrix, np.float64)
     inverse = np.linalg.inv(np.eye(2) - m)
     v0 = np.asarray(start, np.float64)
     powers = _powers(m, steps + 1)[1:]                      # M^1 .. M^{steps+1}
     return np.stack([inverse @ (v0 - p @ v0) / (t + 1) for t, p in enumerate(powers)])
 
 
-def exponential_average_closed_form(lr: float, decay: float, start, steps: int) -> np.ndarray:
+def exponential_average_closed_form(matrix, decay: float, start, steps: int) -> np.ndarray:
     """``(steps + 1, 2)``: e_T = beta^T v_0 + (1 - beta) (M - beta I)^{-1} (M^{T+1} - beta^T M) v_0,
-    the exponential average (beta = ``decay``) of alternating steps from ``start``."""
-    m = alternating_matrix(lr)
+    the exponential average (beta = ``decay``) of the iterates M^t ``start`` of the step ``matrix``."""
+    m = np.asarray(matrix, np.float64)
     inverse = np.linalg.inv(m - decay * np.eye(2))
     v0 = np.asarray(start, np.float64)
     powers = _powers(m, steps + 1)
