@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from tiny_config import TINY_DIGITS
 
+from gan_jax.config.build import init_state
 from gan_jax.config.schema import get_config
 from gan_jax.errors import UserError
 from gan_jax.runs.checkpoint import Checkpointer, restore_run
@@ -41,7 +42,6 @@ def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
     run_dir = str(tmp_path / "run")
     train(get_config("gaussian1d", ["steps=2", "log_every=1", "checkpoint_every=2"]), run_dir,
           progress=False, echo=_quiet)
-    from gan_jax.config.build import init_state
     other = init_state(get_config("gaussian1d", ["mlp_hidden=8"]))
     checkpointer = Checkpointer(run_dir)
     with pytest.raises(UserError, match="does not match the config"):
@@ -49,3 +49,35 @@ def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
     checkpointer.close()
     with pytest.raises(UserError, match="not a gan-jax run directory"):
         restore_run(str(tmp_path))
+
+
+def _equal_trees(a, b) -> bool:
+    return jax.tree.structure(a) == jax.tree.structure(b) and all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_resume_with_generator_averaging_continues_exactly_and_can_switch_it(tmp_path):
+    toy = ["mlp_hidden=16", "latent_dim=4", "batch_size=32", "log_every=5", "checkpoint_every=10",
+           "sample_every=1000000", "eval_every=0"]
+    averaged = toy + ["g_average_decay=0.9"]
+    full = train(get_config("gaussian1d", averaged + ["steps=20"]), str(tmp_path / "full"), progress=False,
+                 echo=_quiet)
+    half = str(tmp_path / "half")
+    train(get_config("gaussian1d", averaged + ["steps=10"]), half, progress=False, echo=_quiet)
+    resumed = train(get_config("gaussian1d", averaged + ["steps=20"]), half, resume=True, progress=False,
+                    echo=_quiet)
+    assert full.g_average is not None and _equal_trees(full, resumed)
+    # A run without an average (as every run before averaging existed) resumed with one: the
+    # average starts from the generator of the checkpoint; switched off again, it is dropped.
+    plain = str(tmp_path / "plain")
+    train(get_config("gaussian1d", toy + ["steps=10"]), plain, progress=False, echo=_quiet)
+    config, before = restore_run(plain)
+    assert before.g_average is None
+    switched = Checkpointer(plain)
+    started, _ = switched.restore(jax.eval_shape(lambda: init_state(get_config("gaussian1d", averaged))))
+    switched.close()
+    assert _equal_trees(started.g_average["params"], before.g_params)
+    off = Checkpointer(str(tmp_path / "full"))
+    dropped, _ = off.restore(jax.eval_shape(lambda: init_state(get_config("gaussian1d", toy))))
+    off.close()
+    assert dropped.g_average is None and _equal_trees(dropped.g_params, full.g_params)

@@ -170,5 +170,5 @@ def init_state(config: Config, key: jax.Array = None) -> GANState:
     g_tx, d_tx = build_optimizers(config)
     return create_state(key, gen, disc, g_tx, d_tx, latent_dim=config.latent_dim,
                         data_shape=data_shape(config), objective=build_objective(config),
-                        latent_dist=config.latent_dist,
+                        latent_dist=config.latent_dist, g_average_decay=config.g_average_decay,
                         labels=None if config.conditional == "none" else jnp.zeros((2,), jnp.int32))

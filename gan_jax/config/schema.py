@@ -188,6 +188,10 @@ class Config:
     beta1: float = key(0.5, ge=0.0, lt=1.0)
     beta2: float = key(0.999, ge=0.0, lt=1.0)
     lr_schedule: str = key("constant", choices=("constant", "cosine"))   # cosine decays both rates to 0
+    # Generator averaging: an exponential moving average of G's parameters and batch statistics,
+    # a <- decay a + (1 - decay) G after every G step, which sampling and evaluation use
+    # (0 = off; 0.999 is usual). Yazici et al. 2019; ProGAN and StyleGAN sample from one.
+    g_average_decay: float = key(0.0, ge=0.0, lt=1.0)
     seed: int = key(0, ge=0, le=2**31 - 1)
     # Steps per compiled call: T > 1 scans T steps in one dispatch (fast for small models;
     # XLA:CPU runs convolutions slower in a scan, so image presets keep 1). Logging,
@@ -320,9 +324,11 @@ def config_from_dict(values: dict, where: str = "config") -> Config:
     return validate_config(Config(**checked), where)
 
 
-# Keys a resumed run may change: how long it runs and how it logs, not what it trains.
+# Keys a resumed run may change: how long it runs and how it logs, not what it trains. The
+# generator average reads the training without changing it: switched on at a resume it starts
+# from the checkpoint's generator, switched off it is dropped.
 RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every",
-                  "steps_per_call")
+                  "steps_per_call", "g_average_decay")
 
 
 def config_to_dict(config: Config) -> dict:

@@ -68,11 +68,19 @@ def _labels(config: Config, n: int) -> Optional[np.ndarray]:
 
 def _generator_scores(score: Callable, config: Config, num_samples: int, key, chunk: int) -> Callable:
     """``state -> score(num_samples samples of state's generator)``, from one fixed latent batch
-    drawn in chunks of ``chunk`` samples."""
+    drawn in chunks of ``chunk`` samples. Where the state keeps a generator average the scores
+    are the average's, and the generator as trained adds the same scores prefixed ``raw_``."""
     labels = _labels(config, num_samples)
 
+    def draw(state, averaged: bool) -> np.ndarray:
+        return np.concatenate(list(generate_batches(state, key, num_samples, labels, chunk=chunk,
+                                                    averaged=averaged)))
+
     def evaluate(state) -> dict:
-        return score(np.concatenate(list(generate_batches(state, key, num_samples, labels, chunk=chunk))))
+        scores = score(draw(state, True))
+        if state.g_average is not None:
+            scores.update({f"raw_{name}": value for name, value in score(draw(state, False)).items()})
+        return scores
     return evaluate
 
 

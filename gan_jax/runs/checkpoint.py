@@ -39,7 +39,7 @@ from orbax.checkpoint._src.serialization import tensorstore_utils as _orbax_tens
 
 from gan_jax.config.build import init_state
 from gan_jax.config.schema import RESUMABLE_KEYS, Config, config_from_dict, config_to_dict, read_json_object
-from gan_jax.core.state import GANState
+from gan_jax.core.state import GANState, init_generator_average
 from gan_jax.errors import UserError
 from gan_jax.io import paths
 from gan_jax.io.paths import atomic_write_json, disk_full_message
@@ -302,7 +302,7 @@ class Checkpointer:
             raise NonFiniteState(f"the state holds NaN or inf in {bad[0]}"
                                  f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}; it was not saved")
         meta = {"step": step, "data_position": int(data_position), "config": config_to_dict(config),
-                "checksum": state_checksum(host), **(extra or {})}
+                "checksum": state_checksum(host), "g_average": state.g_average is not None, **(extra or {})}
         before = set(threading.enumerate())
         try:
             with _stops_deferred():
@@ -345,15 +345,24 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def _restore_step(self, template: GANState, step: int) -> Tuple[GANState, dict]:
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
-        state, meta = restored["state"], restored["meta"]
+        meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         if not isinstance(meta, dict):
             raise ValueError("its metadata is not a JSON object")
+        # The generator average may have been switched on or off since this checkpoint (or it
+        # predates averaging): read what was saved, then start or drop the average.
+        saved_average, wanted_average = bool(meta.get("g_average", False)), template.g_average is not None
+        stored = template
+        if saved_average and not wanted_average:
+            stored = template.replace(g_average={"params": template.g_params, "batch_stats": template.g_batch_stats})
+        elif wanted_average and not saved_average:
+            stored = template.replace(g_average=None)
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, stored)
+        state = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
         # Checkpoints written before checksums existed carry none and are taken as they are.
         if "checksum" in meta and state_checksum(state) != meta["checksum"]:
             raise ValueError("its arrays do not match the checksum saved with them")
+        if saved_average != wanted_average:
+            state = init_generator_average(state.replace(g_average=None), template.g_average_decay)
         return state, meta
 
     def restore(self, template: GANState, step: Optional[int] = None,

@@ -37,8 +37,9 @@ def parse_labels(text, n: int, num_classes: int) -> np.ndarray:
 
 
 def generate_batches(state: GANState, key: jax.Array, n: int, labels: Optional[np.ndarray] = None,
-                     chunk: int = 1000) -> Iterator[np.ndarray]:
-    """``n`` eval-mode samples G(z) as host arrays of at most ``chunk`` rows.
+                     chunk: int = 1000, averaged: bool = True) -> Iterator[np.ndarray]:
+    """``n`` eval-mode samples G(z) as host arrays of at most ``chunk`` rows; G is the
+    generator's moving average where the state keeps one and ``averaged``, else G as trained.
 
     Every chunk is generated at the full chunk shape ``min(n, chunk)`` (the
     last one trimmed), with key ``fold_in(key, i)`` for chunk ``i``;
@@ -47,7 +48,7 @@ def generate_batches(state: GANState, key: jax.Array, n: int, labels: Optional[n
     size = min(n, chunk)
     for i, start in enumerate(range(0, n, size)):
         lab = None if labels is None else np.resize(labels[start:start + size], size)
-        yield np.asarray(generate(state, jax.random.fold_in(key, i), size, lab))[:n - start]
+        yield np.asarray(generate(state, jax.random.fold_in(key, i), size, lab, averaged=averaged))[:n - start]
 
 
 def restore_for_sampling(run_dir: str, n: int, labels_text=None, step: Optional[int] = None,
