@@ -8,7 +8,7 @@ import dataclasses
 import json
 import os
 
-from gan_jax.cli.options import bounded_int, seed_option
+from gan_jax.cli.options import bounded_int, generator_option, seed_option
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_fid", "run_eval", "run_convert"]
@@ -50,6 +50,7 @@ def register(subparsers) -> None:
                         "(default %(default)s)")
     p.add_argument("--save-stats", metavar="PATH.npz", help="also save the statistics of --fake")
     p.add_argument("--no-progress", action="store_true")
+    generator_option(p)   # for a run directory given as a side
     p.set_defaults(func=run_fid)
 
     p = subparsers.add_parser("eval", help="all applicable metrics of a run: eval.json and a figure",
@@ -65,6 +66,7 @@ def register(subparsers) -> None:
     p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception"))
     p.add_argument("--inception-weights")
     p.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation during training")
+    generator_option(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_eval)
 
@@ -110,7 +112,7 @@ def run_fid(args) -> None:
                                  max_image_pixels=args.max_image_pixels)
     result = fid_of_sources(args.real, args.fake, args.n, args.data_samples, args.features,
                             args.inception_weights, args.image_size, args.channels, config,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, generator=args.generator)
     print(f"FID ({result.extractor}, {result.n_real} real vs {result.n_fake} fake): {result.fid:.4f}")
     if result.baseline is not None:
         print(f"real-vs-real baseline (two halves of {result.baseline_n}): {result.baseline:.4f}")
@@ -145,7 +147,7 @@ def run_eval(args) -> None:
             raise UserError(f"{path} exists (an earlier gan-jax eval); pass --overwrite to replace it")
     from gan_jax.evaluation.evaluate_run import evaluate_run  # the metrics' imports, once the checks pass
     result = evaluate_run(args.run_dir, figure, args.n, args.seed, args.features, args.inception_weights,
-                          progress=not args.no_progress, best=args.best)
+                          progress=not args.no_progress, best=args.best, generator=args.generator)
     path = atomic_write_json(report, result)
     print(json.dumps({k: v for k, v in result.items() if not k.startswith("class_stats")}, indent=2))
     print(f"wrote {path} and {figure}")

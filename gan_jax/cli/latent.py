@@ -2,7 +2,7 @@
 
 import os
 
-from gan_jax.cli.options import bounded_int, seed_option
+from gan_jax.cli.options import bounded_int, generator_option, seed_option
 from gan_jax.errors import UserError, from_core
 
 __all__ = ["register", "run_interpolate"]
@@ -25,6 +25,7 @@ def register(subparsers) -> None:
                    help="slerp (default, for Gaussian latents) or lerp")
     p.add_argument("--label", type=int, help="conditional runs: the class of every row (default: row i gets class i)")
     seed_option(p, what="the latent pairs")
+    generator_option(p)
     p.set_defaults(func=run_interpolate)
 
 
@@ -39,7 +40,7 @@ def run_interpolate(args) -> None:
     from gan_jax.io.figures import image_grid_bytes, save_image_grid
     from gan_jax.models.conditional import check_labels
     from gan_jax.runs.checkpoint import read_run_config, restore_run
-    from gan_jax.runs.sampling import interpolation_strips
+    from gan_jax.runs.sampling import choose_generator, interpolation_strips
     out = args.out or os.path.join(args.run_dir, f"interpolation_{args.method}.png")
     if not out.endswith(".png"):
         raise UserError(f"--out must end in .png, got {out}")
@@ -49,6 +50,7 @@ def run_interpolate(args) -> None:
     paths.check_output_path(out, args.overwrite)
     paths.check_free_space(out, image_grid_bytes(args.pairs * args.steps, shape, ncols=args.steps))
     config, state = restore_run(args.run_dir)
+    state = choose_generator(state, args.generator, args.run_dir)
     conditional = getattr(config, "conditional", "none") != "none"
     labels = None
     with from_core():   # the model and the latent operations refuse bad labels or paths with a ValueError

@@ -6,7 +6,7 @@ Imports nothing heavy: ``--help`` stays fast.
 
 import argparse
 
-__all__ = ["MAX_SEED", "bounded_int", "seed_option"]
+__all__ = ["MAX_SEED", "bounded_int", "seed_option", "generator_option"]
 
 # jax.random.PRNGKey keeps the low 32 bits of a larger seed (2**32 and 0 give the same key) and
 # refuses one above 2**63 - 1 with an OverflowError: a seed is one of 0 .. 2**32 - 1.
@@ -33,3 +33,11 @@ def seed_option(parser, default: int = 0, what: str = "the random draw") -> None
     """``--seed S`` with the range jax.random.PRNGKey keeps apart, written in ``--help``."""
     parser.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=default, metavar="S",
                         help=f"seed of {what}, 0..{MAX_SEED} (default {default})")
+
+
+def generator_option(parser) -> None:
+    """``--generator auto|average|raw``: which generator of a run draws (runs.sampling.GENERATORS)."""
+    parser.add_argument("--generator", choices=("auto", "average", "raw"), default="auto",
+                        help="auto (default): the generator's moving average where the run keeps one "
+                             "(g_average_decay > 0), else the generator as trained; average: the average "
+                             "(an error if the run keeps none); raw: the generator as trained")

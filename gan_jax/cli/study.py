@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from gan_jax.cli.options import generator_option
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_serve", "run_report"]
@@ -58,6 +59,7 @@ def register(subparsers) -> None:
     p.add_argument("--db", default="study.sqlite", help="the study database (created if missing; default study.sqlite)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port, 1 to 65535 (default 8000; 0: any free port)")
+    generator_option(p)
     p.set_defaults(func=run_serve)
     p = commands.add_parser("report", help="report.json and a figure: rates with bootstrap intervals",
                             description="Example: gan-jax study report study.sqlite --out study_report")
@@ -86,7 +88,7 @@ def run_serve(args) -> None:
         raise UserError(f"a study compares at most {MAX_MODELS} models, got {len(args.runs)} run directories; "
                         "name fewer")
     design = study_design(args.runs, args.real, args.mode, args.trials, args.practice, args.attention_checks,
-                          args.exposure_ms, args.pool, args.seed)
+                          args.exposure_ms, args.pool, args.seed, args.generator)
     sock = bind_socket(args.host, args.port)
     if args.host not in _LOCALHOST:
         print(f"warning: listening on {args.host}: anyone who can reach this machine on that address "

@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 import os
 
-from gan_jax.cli.options import bounded_int, seed_option
+from gan_jax.cli.options import bounded_int, generator_option, seed_option
 from gan_jax.config.schema import RESUMABLE_KEYS
 from gan_jax.errors import UserError
 from gan_jax.train.watchdog import HELP as WATCHDOG_HELP
@@ -54,6 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--labels", help="conditional runs: comma-separated classes (default: all classes evenly)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation during training")
+    generator_option(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_sample)
 
@@ -212,7 +213,8 @@ def run_sample(args) -> None:
     check_output_path(out, args.overwrite)
     config = read_run_config(args.checkpoint)
     paths.check_free_space(out, _sample_bytes(out, args.n, tuple(data_shape(config)), config.conditional != "none"))
-    state, labels = restore_for_sampling(args.checkpoint, args.n, args.labels, best=args.best)
+    state, labels = restore_for_sampling(args.checkpoint, args.n, args.labels, best=args.best,
+                                         generator=args.generator)
     chunks = generate_batches(state, jax.random.PRNGKey(args.seed), args.n, labels)
     with tqdm(total=args.n, unit="sample", disable=args.no_progress or args.n <= 1000, dynamic_ncols=True) as bar:
         if out.endswith(".npz"):

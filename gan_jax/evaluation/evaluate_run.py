@@ -135,7 +135,8 @@ def _stacked_figure(fake, fake_counts, real_counts, path):
 
 
 def evaluate_run(run_dir: str, figure: str, n: Optional[int] = None, seed: int = 0, features: str = "auto",
-                 inception_weights: Optional[str] = None, progress: bool = True, best: bool = False) -> dict:
+                 inception_weights: Optional[str] = None, progress: bool = True, best: bool = False,
+                 generator: str = "auto") -> dict:
     """Every applicable metric of ``n`` samples of a run (its newest checkpoint, or with
     ``best`` the best one kept by evaluation) against ``max(2n, 2000)`` real samples (fewer
     if the data set is smaller); draws ``figure`` and returns the results.
@@ -145,7 +146,7 @@ def evaluate_run(run_dir: str, figure: str, n: Optional[int] = None, seed: int =
     config = read_run_config(run_dir)
     if config.data == "stacked_digits":
         n = STACKED_EVAL_SAMPLES if n is None else n
-        fake = _concat(sample_batches(run_dir, n, seed, best=best))
+        fake = _concat(sample_batches(run_dir, n, seed, best=best, generator=generator))
         real, _ = real_stacked_digits(n, seed)
         result = {"run_dir": run_dir, "data": config.data, "n_generated": int(len(fake)), "n_real": int(len(real))}
         result.update(stacked_digits_result(fake, real, figure))
@@ -156,7 +157,7 @@ def evaluate_run(run_dir: str, figure: str, n: Optional[int] = None, seed: int =
     extractor = None
     if len(shape) == 3:  # fail on a missing extractor before sampling anything
         extractor = evaluation.get_extractor(features, shape, inception_weights)
-    fake = _concat(sample_batches(run_dir, n, seed, best=best))
+    fake = _concat(sample_batches(run_dir, n, seed, best=best, generator=generator))
     real = _concat(data_lib.evaluation_batches(config, max(2 * n, 2000), seed=seed))
     result = {"run_dir": run_dir, "data": config.data, "n_generated": int(len(fake)), "n_real": int(len(real))}
     if extractor is None:

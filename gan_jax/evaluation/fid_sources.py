@@ -160,11 +160,12 @@ def _resize_hint(real: FidSource, fake: FidSource) -> str:
 
 
 def source_batches(source: FidSource, n: int, data_samples: Optional[int] = None, batch_size: int = 250,
-                   seed: int = 0) -> Iterator[np.ndarray]:
-    """Batches of ``source``: ``n`` samples of a run or a toy distribution, at most
+                   seed: int = 0, generator: str = "auto") -> Iterator[np.ndarray]:
+    """Batches of ``source``: ``n`` samples of a run (drawn by ``generator``, see
+    :func:`gan_jax.runs.sampling.choose_generator`) or a toy distribution, at most
     ``data_samples`` (default all) of a finite data set, float32 in [-1, 1] for images."""
     if source.kind == "run":
-        return sample_batches(source.run_dir, n, seed, chunk=batch_size)
+        return sample_batches(source.run_dir, n, seed, chunk=batch_size, generator=generator)
     data = source.config.data
     if data in _TOY_SHAPES:
         return data_lib.evaluation_batches(source.config, n, batch_size, seed)
@@ -204,7 +205,8 @@ def extractor_kind_for(real: FidSource, fake: FidSource, requested: str) -> str:
 def fid_of_sources(real_spec: str, fake_spec: str, n: int = 2000, data_samples: Optional[int] = None,
                    features: str = "auto", inception_weights: Optional[str] = None,
                    image_size: Optional[int] = None, channels: Optional[int] = None,
-                   config: Config = Config(), progress: bool = True, seed: int = 0) -> FidResult:
+                   config: Config = Config(), progress: bool = True, seed: int = 0,
+                   generator: str = "auto") -> FidResult:
     """FID of ``fake_spec`` against ``real_spec`` (see the module docstring), with the
     real-vs-real baseline from the two halves of a real side that is not statistics."""
     real, fake = match_sources(resolve_source(real_spec, image_size, channels, config),
@@ -218,7 +220,7 @@ def fid_of_sources(real_spec: str, fake_spec: str, n: int = 2000, data_samples: 
     def sets(source: FidSource, desc: str, halves: bool):
         if source.kind == "stats":
             return [evaluation.FeatureSet(source.stats, None, None)]
-        batches = source_batches(source, n, data_samples, seed=seed)
+        batches = source_batches(source, n, data_samples, seed=seed, generator=generator)
         return evaluation.feature_sets(extractor, batches, desc, progress, keep=keep, halves=halves)
 
     fake_set = sets(fake, "fake", halves=False)[0]

@@ -12,13 +12,31 @@ import jax
 import numpy as np
 
 from gan_jax.core.latent import interpolate
-from gan_jax.core.state import GANState, apply_generator, sample_latent
+from gan_jax.core.state import GANState, apply_generator, averaged_generator, sample_latent
 from gan_jax.core.steps import generate
 from gan_jax.errors import UserError
 from gan_jax.runs.checkpoint import restore_run
 
-__all__ = ["parse_labels", "generate_batches", "restore_for_sampling", "sample_batches", "sample_from_run",
+__all__ = ["GENERATORS", "choose_generator", "parse_labels", "generate_batches", "restore_for_sampling", "sample_batches", "sample_from_run",
            "interpolation_strips"]
+
+
+#: Which generator of a run draws the samples: ``auto`` its moving average where it keeps one
+#: (trained with ``g_average_decay`` > 0), else the generator as trained; ``average`` the average
+#: (an error for a run without one); ``raw`` the generator as trained.
+GENERATORS = ("auto", "average", "raw")
+
+
+def choose_generator(state: GANState, generator: str, run_dir: str) -> GANState:
+    """``state`` set to draw from the ``generator`` asked for (one of :data:`GENERATORS`)."""
+    if generator not in GENERATORS:
+        raise UserError(f"--generator {generator!r}: choose one of {', '.join(GENERATORS)}")
+    if generator == "raw":
+        return state.replace(g_average=None)
+    if generator == "average" and state.g_average is None:
+        raise UserError(f"{run_dir} keeps no generator average (it was trained with g_average_decay=0); "
+                        "use --generator raw, or train with g_average_decay=0.999")
+    return state
 
 
 def parse_labels(text, n: int, num_classes: int) -> np.ndarray:
@@ -52,12 +70,14 @@ def generate_batches(state: GANState, key: jax.Array, n: int, labels: Optional[n
 
 
 def restore_for_sampling(run_dir: str, n: int, labels_text=None, step: Optional[int] = None,
-                         best: bool = False):
+                         best: bool = False, generator: str = "auto"):
     """``(state, labels (n,) or None)``: a run's newest intact checkpoint (or ``step``, or
-    with ``best`` the best one kept by evaluation) and the labels to draw ``n`` samples with."""
+    with ``best`` the best one kept by evaluation), set to draw from ``generator``
+    (:func:`choose_generator`), and the labels to draw ``n`` samples with."""
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     config, state = restore_run(run_dir, step, best=best)
+    state = choose_generator(state, generator, run_dir)
     labels = None
     if config.conditional != "none":
         labels = parse_labels(labels_text, n, config.num_classes)
@@ -67,17 +87,18 @@ def restore_for_sampling(run_dir: str, n: int, labels_text=None, step: Optional[
 
 
 def sample_batches(run_dir: str, n: int, seed: int = 0, labels_text=None, chunk: int = 1000,
-                   step: Optional[int] = None, best: bool = False) -> Iterator[np.ndarray]:
+                   step: Optional[int] = None, best: bool = False, generator: str = "auto") -> Iterator[np.ndarray]:
     """The samples of :func:`sample_from_run`, one chunk at a time."""
-    state, labels = restore_for_sampling(run_dir, n, labels_text, step, best)
+    state, labels = restore_for_sampling(run_dir, n, labels_text, step, best, generator)
     yield from generate_batches(state, jax.random.PRNGKey(seed), n, labels, chunk)
 
 
 def sample_from_run(run_dir: str, n: int, seed: int = 0, labels_text=None, chunk: int = 1000,
-                    step: Optional[int] = None, best: bool = False) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+                    step: Optional[int] = None, best: bool = False,
+                    generator: str = "auto") -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """``(samples (n, ...), labels (n,) or None)`` from a run's latest checkpoint (or ``step``,
-    or the best one)."""
-    state, labels = restore_for_sampling(run_dir, n, labels_text, step, best)
+    or the best one), drawn by ``generator`` (:func:`choose_generator`)."""
+    state, labels = restore_for_sampling(run_dir, n, labels_text, step, best, generator)
     samples = np.concatenate(list(generate_batches(state, jax.random.PRNGKey(seed), n, labels, chunk)))
     return samples, labels
 
@@ -86,7 +107,9 @@ def interpolation_strips(state: GANState, key: jax.Array, pairs: int, steps: int
                          labels=None) -> np.ndarray:
     """``(pairs * steps, *data_shape)`` samples G(path_i(t_j)), row-major: row i
     walks from z0_i to z1_i (both drawn from the latent prior) in ``steps``
-    points by ``gan_jax.core.latent.interpolate`` (``slerp`` or ``lerp``)."""
+    points by ``gan_jax.core.latent.interpolate`` (``slerp`` or ``lerp``); G is the moving
+    average where the state keeps one."""
+    state = averaged_generator(state)
     z = sample_latent(key, 2 * pairs, state.latent_dim, state.latent_dist)
     paths = np.concatenate([np.asarray(interpolate(z[2 * i], z[2 * i + 1], steps, method))
                             for i in range(pairs)])

@@ -21,8 +21,10 @@ DESIGN_KEYS = ("runs", "real", "mode", "trials", "practice", "attention_checks",
 
 def study_design(runs: Sequence[str], real: str, mode: str = "2afc", trials: int = 50, practice: int = 5,
                  attention_checks: Optional[int] = None, exposure_ms: int = 0, pool: int = 200,
-                 seed: int = 0) -> dict:
-    """The design as stored in the database, after checking the values (UserError)."""
+                 seed: int = 0, generator: str = "auto") -> dict:
+    """The design as stored in the database, after checking the values (UserError). ``generator``
+    (which generator of each run draws) is stored only when it is not ``auto``, so that studies
+    created before the option existed continue as they are."""
     if mode not in MODES:
         raise UserError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if not runs:
@@ -40,8 +42,11 @@ def study_design(runs: Sequence[str], real: str, mode: str = "2afc", trials: int
     if pool < max(need.values()):
         raise UserError(f"a session shows {need['real']} real and {need['generated']} generated images "
                         f"(never one twice) but --pool is {pool}; raise --pool or lower --trials/--practice")
-    return dict(runs=absolute, real=real, mode=mode, trials=trials, practice=practice,
-                attention_checks=attention, exposure_ms=exposure_ms, pool=pool, seed=seed)
+    design = dict(runs=absolute, real=real, mode=mode, trials=trials, practice=practice,
+                  attention_checks=attention, exposure_ms=exposure_ms, pool=pool, seed=seed)
+    if generator != "auto":
+        design["generator"] = generator
+    return design
 
 
 def prepare_study(db_path: str, design: dict) -> str:
@@ -56,7 +61,7 @@ def prepare_study(db_path: str, design: dict) -> str:
     if _holds_this_study(db_path, design):
         return "continued"
     stimuli, _ = build_stimuli(design["runs"], design["real"], design["pool"], design["attention_checks"],
-                               design["seed"])
+                               design["seed"], design.get("generator", "auto"))
     paths.check_free_space(db_path, sum(len(s["png"]) for s in stimuli))
     created = not os.path.lexists(db_path)
     try:

@@ -71,17 +71,18 @@ def _latest_checkpoint_step(run_dir: str) -> int:
     return max(steps)
 
 
-def generated_images(run_dir: str, n: int, seed: int) -> Tuple[np.ndarray, int]:
-    """``(samples (n, H, W, C) in [-1, 1], checkpoint step)`` from a run's latest checkpoint."""
+def generated_images(run_dir: str, n: int, seed: int, generator: str = "auto") -> Tuple[np.ndarray, int]:
+    """``(samples (n, H, W, C) in [-1, 1], checkpoint step)`` from a run's latest checkpoint, drawn
+    by ``generator`` (:func:`gan_jax.runs.sampling.choose_generator`)."""
     step = _latest_checkpoint_step(run_dir)
-    samples, _ = sample_from_run(run_dir, n, seed)
+    samples, _ = sample_from_run(run_dir, n, seed, generator=generator)
     if samples.ndim != 4:
         raise UserError(f"{run_dir} generates points, not images; a study needs an image model")
     return np.asarray(samples, np.float32), step
 
 
 def build_stimuli(run_dirs: Sequence[str], real_spec: str, pool: int, n_attention: int,
-                  seed: int) -> Tuple[List[dict], Tuple[int, int, int]]:
+                  seed: int, generator: str = "auto") -> Tuple[List[dict], Tuple[int, int, int]]:
     """Every stimulus of a study as rows for the ``stimuli`` table, and the image shape.
 
     ``pool`` generated samples per run (sample seed ``seed``), ``pool`` real
@@ -99,7 +100,7 @@ def build_stimuli(run_dirs: Sequence[str], real_spec: str, pool: int, n_attentio
     rows = [dict(id=secrets.token_urlsafe(16), kind="real", real_source=real_spec, real_index=int(i),
                  png=encode_png(x)) for i, x in zip(indices, images)]
     for model, run in enumerate(run_dirs):
-        samples, step = generated_images(run, pool, seed)
+        samples, step = generated_images(run, pool, seed, generator)
         rows += [dict(id=secrets.token_urlsafe(16), kind="generated", model=model, run_dir=run,
                       checkpoint_step=step, sample_seed=seed, sample_index=i, png=encode_png(x))
                  for i, x in enumerate(samples)]
