@@ -131,3 +131,26 @@ def test_a_release_0_1_sweep_resumes_as_a_whole_and_its_seeds_sample(tmp_path, c
     after = _sample(capsys, seeds[0], str(tmp_path / "after.npz"))
     assert after.shape == before.shape and not np.array_equal(after, before)
     assert_fixture_untouched()
+
+
+def test_a_release_0_1_checkpoint_restores_with_a_generator_average_started_from_its_generator(tmp_path):
+    """Checkpoints from before generator averaging have no average in their tree: restored for a
+    config that keeps one, the average starts as a copy of the checkpoint's generator."""
+    import dataclasses
+
+    import jax
+
+    from gan_jax.config.build import init_state
+    from gan_jax.runs.checkpoint import Checkpointer, read_run_config
+    run = str(tmp_path / "digits_dcgan")
+    shutil.copytree(os.path.join(FIXTURE, "digits_dcgan"), run)
+    config = dataclasses.replace(read_run_config(run), g_average_decay=0.999)
+    checkpointer = Checkpointer(run)
+    try:
+        state, _ = checkpointer.restore(jax.eval_shape(lambda: init_state(config)))
+    finally:
+        checkpointer.close()
+    assert int(state.step) == SAVED_STEP and state.g_average_decay == 0.999
+    trained_generator = {"params": state.g_params, "batch_stats": state.g_batch_stats}
+    for average, trained in zip(jax.tree.leaves(state.g_average), jax.tree.leaves(trained_generator)):
+        np.testing.assert_array_equal(average, trained)

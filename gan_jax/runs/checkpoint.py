@@ -22,6 +22,7 @@ one is renamed, and every check above holds the same.
 """
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -357,7 +358,15 @@ class Checkpointer:
         elif wanted_average and not saved_average:
             stored = template.replace(g_average=None)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, stored)
-        state = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+        if "g_average" not in meta:
+            # Written before averaging existed: its tree has no g_average field at all.
+            fields = {f.name: getattr(abstract, f.name) for f in dataclasses.fields(abstract)
+                      if f.metadata.get("pytree_node", True) and f.name != "g_average"}
+            restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(fields)))
+            state = stored.replace(**restored["state"])
+        else:
+            state = self.manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract)))["state"]
         # Checkpoints written before checksums existed carry none and are taken as they are.
         if "checksum" in meta and state_checksum(state) != meta["checksum"]:
             raise ValueError("its arrays do not match the checksum saved with them")
