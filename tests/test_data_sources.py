@@ -369,3 +369,12 @@ def test_an_image_is_refused_by_its_aspect_ratio_and_its_size_once_resized_befor
         data.load_array(f"folder:{folder}", 64, 1, max_image_pixels=300_000)
     images, _ = data.load_array(f"folder:{folder}", 8, 1, max_image_pixels=300_000)   # 8x800 once resized
     assert images.shape == (1, 8, 8, 1)
+
+
+def test_an_image_folder_walk_is_bounded(tmp_path, monkeypatch):
+    from gan_jax.data import files
+    for i in range(5):
+        (tmp_path / f"d{i}").mkdir()
+    monkeypatch.setattr(files, "MAX_FOLDER_ENTRIES", 3)
+    with pytest.raises(UserError, match="holds more than 3 files and folders"):
+        files.list_image_files(str(tmp_path))

@@ -111,6 +111,27 @@ def test_a_file_in_place_of_the_checkpoints_folder_is_one_line(trained, tmp_path
         assert f.read() == "not a folder"
 
 
+@pytest.mark.parametrize("name,make", [("config.json", "folder"), ("curves.png", "folder"),
+                                       ("tensorboard", "file")])
+def test_a_folder_or_file_in_place_of_a_run_file_is_one_line_and_kept(trained, tmp_path, capsys, name, make):
+    run_dir = _copy(trained, tmp_path)
+    target = os.path.join(run_dir, name)
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    elif os.path.exists(target):
+        os.remove(target)
+    if make == "folder":
+        os.makedirs(os.path.join(target, "inside"))
+    else:
+        with open(target, "w") as f:
+            f.write("in the way")
+    code, _, err = run_cli(capsys, "resume", run_dir, "steps=3", "--no-progress")
+    assert code in (0, 2), err
+    if code == 2:
+        assert_one_line_error(code, err, name)
+    assert os.path.isdir(os.path.join(target, "inside")) if make == "folder" else open(target).read() == "in the way"
+
+
 # ---- sweeps: a suggestion that loses nothing ----
 
 def _sweep_copy(tmp_path) -> str:

@@ -199,6 +199,10 @@ def is_regular_file(path: str) -> bool:
         return False
 
 
+#: The most files and folders an image folder's walk visits before it is refused.
+MAX_FOLDER_ENTRIES = 1_000_000
+
+
 def list_image_files(folder: str) -> List[str]:
     """Every image file under ``folder`` (by extension), sorted.
 
@@ -206,12 +210,18 @@ def list_image_files(folder: str) -> List[str]:
     image (``zz.png``) is skipped, never opened (reading a FIFO would wait
     forever). Symbolic links to directories are not followed (``os.walk``
     with ``followlinks=False``), so a link loop cannot make the walk endless;
-    links to regular files are read like files.
+    links to regular files are read like files. The walk stops with a UserError
+    after :data:`MAX_FOLDER_ENTRIES` entries (a folder such as ``/`` is not a
+    data set, and walking it would take unbounded time).
     """
     if not os.path.isdir(folder):
         raise UserError(f"image folder {folder} does not exist")
-    files = []
+    files, seen = [], 0
     for root, dirs, names in os.walk(folder, followlinks=False):
+        seen += len(dirs) + len(names)
+        if seen > MAX_FOLDER_ENTRIES:
+            raise UserError(f"image folder {folder} holds more than {MAX_FOLDER_ENTRIES:,} files and folders; "
+                            "point at the folder that holds the images")
         dirs.sort()
         files.extend(path for path in (os.path.join(root, name) for name in sorted(names)
                                        if name.lower().endswith(IMAGE_EXTENSIONS))

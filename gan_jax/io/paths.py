@@ -468,7 +468,8 @@ def atomic_output(path: str, suffix: str = None):
         raise
 
 
-_REFUSED_WRITES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+_REFUSED_WRITES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
+                   errno.ENOTDIR)
 
 
 def _write_failure(path: str, directory: str, error: OSError) -> str:
@@ -477,6 +478,10 @@ def _write_failure(path: str, directory: str, error: OSError) -> str:
         return f"could not write {path}: {disk_full_message(directory)}"
     if error.errno == errno.EROFS:
         return f"could not write {path}: {directory} is on a read-only file system; choose another location"
+    if error.errno == errno.EISDIR:
+        return f"could not write {path}: a folder of that name is in the way; move it away"
+    if error.errno == errno.ENOTDIR:
+        return f"could not write {path}: a file stands where a folder of its path belongs; move it away"
     if error.errno in (errno.EACCES, errno.EPERM):
         return f"could not write {path}: no permission to write in {directory}; choose another location"
     return f"could not write {path}: {error.strerror or error}"

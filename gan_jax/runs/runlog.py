@@ -170,6 +170,9 @@ class RunLogger:
             self._local_tensorboard = tempfile.mkdtemp(prefix="gan_jax_tensorboard_")
             self.writer = SummaryWriter(self._local_tensorboard)
         else:
+            if os.path.lexists(self.tensorboard) and not os.path.isdir(self.tensorboard):
+                raise UserError(f"{self.tensorboard} is a file, not the run's TensorBoard folder; move it away "
+                                "and run again")
             self.file = _open_log(self.path, append)
             self.writer = SummaryWriter(self.tensorboard)
 
