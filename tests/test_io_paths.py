@@ -113,7 +113,7 @@ def test_atomic_write_json_and_text(tmp_path):
 def test_a_failed_write_leaves_no_temporary_file(tmp_path):
     (tmp_path / "target").mkdir()                            # the rename over a directory fails
     (tmp_path / "target" / "inside").write_text("keep")
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="a folder of that name is in the way"):
         paths.write_text(str(tmp_path / "target"), "data")
     assert os.listdir(tmp_path) == ["target"]
     assert (tmp_path / "target" / "inside").read_text() == "keep"

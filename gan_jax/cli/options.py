@@ -5,8 +5,9 @@ Imports nothing heavy: ``--help`` stays fast.
 """
 
 import argparse
+import math
 
-__all__ = ["MAX_SEED", "bounded_int", "seed_option", "generator_option"]
+__all__ = ["MAX_SEED", "bounded_int", "seed_option", "generator_option", "watchdog_option"]
 
 # jax.random.PRNGKey keeps the low 32 bits of a larger seed (2**32 and 0 give the same key) and
 # refuses one above 2**63 - 1 with an OverflowError: a seed is one of 0 .. 2**32 - 1.
@@ -41,3 +42,28 @@ def generator_option(parser) -> None:
                         help="auto (default): the generator's moving average where the run keeps one "
                              "(g_average_decay > 0), else the generator as trained; average: the average "
                              "(an error if the run keeps none); raw: the generator as trained")
+
+
+# The watchdog of long runs (gan_jax.train.watchdog): its option, here so that --help imports no train layer.
+MAX_WATCHDOG_SECONDS = 7 * 24 * 3600.0   # a week: the largest --watchdog accepted
+WATCHDOG_HELP = ("end the process with status 3 if no chunk of training steps (with its logging, samples, evaluation "
+        "and checkpoint) finishes within SECONDS (above 0, at most 604800; the first chunk, which compiles, "
+        "gets 10 x SECONDS), printing the last finished step and every Python thread's stack (XLA's native "
+        "threads are out of its reach), so that a scheduler can `gan-jax resume` the run; default: off")
+
+
+def _watchdog_seconds(text: str) -> float:
+    """argparse type of ``--watchdog SECONDS``: a number above 0 and at most :data:`MAX_WATCHDOG_SECONDS`."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_WATCHDOG_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text}: give the seconds a chunk of steps may take, a "
+                                         f"number above 0 and at most {MAX_WATCHDOG_SECONDS:.0f} (a week)")
+    return seconds
+
+
+def watchdog_option(parser) -> None:
+    """``--watchdog SECONDS`` of train and resume."""
+    parser.add_argument("--watchdog", type=_watchdog_seconds, metavar="SECONDS", help=WATCHDOG_HELP)

@@ -4,11 +4,9 @@ import argparse
 import dataclasses
 import os
 
-from gan_jax.cli.options import bounded_int, generator_option, seed_option
+from gan_jax.cli.options import bounded_int, generator_option, seed_option, watchdog_option
 from gan_jax.config.schema import RESUMABLE_KEYS
 from gan_jax.errors import UserError
-from gan_jax.train.watchdog import HELP as WATCHDOG_HELP
-from gan_jax.train.watchdog import seconds_option
 
 __all__ = ["register", "run_train", "run_resume", "run_sample"]
 
@@ -30,7 +28,7 @@ def register(subparsers) -> None:
                    help="train one run per seed together in one compiled program (a sweep: RUN_DIR/seed_S/ "
                         f"each; e.g. 0,1,2,3,4 or 0-4; at most {MAX_MEMBERS} seeds)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--watchdog", type=seconds_option, metavar="SECONDS", help=WATCHDOG_HELP)
+    watchdog_option(p)
     _add_distributed_args(p)
     p.set_defaults(func=run_train)
 
@@ -40,7 +38,7 @@ def register(subparsers) -> None:
                    help=f"only {', '.join(RESUMABLE_KEYS)} may change")
     p.add_argument("--seeds", help=argparse.SUPPRESS)   # refused with a clear line: a sweep resumes whole
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--watchdog", type=seconds_option, metavar="SECONDS", help=WATCHDOG_HELP)
+    watchdog_option(p)
     _add_distributed_args(p)
     p.set_defaults(func=run_resume)
 

@@ -18,7 +18,6 @@ XLA's own runtime (its CPU thread pool, device streams) are native and out of
 the watchdog's reach; a stack ending in a JAX call says which call waits.
 """
 
-import argparse
 import faulthandler
 import math
 import os
@@ -27,26 +26,9 @@ import threading
 import time
 from typing import Callable, Optional
 
-__all__ = ["Watchdog", "EXIT_STATUS", "MAX_SECONDS", "HELP", "seconds_option"]
+__all__ = ["Watchdog", "EXIT_STATUS"]
 
 EXIT_STATUS = 3
-MAX_SECONDS = 7 * 24 * 3600.0   # a week: the largest --watchdog accepted
-HELP = ("end the process with status 3 if no chunk of training steps (with its logging, samples, evaluation "
-        "and checkpoint) finishes within SECONDS (above 0, at most 604800; the first chunk, which compiles, "
-        "gets 10 x SECONDS), printing the last finished step and every Python thread's stack (XLA's native "
-        "threads are out of its reach), so that a scheduler can `gan-jax resume` the run; default: off")
-
-
-def seconds_option(text: str) -> float:
-    """argparse type of ``--watchdog SECONDS``: a number above 0 and at most :data:`MAX_SECONDS`."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"{text}: give the seconds a chunk of steps may take, a "
-                                         f"number above 0 and at most {MAX_SECONDS:.0f} (a week)")
-    return seconds
 
 
 class Watchdog:
