@@ -21,6 +21,7 @@ from gan_jax.features import inception_convert
 from gan_jax.metrics.frechet import frechet_distance_f64
 from gan_jax.metrics.stats import covariance, stats_from_features
 
+RELEASE_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "release_0_1")
 TINY_DCGAN = ["steps=2", "g_width=8", "d_width=8", "log_every=1", "sample_every=2", "checkpoint_every=2",
               "grid_samples=4"]
 
@@ -67,13 +68,13 @@ def runs(tmp_path_factory, cache):
     data_dir = tmp_path_factory.mktemp("data")
     write_rgb_folder(data_dir / "rgb", data_dir / "rgb.npz")
     specs = {
-        "digits": ("digits_dcgan", ["batch_size=16"] + TINY_DCGAN),
-        "ring8": ("ring8", ["steps=2", "batch_size=32", "mlp_hidden=16", "latent_dim=4", "log_every=1",
-                            "sample_every=2", "checkpoint_every=2"]),
         "tfds": ("digits_dcgan", ["data=tfds:gan_jax_mnistlike", f"tfds_data_dir={tfds_dir}", "image_size=28",
                                   "channels=1", "batch_size=8"] + TINY_DCGAN),
     }
     out = {"folder": str(data_dir / "rgb"), "npz": str(data_dir / "rgb.npz")}
+    # The digits and ring8 runs are the release fixture's tiny trained runs (4 steps each), copied.
+    for name, source in (("digits", "digits_dcgan"), ("ring8", os.path.join("ring8_sweep", "seed_0"))):
+        out[name] = shutil.copytree(os.path.join(RELEASE_FIXTURE, source), str(root / name))
     for name, (config, overrides) in specs.items():
         assert main(["train", "--config", config, *overrides, "--runs-dir", str(root), "--name", name,
                      "--no-progress"]) == 0
