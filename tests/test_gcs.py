@@ -161,7 +161,10 @@ def test_a_store_that_never_answers_ends_in_one_line(gcs, monkeypatch):
             paths.check_location(f"gs://{BUCKET}/silent", "test")
         with pytest.raises(UserError, match=r"^could not read gs://bkt/silent/a.txt: storage did not answer"):
             paths.read_text(f"gs://{BUCKET}/silent/a.txt")
-        assert time.time() - start < 10
+        from gan_jax.runs.layout import GcsRunLock
+        with pytest.raises(UserError, match=r"^could not write gs://bkt/silent/run/.lock: storage did not answer"):
+            GcsRunLock(f"gs://{BUCKET}/silent/run").acquire()
+        assert time.time() - start < 15
     finally:
         server.close()
 

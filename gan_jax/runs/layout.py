@@ -254,6 +254,16 @@ class GcsRunLock(RunLock):
                          "is stale); wait for it to finish or stop it, then try again")
 
     def acquire(self) -> "GcsRunLock":
+        """Take the lock; storage that does not answer is one line naming the lock object."""
+        try:
+            return self._acquire()
+        except Exception as e:  # gcsfs's and aiohttp's errors
+            unanswered = paths.storage_failure(e, self.path, "write")
+            if unanswered is not None:
+                raise unanswered from None
+            raise
+
+    def _acquire(self) -> "GcsRunLock":
         record, generation = self._read()
         if record is not None:
             if not self._stale(record):
@@ -302,6 +312,9 @@ class GcsRunLock(RunLock):
             self._fs().call("DELETE", "b/{}/o/{}", self.bucket, self.name, ifGenerationMatch=self.generation)
         except (FileNotFoundError, FileExistsError):
             pass   # already gone (the run was deleted) or no longer ours
+        except Exception as e:  # storage that does not answer: the lock goes stale and is taken over
+            if paths.storage_failure(e, self.path, "delete") is None:
+                raise
         self.fd = None
 
 
