@@ -22,7 +22,7 @@ from gan_jax.study import server
 from gan_jax.study.app import MAX_BODY_BYTES, make_app
 from gan_jax.study.server import make_server, prepare_study, study_design
 from gan_jax.study.stimuli import encode_png
-from tests.cli_checks import assert_one_line_error, run_cli
+from cli_checks import assert_one_line_error, run_cli
 
 DESIGN = dict(mode="2afc", trials=4, practice=1, attention_checks=1, exposure_ms=0, pool=8, seed=0)
 

@@ -371,7 +371,7 @@ def _never_serve(monkeypatch):
     monkeypatch.setattr(gan_jax.study.server, "serve", lambda db_path, sock: None)
 
 
-@_settings(examples=8)
+@_settings(examples=6)
 @given(data=st.data())
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_answers_any_arguments_in_one_line(command, data, trained, cache, tmp_path, capsys,
@@ -407,7 +407,7 @@ def _damage_commands(kind: str, run: str) -> dict:
             "interpolate": ["interpolate", member, "--pairs", "1", "--steps", "2"]}
 
 
-@_settings(examples=16)
+@_settings(examples=10)
 @given(data=st.data())
 def test_a_damaged_run_is_used_or_refused_in_one_line(data, trained, cache, tmp_path, capsys, monkeypatch):
     kind = data.draw(st.sampled_from(["single", "sweep"]), label="run")
