@@ -21,7 +21,8 @@ def bounded_int(low: int, high: int):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+            # (a 5,000-digit number is not echoed whole; Python refuses to parse one that long)
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer in {low}..{high}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
         return value

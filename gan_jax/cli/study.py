@@ -1,9 +1,8 @@
 """``gan-jax study serve`` and ``gan-jax study report``: the real-vs-generated user study."""
 
-import argparse
 import sys
 
-from gan_jax.cli.options import generator_option
+from gan_jax.cli.options import bounded_int, generator_option
 from gan_jax.errors import UserError
 
 __all__ = ["register", "run_serve", "run_report"]
@@ -21,19 +20,6 @@ MAX_SEED = 2**31 - 1
 MIN_RESAMPLES, MAX_RESAMPLES = 100, 100_000
 
 
-def _count(low: int, high: int):
-    """An argparse ``type``: an integer from ``low`` to ``high`` (else a one-line usage error)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, got {text[:40]!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
-        return value
-    return parse
-
-
 def register(subparsers) -> None:
     study = subparsers.add_parser("study", help="a web user study: raters judge real vs generated images",
                                   description="Serve a real-vs-generated judgement study and report its results "
@@ -44,17 +30,17 @@ def register(subparsers) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help=f"run directories, one model each (at most {MAX_MODELS})")
     p.add_argument("--real", required=True, metavar="SRC", help="real images: digits, folder:PATH, npz:PATH, tfds:NAME")
     p.add_argument("--mode", default="2afc", help="2afc (a real and a generated image side by side) or single")
-    p.add_argument("--trials", type=_count(1, MAX_TRIALS), default=50,
+    p.add_argument("--trials", type=bounded_int(1, MAX_TRIALS), default=50,
                    help=f"scored trials per session, 1 to {MAX_TRIALS} (default 50)")
-    p.add_argument("--practice", type=_count(0, MAX_PRACTICE), default=5,
+    p.add_argument("--practice", type=bounded_int(0, MAX_PRACTICE), default=5,
                    help=f"practice trials with feedback, 0 to {MAX_PRACTICE} (default 5)")
-    p.add_argument("--attention-checks", type=_count(0, MAX_TRIALS),
+    p.add_argument("--attention-checks", type=bounded_int(0, MAX_TRIALS),
                    help=f"noise images among the scored trials, 0 to {MAX_TRIALS} (default: ceil(trials / 10))")
-    p.add_argument("--exposure-ms", type=_count(0, MAX_EXPOSURE_MS), default=0,
+    p.add_argument("--exposure-ms", type=bounded_int(0, MAX_EXPOSURE_MS), default=0,
                    help=f"show images this long, then a mask; 0: unlimited (at most {MAX_EXPOSURE_MS})")
-    p.add_argument("--pool", type=_count(1, MAX_POOL), default=200,
+    p.add_argument("--pool", type=bounded_int(1, MAX_POOL), default=200,
                    help=f"generated images per model and real images, 1 to {MAX_POOL} (default 200)")
-    p.add_argument("--seed", type=_count(0, MAX_SEED), default=0,
+    p.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=0,
                    help=f"seed of the samples and of the real images drawn, 0 to {MAX_SEED}")
     p.add_argument("--db", default="study.sqlite", help="the study database (created if missing; default study.sqlite)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
@@ -65,9 +51,9 @@ def register(subparsers) -> None:
                             description="Example: gan-jax study report study.sqlite --out study_report")
     p.add_argument("db", metavar="DB", help="the database that gan-jax study serve wrote")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for report.json and report.png")
-    p.add_argument("--resamples", type=_count(MIN_RESAMPLES, MAX_RESAMPLES), default=2000,
+    p.add_argument("--resamples", type=bounded_int(MIN_RESAMPLES, MAX_RESAMPLES), default=2000,
                    help=f"bootstrap resamples, {MIN_RESAMPLES} to {MAX_RESAMPLES} (default 2000)")
-    p.add_argument("--seed", type=_count(0, MAX_SEED), default=0, help=f"seed of the bootstrap, 0 to {MAX_SEED}")
+    p.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=0, help=f"seed of the bootstrap, 0 to {MAX_SEED}")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in DIR")
     p.set_defaults(func=run_report)
     study.set_defaults(func=lambda args: study.error("name a study command: serve or report"))
