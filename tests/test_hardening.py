@@ -2,7 +2,7 @@
 full disk, and every bad input is one line with exit status 2.
 
 Data-loss cases first (names, --overwrite, locks, non-finite state), then the
-faults (kill -9 on a seeded schedule, damaged checkpoints, ENOSPC), then the
+faults (kill -9 inside a checkpoint write, damaged checkpoints, ENOSPC), then the
 walk over every config key and a property-based fuzz of the inputs.
 """
 
@@ -252,7 +252,7 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_resumable(tmp_path, cap
             subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
-# ---- kill -9 on a seeded schedule, inside checkpoint writes too ----
+# ---- kill -9 inside a checkpoint write ----
 
 _DRIVER = textwrap.dedent("""
     # Runs gan-jax; with PAUSE_AT_SAVE=n it stops inside the n-th checkpoint write, after
