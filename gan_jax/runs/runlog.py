@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 from tensorboardX import SummaryWriter
 
@@ -81,7 +82,6 @@ def library_logs(handler: LibraryLog):
     """Within this block the :data:`LIBRARY_LOGGERS`, the exceptions of background threads and
     the exceptions Python cannot raise (``Exception ignored in ...``, e.g. orbax's coroutines
     after a failed save) go to ``handler`` instead of the terminal; everything is restored after."""
-    import traceback
     saved = []
     for name in LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
