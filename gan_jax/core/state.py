@@ -128,18 +128,32 @@ def init_generator_average(state: GANState, decay: float) -> GANState:
                          g_average={"params": copy(state.g_params), "batch_stats": copy(state.g_batch_stats)})
 
 
-def update_generator_average(state: GANState) -> GANState:
-    """One step of the generator's exponential moving average (unchanged when off):
+def update_generator_average(state: GANState, z: Optional[jax.Array] = None, labels=None,
+                             axis_name=None) -> GANState:
+    """One step of the generator's exponential moving average (unchanged when off).
 
-    a_t = decay a_{t-1} + (1 - decay) theta_t, for the parameters and the batch-norm
-    statistics alike (theta_t: the generator after its t-th update).
+    The parameters: a_t = decay a_{t-1} + (1 - decay) theta_t (theta_t: the
+    generator after its t-th update). The batch-norm statistics are the averaged
+    generator's own running statistics: G_{a_t} is applied in train mode to this
+    step's latents ``z`` ``(B, latent_dim)`` (and ``labels``), and each layer's
+    running mean and variance take one step of its momentum towards the batch's.
+    Averaging the raw generator's running statistics instead would pair the
+    average's parameters with statistics measured on other parameters; at the
+    end of an oscillating training that pairing can lose modes the averaged
+    parameters still cover. ``z`` may be None only for a generator without
+    batch norm. ``axis_name``: as in :func:`apply_generator`.
     """
     if state.g_average is None:
         return state
     decay = state.g_average_decay
-    current = {"params": state.g_params, "batch_stats": state.g_batch_stats}
-    average = jax.tree.map(lambda a, t: decay * a + (1.0 - decay) * t, state.g_average, current)
-    return state.replace(g_average=average)
+    params = jax.tree.map(lambda a, t: decay * a + (1.0 - decay) * t, state.g_average["params"], state.g_params)
+    stats = state.g_average["batch_stats"]
+    if stats:
+        if z is None:
+            raise ValueError("the averaged generator's batch statistics need the step's latents z")
+        _, stats = apply_generator(state.replace(g_batch_stats=stats), params, z, labels, train=True,
+                                   axis_name=axis_name)
+    return state.replace(g_average={"params": params, "batch_stats": stats})
 
 
 def averaged_generator(state: GANState, averaged: bool = True) -> GANState:

@@ -335,7 +335,7 @@ def g_step(state: GANState, batch: Batch, key: jax.Array, *, axis_name: Optional
     updates, g_opt_state = state.g_tx.update(grads, state.g_opt_state, state.g_params)
     new_state = state.replace(g_params=optax.apply_updates(state.g_params, updates),
                               g_opt_state=g_opt_state, g_batch_stats=g_stats, step=state.step + 1)
-    new_state = update_generator_average(new_state)
+    new_state = update_generator_average(new_state, z, labels, axis_name)
     metrics = {"g_loss": loss, "d_fake_g": jnp.mean(jax.nn.sigmoid(fake_logits))}
     return new_state, _mean_over(metrics, axis_name)
 
