@@ -18,6 +18,7 @@ counts). Rows already in ``--out`` of methods not run again are kept.
 
     python experiments/stacked_digits.py --seeds 0 1 2 3 4
     python experiments/stacked_digits.py --methods unrolled_k10 --seeds 0 1 --set steps=1000
+    python experiments/stacked_digits.py --methods best_rpgan --seeds 0 1 2 3 4
 """
 
 import argparse
@@ -76,13 +77,17 @@ METHODS = {
     "unrolled_k10_d_quarter": ["d_width=16", "unroll_steps=10"],
     "pacgan2_d_quarter": ["d_width=16", "pack=2"],
     "best": [],
+    # The preset stacked_digits_best with only the objective changed: RpGAN + R1 + R2
+    # (Huang et al. 2024), one gamma for both penalties as in R3GAN, gamma = 1 (not tuned).
+    "best_rpgan": ["d_loss=rpgan", "g_loss=rpgan", "r1_weight=1.0", "r2_weight=1.0"],
 }
+BEST_METHODS = ("best", "best_rpgan")
 
 
 def method_config(method, extra=()):
     """The Config of ``method``; a UserError now, before any training, if its keys do not
     combine (the objective's own checks, :func:`gan_jax.config.build.build_objective`)."""
-    preset = "stacked_digits_best" if method == "best" else "stacked_digits_dcgan"
+    preset = "stacked_digits_best" if method in BEST_METHODS else "stacked_digits_dcgan"
     return experiment_config(preset, METHODS[method] + list(extra), f"stacked_digits-{method}")
 
 

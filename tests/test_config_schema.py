@@ -145,10 +145,10 @@ def test_the_where_text_is_in_the_message():
 # ---- choices read from the registries of the core and the models ----
 
 def _registries():
-    from gan_jax.core.losses import D_LOSSES, G_LOSSES
+    from gan_jax.core.losses import D_LOSSES, G_LOSSES, PAIRED_G_LOSSES
     from gan_jax.models.conditional import D_CONDITIONINGS, LABEL_EMBEDDINGS
     from gan_jax.models.layers import NORMS
-    return {"d_loss": tuple(D_LOSSES), "g_loss": tuple(G_LOSSES), "norm": tuple(NORMS),
+    return {"d_loss": tuple(D_LOSSES), "g_loss": tuple(G_LOSSES) + tuple(PAIRED_G_LOSSES), "norm": tuple(NORMS),
             "conditional": ("none",) + tuple(D_CONDITIONINGS), "label_embedding": tuple(LABEL_EMBEDDINGS)}
 
 

@@ -95,3 +95,13 @@ def test_an_unreadable_results_json_is_one_line_and_kept(tmp_path, name, args, c
     with pytest.raises(UserError, match="results.json"):
         script.main(args + ["--out", str(tmp_path)])
     assert saved.read_text() == content
+
+
+@pytest.mark.parametrize("data", ["ring8", "grid25"])
+def test_best_rpgan_is_the_best_preset_with_only_the_objective_changed(data):
+    import dataclasses
+    script = load_experiment("mode_collapse_2d")
+    best, rpgan = script.method_config(data, "best"), script.method_config(data, "best_rpgan")
+    changed = {k for k, v in dataclasses.asdict(rpgan).items() if v != getattr(best, k)}
+    assert changed == {"name", "d_loss", "g_loss", "r1_weight", "r2_weight"} - ({"r1_weight"} if best.r1_weight == 1.0 else set())
+    assert (rpgan.d_loss, rpgan.g_loss, rpgan.r1_weight, rpgan.r2_weight) == ("rpgan", "rpgan", 1.0, 1.0)

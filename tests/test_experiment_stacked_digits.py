@@ -40,3 +40,12 @@ def test_bad_override_is_refused_before_training(tmp_path):
         script.main(["--methods", "dcgan", "--seeds", "0", "--out", str(tmp_path),
                      "--set", "d_loss=hinge", "label_smoothing=0.1"])
     assert not (tmp_path / "results.json").exists()
+
+
+def test_best_rpgan_is_the_best_preset_with_only_the_objective_changed():
+    import dataclasses
+    script = load_experiment("stacked_digits")
+    best, rpgan = script.method_config("best"), script.method_config("best_rpgan")
+    changed = {k for k, v in dataclasses.asdict(rpgan).items() if v != getattr(best, k)}
+    assert changed == {"name", "d_loss", "g_loss", "r1_weight", "r2_weight"}
+    assert (rpgan.d_loss, rpgan.g_loss, rpgan.r1_weight, rpgan.r2_weight) == ("rpgan", "rpgan", 1.0, 1.0)

@@ -89,6 +89,54 @@ def test_r1_and_r2_alternating_update_matrix():
         np.testing.assert_allclose(np.linalg.det(jacobian), 1 - LR * gamma, rtol=1e-12)
 
 
+def test_rpgan_with_r1_and_r2_jacobian_by_hand():
+    """RpGAN + R1 + R2 (Huang et al. 2024), derived by hand.
+
+    D(x) = psi x is 0 on the data (x = 0) and psi theta on the fake, so the pair's
+    difference is psi theta and
+
+        L_D = softplus(psi theta) + (g1 / 2) psi^2 + (g2 / 2) psi^2,   L_G = softplus(-psi theta)
+
+    (R1 and R2: D's input gradient is psi on real and fake data alike). Near (0, 0), with
+    softplus'(0) = sigmoid(0) = 1/2 =: a (no factor 1/2 in RpGAN, so twice BCE's 1/4) and
+    g = g1 + g2:
+
+        dL_D/dpsi   = sigmoid(psi theta) theta + g psi ~ a theta + g psi,
+        dL_G/dtheta = -sigmoid(-psi theta) psi         ~ -a psi,
+
+    so the gradient field's Jacobian is J = [[0, a], [-a, -g]], eigenvalues
+    (-g +- sqrt(g^2 - 4 a^2)) / 2, real parts < 0 for every g > 0 (locally convergent in
+    continuous time, as the paper claims). Alternating GD (D first, then G at the new psi):
+    psi' = (1 - h g) psi - h a theta, theta' = theta + h a psi', i.e.
+
+        M = [[1 - h^2 a^2, h a (1 - h g)], [-h a, 1 - h g]],   det 1 - h g, trace 2 - h^2 a^2 - h g.
+
+    At the lab's h = 1/2, a = 1/2, g = 1/2 + 1/2 = 1: M = [[15/16, 1/8], [-1/4, 1/2]],
+    eigenvalues (23 +- sqrt(17)) / 32, spectral radius 0.8476 < 1: converges. Since
+    D(real) = 0 the losses are twice the non-saturating GAN's (D: 1/2 softplus(psi theta)
+    + 1/2 log 2; G: -1/2 log sigmoid(psi theta)), so its update at step h equals the
+    non-saturating GAN + R1 + R2's at step 2 h with the weights halved.
+    """
+    method = DIRAC_METHODS["rpgan_r1_r2"]
+    a, g, h = 0.5, method.objective.r1_weight + method.objective.r2_weight, LR
+    want = np.array([[1 - (h * a) ** 2, h * a * (1 - h * g)], [-h * a, 1 - h * g]])
+    np.testing.assert_allclose(want, [[15 / 16, 1 / 8], [-1 / 4, 1 / 2]], atol=1e-15)   # the numbers above
+    jacobian = update_jacobian(method, LR)
+    np.testing.assert_allclose(jacobian, want, atol=1e-12)
+    np.testing.assert_allclose(_sorted_eigenvalues(jacobian), np.sort((23 + np.array([-1, 1]) * np.sqrt(17)) / 32),
+                               atol=1e-12)
+    assert local_verdict(spectral_radius(jacobian)) == CONVERGES == method.paper
+    # Continuous time: the simultaneous update is I + h J.
+    simultaneous = update_jacobian(DiracMethod(GANObjective("rpgan", "rpgan", r1_weight=0.5, r2_weight=0.5,
+                                                            simultaneous=True)), LR)
+    np.testing.assert_allclose((simultaneous - np.eye(2)) / LR, [[0, a], [-a, -g]], atol=1e-12)
+    # The non-saturating GAN + R1 + R2 at twice the step and half the weights: the same update.
+    halved = DiracMethod(GANObjective("bce", "nonsaturating", r1_weight=0.25, r2_weight=0.25))
+    np.testing.assert_allclose(update_jacobian(halved, 2 * LR), jacobian, atol=1e-12)
+    np.testing.assert_allclose(simulate_dirac(halved, 2 * LR, START, 50), simulate_dirac(method, LR, START, 50),
+                               atol=1e-12)
+
+
 def test_consensus_eigenvalues():
     # Consensus optimisation (paper, section 3): J = [[-gamma a^2, a], [-a, -gamma a^2]],
     # eigenvalues -gamma a^2 +- i a; simultaneous GD converges iff

@@ -91,11 +91,14 @@ class _Registry:
     read when a config is checked rather than when this module is imported: the registries
     import JAX, and the command line's ``--help`` must answer without it."""
 
-    def __init__(self, module: str, attr: str, first: Tuple[str, ...] = ()):
-        self.module, self.attr, self.first = module, attr, first
+    def __init__(self, module: str, attrs, first: Tuple[str, ...] = ()):
+        """``attrs``: the registry's name in ``module``, or a tuple of names whose keys are joined."""
+        self.module, self.first = module, first
+        self.attrs = (attrs,) if isinstance(attrs, str) else tuple(attrs)
 
     def names(self) -> tuple:
-        return self.first + tuple(getattr(importlib.import_module(self.module), self.attr))
+        module = importlib.import_module(self.module)
+        return self.first + tuple(name for attr in self.attrs for name in getattr(module, attr))
 
 
 def _choices(rule: dict) -> dict:
@@ -106,7 +109,8 @@ def _choices(rule: dict) -> dict:
 
 
 _LOSS_D = _Registry("gan_jax.core.losses", "D_LOSSES")
-_LOSS_G = _Registry("gan_jax.core.losses", "G_LOSSES")
+# The generator losses of the fake logits alone, then those that pair each fake with a real sample.
+_LOSS_G = _Registry("gan_jax.core.losses", ("G_LOSSES", "PAIRED_G_LOSSES"))
 
 
 # Every count has an upper bound (its ``le``): generous for real runs (the presets use far
@@ -149,7 +153,8 @@ class Config:
     mlp_init_gain: float = key(1.0, gt=0.0)  # scale of the orthogonal init
     norm: str = key("batch", choices=_Registry("gan_jax.models.layers", "NORMS"))
     compute_dtype: str = key("float32", choices=("float32", "bfloat16"))   # DCGAN activations (params stay float32)
-    # Objective (see gan_jax.core.losses).
+    # Objective (see gan_jax.core.losses). d_loss=rpgan goes with g_loss=rpgan (the relativistic
+    # pairing GAN; with r1_weight = r2_weight = gamma it is R3GAN's loss, Huang et al. 2024).
     d_loss: str = key("bce", choices=_LOSS_D)
     g_loss: str = key("nonsaturating", choices=_LOSS_G)
     gp_weight: float = key(0.0, ge=0.0)      # WGAN-GP penalty lambda (0 = off)

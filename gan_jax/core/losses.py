@@ -12,7 +12,8 @@ Tutorial: Generative Adversarial Networks", section 3.2 (saturating,
 non-saturating and maximum-likelihood generator costs, with the factor 1/2);
 Salimans et al. 2016 (feature matching, one-sided label smoothing);
 Arjovsky et al. 2017 and Gulrajani et al. 2017 (WGAN-GP); Mao et al. 2017
-(least squares); Lim & Ye 2017, Miyato et al. 2018 (hinge).
+(least squares); Lim & Ye 2017, Miyato et al. 2018 (hinge); Jolicoeur-Martineau
+2019 and Huang et al. 2024 (relativistic pairing, RpGAN).
 """
 
 from typing import Callable
@@ -33,11 +34,14 @@ __all__ = [
     "least_squares_generator",
     "hinge_discriminator",
     "hinge_generator",
+    "relativistic_pairing_discriminator",
+    "relativistic_pairing_generator",
     "feature_matching",
     "r1_penalty",
     "r2_penalty",
     "D_LOSSES",
     "G_LOSSES",
+    "PAIRED_G_LOSSES",
 ]
 
 # Above this logit the maximum-likelihood cost exp(l) continues as a straight
@@ -182,6 +186,48 @@ def hinge_generator(fake_scores: jax.Array) -> jax.Array:
     return -jnp.mean(fake_scores)
 
 
+def _check_pairs(real_logits: jax.Array, fake_logits: jax.Array) -> None:
+    if real_logits.shape != fake_logits.shape:
+        raise ValueError(f"the relativistic pairing loss pairs real and fake logits one to one; got shapes "
+                         f"{real_logits.shape} and {fake_logits.shape}: give equal batches")
+
+
+def relativistic_pairing_discriminator(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
+    """RpGAN discriminator cost 1/B sum_i softplus(l(G(z_i)) - l(x_i)).
+
+    The relativistic pairing GAN (Jolicoeur-Martineau 2019) in the
+    non-saturating form of Huang et al. 2024 (R3GAN): fake sample i is scored
+    against real sample i of the batch, by the difference of their logits.
+    softplus(t) = log(1 + e^t) = -log sigmoid(-t), so this is the BCE of the
+    pair's difference l(x_i) - l(G(z_i)) with target "real"; there is no
+    factor 1/2 (unlike :func:`discriminator_bce`). Its gradient is
+    sigmoid(l(G(z_i)) - l(x_i)) / B with respect to l(G(z_i)) and minus that
+    with respect to l(x_i).
+
+    Args:
+      real_logits, fake_logits: ``(B,)`` or ``(B, 1)``, the same shape; row i
+        of one is paired with row i of the other (a ValueError otherwise).
+    """
+    _check_pairs(real_logits, fake_logits)
+    return jnp.mean(jax.nn.softplus(fake_logits - real_logits))
+
+
+def relativistic_pairing_generator(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
+    """RpGAN generator cost 1/B sum_i softplus(l(x_i) - l(G(z_i))) (Huang et al. 2024).
+
+    The discriminator's cost with real and fake swapped: G makes each of its
+    samples look more real than the real sample it is paired with, so its loss
+    needs the real batch (D's logits on it are constants for G). The gradient
+    with respect to l(G(z_i)) is -sigmoid(l(x_i) - l(G(z_i))) / B: it stays
+    near -1/B while G's sample scores below its pair (no saturation).
+
+    Args:
+      real_logits, fake_logits: ``(B,)`` or ``(B, 1)``, the same shape, paired by row.
+    """
+    _check_pairs(real_logits, fake_logits)
+    return jnp.mean(jax.nn.softplus(real_logits - fake_logits))
+
+
 def feature_matching(real_features: jax.Array, fake_features: jax.Array) -> jax.Array:
     """Feature ("statistics") matching ||E f(x) - E f(G(z))||_2^2 (Salimans et al. 2016).
 
@@ -200,6 +246,7 @@ D_LOSSES = {
     "wasserstein": wasserstein_critic,
     "least_squares": least_squares_discriminator,
     "hinge": hinge_discriminator,
+    "rpgan": relativistic_pairing_discriminator,
 }
 
 # Generator losses by name: fake_logits -> scalar.
@@ -210,4 +257,10 @@ G_LOSSES = {
     "wasserstein": wasserstein_generator,
     "least_squares": least_squares_generator,
     "hinge": hinge_generator,
+}
+
+# Generator losses that compare each fake sample with a real one, by name:
+# (real_logits, fake_logits) -> scalar. Each needs the discriminator loss of the same name.
+PAIRED_G_LOSSES = {
+    "rpgan": relativistic_pairing_generator,
 }

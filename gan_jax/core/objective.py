@@ -20,7 +20,12 @@ class GANObjective:
 
     Attributes:
       d_loss: key of :data:`gan_jax.core.losses.D_LOSSES`.
-      g_loss: key of :data:`gan_jax.core.losses.G_LOSSES`.
+      g_loss: key of :data:`gan_jax.core.losses.G_LOSSES`, or of
+        :data:`gan_jax.core.losses.PAIRED_G_LOSSES` (the generator's cost
+        compares each fake sample with a real one): ``"rpgan"``, the
+        relativistic pairing GAN (Huang et al. 2024), which goes with
+        ``d_loss="rpgan"`` and no other, and not with ``feature_matching``.
+        R3GAN's loss is ``rpgan`` with ``r1_weight`` = ``r2_weight`` = gamma.
       gp_weight: weight lambda of the WGAN-GP gradient penalty (0 = none).
       label_smoothing: one-sided smoothing s of the real targets (bce only).
       feature_matching: the generator minimises feature matching on D's last
@@ -76,8 +81,17 @@ class GANObjective:
     def __post_init__(self):
         if self.d_loss not in losses.D_LOSSES:
             raise ValueError(f"unknown d_loss {self.d_loss!r}; expected one of {sorted(losses.D_LOSSES)}")
-        if self.g_loss not in losses.G_LOSSES:
-            raise ValueError(f"unknown g_loss {self.g_loss!r}; expected one of {sorted(losses.G_LOSSES)}")
+        if self.g_loss not in losses.G_LOSSES and self.g_loss not in losses.PAIRED_G_LOSSES:
+            raise ValueError(f"unknown g_loss {self.g_loss!r}; expected one of "
+                             f"{sorted(losses.G_LOSSES) + sorted(losses.PAIRED_G_LOSSES)}")
+        paired = next((name for name in (self.d_loss, self.g_loss) if name in losses.PAIRED_G_LOSSES), None)
+        if paired and self.d_loss != self.g_loss:
+            raise ValueError(f"d_loss={self.d_loss!r} and g_loss={self.g_loss!r} do not combine: the {paired} "
+                             f"loss scores real and fake samples in pairs in both players' losses; set "
+                             f"d_loss={paired} and g_loss={paired}, or neither")
+        if paired and self.feature_matching:
+            raise ValueError(f"feature_matching replaces the generator's loss, so g_loss={paired!r} would "
+                             f"not be used; set feature_matching=false or choose another d_loss and g_loss")
         if self.label_smoothing and self.d_loss != "bce":
             raise ValueError("label_smoothing applies to d_loss='bce' only")
         if self.unroll_steps < 0:

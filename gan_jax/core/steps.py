@@ -268,7 +268,7 @@ def _g_loss(state: GANState, g_params, z, labels, real_batch, unroll_key=None, n
     if obj.instance_noise:
         fake_key, real_key = jax.random.split(noise_key)
         fake = _with_instance_noise(fake, obj.instance_noise, fake_key, axis_name)
-        if obj.feature_matching:
+        if obj.feature_matching or obj.g_loss in losses.PAIRED_G_LOSSES:
             real_batch = _with_instance_noise(real_batch, obj.instance_noise, real_key, axis_name)
     # The unrolled GAN scores G against D as it will be k steps ahead.
     d_params = (_unrolled_d_params(state, g_params, real_batch, labels, unroll_key,
@@ -288,7 +288,13 @@ def _g_loss(state: GANState, g_params, z, labels, real_batch, unroll_key=None, n
     else:
         fake_logits, _ = discriminate(fake)
         fake_logits, aux = _split_aux(fake_logits, labels, obj.aux_class_weight)
-        loss = losses.G_LOSSES[obj.g_loss](fake_logits) + aux
+        if obj.g_loss in losses.PAIRED_G_LOSSES:
+            # Fake i against real i (RpGAN); D's logits on the real batch do not depend on G
+            # (except through an unrolled D, whose dependence is part of the unrolled loss).
+            real_logits, _ = _split_aux(discriminate(real_batch)[0], labels, 0.0)
+            loss = losses.PAIRED_G_LOSSES[obj.g_loss](real_logits, fake_logits) + aux
+        else:
+            loss = losses.G_LOSSES[obj.g_loss](fake_logits) + aux
     return loss, (g_stats, fake_logits)
 
 
@@ -298,8 +304,8 @@ def g_step(state: GANState, batch: Batch, key: jax.Array, *, axis_name: Optional
     theta_G <- theta_G + update(grad_G L_G(G(z))), z ~ p_z drawn from ``key``
     for as many samples as ``batch`` holds, with L_G the objective's generator
     loss. The batch gives the size and the labels; its images are used by the
-    losses that compare with real data (feature matching, the unrolled
-    discriminator, consensus optimisation).
+    losses that compare with real data (feature matching, the relativistic
+    pairing loss, the unrolled discriminator, consensus optimisation).
 
     Args:
       state: the GAN state.

@@ -61,6 +61,18 @@ oscillation, not convergence), above diverges. The update matrices (state
   [-a, -gamma a^2]], eigenvalues -gamma a^2 +- i a (paper, section 3):
   converges for small h.
 
+- RpGAN + R1 + R2 (Huang et al. 2024, whose R3GAN loss this is; they prove
+  local convergence of RpGAN with R1 or R2): D minimises softplus(D(G(z)) -
+  D(x)) and G softplus(D(x) - D(G(z))). Here D(x) = psi 0 = 0 on the data, so
+  L_D = softplus(psi theta) + ((gamma_1 + gamma_2) / 2) psi^2 and
+  L_G = softplus(-psi theta): the non-saturating GAN without the factor 1/2,
+  a = sigmoid(0) = 1/2, with R1 and R2 adding up to one penalty of weight
+  g = gamma_1 + gamma_2. So J = [[0, a], [-a, -g]] and the alternating
+  update is the R1 matrix above with gamma -> g: M = [[1 - x, h a (1 - h g)],
+  [-h a, 1 - h g]], det 1 - h g, converging for small h; its update at step
+  h equals the non-saturating GAN + R1 + R2's at step 2 h with weights
+  gamma_i / 2 (the same losses, halved).
+
 Methods the paper does not cover, derived the same way:
 
 - k D steps per G step (alternating): psi_k = psi - k h a theta, then
@@ -104,8 +116,9 @@ CONVERGES, NEUTRAL, DIVERGES = "converges", "neutral", "diverges"
 RADIUS_TOLERANCE = 1e-9
 
 # a = |d v_theta / d psi| at the equilibrium, per discriminator loss (see the module docstring).
-FIELD_SLOPE = {"bce": 0.25, "wasserstein": 1.0}
-_G_LOSSES_BY_D_LOSS = {"bce": ("saturating", "nonsaturating"), "wasserstein": ("wasserstein",)}
+FIELD_SLOPE = {"bce": 0.25, "wasserstein": 1.0, "rpgan": 0.5}
+_G_LOSSES_BY_D_LOSS = {"bce": ("saturating", "nonsaturating"), "wasserstein": ("wasserstein",),
+                       "rpgan": ("rpgan",)}
 
 
 class DiracGenerator(nn.Module):
@@ -141,9 +154,9 @@ class DiracMethod:
       d_steps: k, D steps per G step (``train_step``'s real batches).
       lr_d_scale: D's step is ``lr_d_scale`` times G's.
       batch_size: samples per batch (all the same without instance noise).
-      paper: the paper's verdict, ``"converges"`` or ``"does not converge"``;
-        None where the paper does not cover the method (the module docstring
-        derives the verdict).
+      paper: the paper's verdict, ``"converges"`` or ``"does not converge"``
+        (Mescheder et al. 2018; for RpGAN, Huang et al. 2024's claim); None
+        where no paper covers the method (the module docstring derives the verdict).
       label: a short description for figures and tables.
     """
     objective: GANObjective
@@ -193,6 +206,9 @@ DIRAC_METHODS = {
     "k_d_steps": DiracMethod(_BCE, d_steps=5, label="GAN, 5 D steps"),
     "two_time_scale": DiracMethod(_BCE, lr_d_scale=4.0, label="GAN, D step 4x G step"),
     "unrolled": DiracMethod(dataclasses.replace(_BCE, unroll_steps=5), label="unrolled GAN, k 5"),
+    # gamma 0.5 each: the same penalty on psi as the r1 and r2 rows' gamma 1 (g = 1).
+    "rpgan_r1_r2": DiracMethod(GANObjective("rpgan", "rpgan", r1_weight=0.5, r2_weight=0.5), paper=CONVERGES,
+                               label="RpGAN + R1 + R2, gamma 0.5 each"),
 }
 
 
