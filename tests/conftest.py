@@ -58,7 +58,7 @@ def mnist5k_run(tmp_path_factory, mnist_classifier_cache):
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setenv("GAN_JAX_CACHE", str(mnist_classifier_cache))
         assert main(["train", "--config", "mnist5k_dcgan", "steps=2", "g_width=4", "d_width=4", "latent_dim=8",
-                     "batch_size=32", "log_every=1", "sample_every=2", "checkpoint_every=2", "grid_samples=4",
+                     "batch_size=32", "log_every=1", "sample_every=1000000", "checkpoint_every=2", "grid_samples=4",
                      "eval_every=2", "eval_samples=20", "--runs-dir", str(root), "--name", "r",
                      "--no-progress"]) == 0
     return str(root / "r"), printed.getvalue()

@@ -36,17 +36,17 @@ def test_the_script_scores_samples_beside_the_held_out_digits(mnist5k_run, mnist
     monkeypatch.setenv("GAN_JAX_CACHE", str(mnist_classifier_cache))
     run_dir, _ = mnist5k_run
     out = tmp_path / "out"
-    results = load_experiment("mnist5k_dcgan").main(["--run", run_dir, "--samples", "600", "--out", str(out)])
-    assert json.loads((out / "results.json").read_text())["samples"] == 600
+    results = load_experiment("mnist5k_dcgan").main(["--run", run_dir, "--samples", "500", "--out", str(out)])
+    assert json.loads((out / "results.json").read_text())["samples"] == 500
     assert (out / "mnist5k_dcgan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     params, accuracy = mnist_classifier.load_or_train_classifier()
     assert results["classifier_held_out_accuracy"] == accuracy
     # The class fractions and the scores, recomputed from the same samples (seed 0) and digits.
-    fake, _ = sample_from_run(run_dir, 600, 0)
+    fake, _ = sample_from_run(run_dir, 500, 0)
     real, real_labels = load_mnist5k("test")
     fake_probs = np.asarray(mnist_classifier.classifier_probs(params, fake))
     real_probs = np.asarray(mnist_classifier.classifier_probs(params, real))
-    np.testing.assert_allclose(results["class_fractions"], np.bincount(fake_probs.argmax(1), minlength=10) / 600)
+    np.testing.assert_allclose(results["class_fractions"], np.bincount(fake_probs.argmax(1), minlength=10) / 500)
     np.testing.assert_allclose(results["class_fractions_real"], np.bincount(real_probs.argmax(1), minlength=10) / 1000)
     np.testing.assert_allclose(results["classifier_score"], _inception_score(fake_probs), rtol=1e-4)
     np.testing.assert_allclose(results["classifier_score_real"], _inception_score(real_probs), rtol=1e-4)
@@ -55,6 +55,7 @@ def test_the_script_scores_samples_beside_the_held_out_digits(mnist5k_run, mnist
     # A 2-step generator is far from the digits: above the floor, in FID and KID alike.
     for metric in ("fid", "kid"):
         assert results[metric]["generated_500"] > results[metric]["floor_500"], results[metric]
+        assert results[metric]["generated_all"] == pytest.approx(results[metric]["generated_500"])  # 500 = all
 
 
 def test_the_script_refuses_too_few_samples(mnist5k_run, tmp_path):
