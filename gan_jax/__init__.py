@@ -8,7 +8,7 @@ by import-linter, see ``pyproject.toml``):
   its hooks (logs, samples, evaluation, checkpoints) and data parallelism;
 - ``evaluation``: FID sources, the evaluation of a run, evaluation during training;
 - ``runs``: the run-directory layout, lock, checkpoints, logs, provenance, sampling;
-- ``features``: the Inception port and its converter, the digits classifier;
+- ``features``: the Inception port and its converter, the digits and MNIST classifiers;
 - ``data``: the data sources and the user's files;
 - ``config``: run configurations as data, presets, and assembling a run;
 - ``io``: local and ``gs://`` paths, atomic writes, figures;

@@ -43,14 +43,17 @@ def random_inception_variables(seed: int = 0) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A fresh ``$GAN_JAX_CACHE`` holding random Inception weights at the default path, and the
-    digits classifier copied from the usual cache (trained there once for the whole suite)."""
+def cache(tmp_path_factory, mnist_classifier_cache):
+    """A fresh ``$GAN_JAX_CACHE`` holding random Inception weights at the default path, the
+    digits classifier copied from the usual cache (trained there once for the whole suite) and
+    the briefly trained MNIST classifier of the shared fixture."""
     from gan_jax.features import digits_classifier as classifier
+    from gan_jax.features import mnist_classifier
     classifier.load_or_train_classifier()
     trained = os.path.join(classifier.cache_dir(), f"{classifier.EXTRACTOR_NAME}.msgpack")
     directory = tmp_path_factory.mktemp("cache")
     shutil.copy(trained, directory)
+    shutil.copy(mnist_classifier_cache / f"{mnist_classifier.EXTRACTOR_NAME}.msgpack", directory)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GAN_JAX_CACHE", str(directory))
         inception_convert.save_inception_variables(random_inception_variables(),
@@ -170,11 +173,16 @@ def test_ring8_run_eval_reports_mode_coverage(runs):
     assert set(result["scores"]) == {"frechet_distance", "precision", "recall"}
 
 
-def test_tfds_run_is_evaluated_with_the_cached_inception(runs):
-    assert main(["eval", runs["tfds"], "-n", "8", "--no-progress"]) == 0
+def test_tfds_28x28_grey_run_gets_the_mnist_classifier_and_the_cached_inception_on_request(runs):
+    assert main(["eval", runs["tfds"], "-n", "8", "--features", "inception", "--no-progress"]) == 0
     result = json.load(open(f"{runs['tfds']}/eval.json"))
     assert result["features"] == "inception_fid_2015_12_05" and result["n_real"] == 8
     assert np.isfinite(result["scores"]["fid"]) and result["scores"]["fid"] > 0
+    assert "class_stats" not in result
+    assert main(["eval", runs["tfds"], "-n", "8", "--overwrite", "--no-progress"]) == 0   # the rule: 28x28x1
+    result = json.load(open(f"{runs['tfds']}/eval.json"))
+    assert result["features"] == "mnist_lenet_v1" and np.isfinite(result["scores"]["fid"])
+    assert sum(result["class_stats"]["histogram"]) == pytest.approx(1.0)
 
 
 def test_rgb_folder_scored_with_the_cached_inception_against_the_same_images_is_zero(runs, capsys):

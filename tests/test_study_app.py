@@ -1,8 +1,9 @@
 """The study web app at the HTTP level, in a real browser, under load and after kill -9.
 
-One tiny trained run (2 steps) serves as both models (a copy of it is the
-second model); each test works on its own copy of a study database made once
-per module. "The real server" is ``gan-jax study serve`` started as a
+One tiny trained digits run (2 steps) serves as both models of the 2afc study
+(a copy of it is the second model); the single-mode study shows a tiny 28x28
+mnist5k run (the shared fixture) against mnist5k's real digits. Each test works
+on its own copy of a study database made once per module. "The real server" is ``gan-jax study serve`` started as a
 subprocess on 127.0.0.1 on a free port.
 """
 
@@ -49,12 +50,14 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def study_dbs(runs, tmp_path_factory):
-    """``{mode: (database path, design)}``: 2afc over both runs, single over the first."""
+def study_dbs(runs, mnist5k_run, tmp_path_factory):
+    """``{mode: (database path, design)}``: 2afc over both digits runs against digits, single over
+    the 28x28 mnist5k run against mnist5k."""
     root = tmp_path_factory.mktemp("study_dbs")
     made = {}
     for mode, options in DESIGNS.items():
-        design = study_design(runs if mode == "2afc" else runs[:1], "digits", **options)
+        design = (study_design(runs, "digits", **options) if mode == "2afc" else
+                  study_design([mnist5k_run[0]], "mnist5k", **options))
         path = str(root / f"{mode}.sqlite")
         assert prepare_study(path, design) == "created"
         made[mode] = (path, design)
@@ -174,6 +177,12 @@ def test_single_mode_flow_and_exposure(fresh):
         assert state["score"] == {"correct": 6, "scored": 6}
     with contextlib.closing(sqlite3.connect(db_path)) as db:
         assert db.execute("SELECT count(*), sum(correct), min(exposure_ms) FROM answers").fetchone() == (10, 10, 300)
+        sources = [json.loads(row[0]) for row in db.execute("SELECT left_source FROM answers")]
+        pngs = [png for (png,) in db.execute("SELECT png FROM stimuli")]
+    # Real 28x28 digits of mnist5k's 4,000 training digits, every stimulus an 8-bit grey 28x28 PNG.
+    real = [source for source in sources if source["kind"] == "real"]
+    assert real and all(r["source"] == "mnist5k" and 0 <= r["index"] < 4000 for r in real)
+    assert {_png_chunks(png)[0][1][:10] for png in pngs} == {struct.pack(">II", 28, 28) + bytes([8, 0])}
 
 
 def test_models_get_balanced_raters_and_a_rater_each_model_once(fresh):
@@ -584,6 +593,13 @@ def test_browser_single_mode_masks_after_the_exposure(fresh, tmp_path):
         driver.get(url + "/")
         wait.until(ec.element_to_be_clickable((By.ID, "start"))).click()
         wait.until(ec.element_to_be_clickable((By.ID, "answer-right")))
+        # A 28x28 mnist5k digit shown 9 times larger (252 pixels), nearest neighbour, not blurred
+        # (masked after the exposure by visibility: hidden, which keeps its size).
+        image = driver.find_element(By.ID, "image-left")
+        wait.until(lambda d: image.size["width"] != 0 and image.get_attribute("naturalWidth") == "28")
+        WebDriverWait(driver, 5).until(lambda d: image.size["width"] == 252)
+        assert (image.size["width"], image.size["height"]) == (252, 252)
+        assert image.value_of_css_property("image-rendering") == "pixelated"
         assert driver.find_element(By.ID, "answer-left").text == "Real (F)"
         assert not driver.find_element(By.ID, "figure-right").is_displayed()  # one image in single mode
         WebDriverWait(driver, 5).until(

@@ -24,14 +24,15 @@ def register(subparsers) -> None:
     from gan_jax.config.schema import Config
     p = subparsers.add_parser(
         "fid", help="Fréchet distance between two sources",
-        description="FID between two sources. SRC: a data set as training names it (digits, ring8, grid25, "
+        description="FID between two sources. SRC: a data set as training names it (digits, mnist5k, ring8, grid25, "
                     "npz:PATH or PATH.npz, folder:PATH or a directory, tfds:NAME), a run directory (samples "
                     "its latest checkpoint) or an .npz of statistics (mu, sigma, n, extractor). "
                     "Example: gan-jax fid --real digits --fake runs/digits_dcgan")
     p.add_argument("--real", required=True, metavar="SRC")
     p.add_argument("--fake", required=True, metavar="SRC")
     p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception", "points"),
-                   help="auto: the digits classifier for 8x8x1 images, raw points for the toys, else Inception")
+                   help="auto: the digits classifier for 8x8x1 images, the MNIST classifier for 28x28x1, raw "
+                        "points for the toys, else Inception; classifier: the one of the image shape")
     p.add_argument("--inception-weights", help="converted weights (default: the cache, where convert-inception "
                                                "writes them)")
     p.add_argument("-n", type=bounded_int(2, MAX_FID_SAMPLES), default=2000,
@@ -63,7 +64,9 @@ def register(subparsers) -> None:
                         "as published)")
     seed_option(p, what="the generated and real samples")
     p.add_argument("--overwrite", action="store_true", help="replace an existing eval.json and eval.png")
-    p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception"))
+    p.add_argument("--features", default="auto", choices=("auto", "classifier", "inception"),
+                   help="auto: the digits classifier for 8x8x1 images, the MNIST classifier for 28x28x1, "
+                        "else Inception")
     p.add_argument("--inception-weights")
     p.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation during training")
     generator_option(p)

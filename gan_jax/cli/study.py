@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     p = commands.add_parser("serve", help="set up the study (first time) and serve its page",
                             description="Example: gan-jax study serve runs/digits_dcgan --real digits --trials 50")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help=f"run directories, one model each (at most {MAX_MODELS})")
-    p.add_argument("--real", required=True, metavar="SRC", help="real images: digits, folder:PATH, npz:PATH, tfds:NAME")
+    p.add_argument("--real", required=True, metavar="SRC",
+                   help="real images: digits, mnist5k, folder:PATH, npz:PATH, tfds:NAME")
     p.add_argument("--mode", default="2afc", help="2afc (a real and a generated image side by side) or single")
     p.add_argument("--trials", type=bounded_int(1, MAX_TRIALS), default=50,
                    help=f"scored trials per session, 1 to {MAX_TRIALS} (default 50)")

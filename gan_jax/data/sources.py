@@ -8,7 +8,8 @@ in-memory arrays are reshuffled every epoch by a permutation seeded with
 ``(seed, epoch)``; generated toy data is drawn from a generator seeded with
 ``(seed, position)``; tensorflow-datasets streams skip ``position`` batches.
 
-The toy samplers live in :mod:`gan_jax.data.toys`, the tensorflow-datasets
+The toy samplers live in :mod:`gan_jax.data.toys`, mnist5k (real 28x28 MNIST
+digits read offline) in :mod:`gan_jax.data.mnist5k`, the tensorflow-datasets
 stream in :mod:`gan_jax.data.tfds`, the stacked-digits sampler in
 :mod:`gan_jax.data.stacked_digits`; user files (``.npz``, image folders) are read and
 checked by :mod:`gan_jax.data.files`, and multi-host row splitting is
@@ -28,6 +29,7 @@ from gan_jax.config.schema import Config
 from gan_jax.data import files as data_files
 from gan_jax.data.digits import load_digits  # noqa: F401 (re-exported)
 from gan_jax.data.files import to_unit_range  # noqa: F401 (re-exported)
+from gan_jax.data.mnist5k import MNIST5K_SHAPE, load_mnist5k
 from gan_jax.data.rows import process_rows
 from gan_jax.data.stacked_digits import real_stacked_digits, sample_stacked_digits
 from gan_jax.data.tfds import TfdsSource  # noqa: F401 (re-exported)
@@ -38,7 +40,7 @@ __all__ = [
     "load_digits", "mixture_centers", "sample_toy", "TOY_DATA", "load_array", "make_source",
     "ArraySource", "SamplerSource", "StackedDigitsSource", "TfdsSource", "to_unit_range", "npz_image_key",
     "sample_toy_host", "DEVICE_DATA_BYTES",
-    "evaluation_batches",
+    "evaluation_batches", "load_mnist5k",
 ]
 
 Batch = Tuple[np.ndarray, Optional[np.ndarray]]
@@ -103,14 +105,22 @@ def _load_folder(path: str, image_size: int, channels: int, max_pixels: int):
     return data_files.to_unit_range(images, path), None
 
 
+def _check_mnist5k_shape(image_size: int, channels: int) -> None:
+    """mnist5k is 28x28x1 and is not resized: any other ``image_size``/``channels`` is a UserError."""
+    if (image_size, image_size, channels) != MNIST5K_SHAPE:
+        raise UserError(f"mnist5k digits are 28x28x1 but the config wants {image_size}x{image_size}x{channels}; "
+                        "set image_size=28 channels=1 (tfds:mnist resizes to any image_size)")
+
+
 def load_array(spec: str, image_size: int = 8, channels: int = 1, n: int = 10000,
                seed: int = 0, num_classes: int = 0,
                max_image_pixels: int = data_files.DEFAULT_MAX_IMAGE_PIXELS
                ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """A whole in-memory data set: ``(images or points, labels or None)``.
 
-    ``spec``: ``digits``, ``gaussian1d``/``ring8``/``grid25`` (n seeded
-    samples, labels are mode indices), ``npz:PATH`` or ``folder:PATH``.
+    ``spec``: ``digits``, ``mnist5k`` (its 4,000 training digits),
+    ``gaussian1d``/``ring8``/``grid25`` (n seeded samples, labels are mode
+    indices), ``npz:PATH`` or ``folder:PATH``.
     Labels of an ``.npz`` are checked against ``num_classes`` (0: no bound).
     """
     if spec == "digits":
@@ -118,6 +128,9 @@ def load_array(spec: str, image_size: int = 8, channels: int = 1, n: int = 10000
             raise UserError(f"digits are 8x8x1 but the config wants {image_size}x{image_size}x{channels}; "
                             "set image_size=8 channels=1")
         return load_digits("all")
+    if spec == "mnist5k":
+        _check_mnist5k_shape(image_size, channels)
+        return load_mnist5k("train")
     if spec in TOY_DATA:
         return sample_toy_host(spec, seed, n)
     if spec == "stacked_digits":
@@ -126,7 +139,7 @@ def load_array(spec: str, image_size: int = 8, channels: int = 1, n: int = 10000
         return _load_npz(spec[4:], image_size, channels, num_classes)
     if spec.startswith("folder:"):
         return _load_folder(spec[7:], image_size, channels, max_image_pixels)
-    raise UserError(f"unknown data {spec!r}; expected digits, {', '.join(TOY_DATA)}, npz:PATH, "
+    raise UserError(f"unknown data {spec!r}; expected digits, mnist5k, {', '.join(TOY_DATA)}, npz:PATH, "
                     "folder:PATH or tfds:NAME")
 
 
@@ -318,7 +331,8 @@ def evaluation_batches(config: Config, n: int, batch_size: int = 250, seed: int 
     as float32 batches in [-1, 1] of at most ``batch_size`` (the last may be smaller).
 
     Read through the same code as training, never whole: digits from memory
-    (1,797 images), toys drawn fresh (``n`` samples), ``.npz`` rows in chunks,
+    (1,797 images), mnist5k's 1,000 held-out digits (training reads the other
+    4,000), toys drawn fresh (``n`` samples), ``.npz`` rows in chunks,
     folder images decoded one batch at a time, tensorflow-datasets streamed
     (one shuffled pass). Finite data sets give ``min(n, size)`` samples
     without replacement.
@@ -335,8 +349,12 @@ def evaluation_batches(config: Config, n: int, batch_size: int = 250, seed: int 
                             data_dir=config.tfds_data_dir or None)
         yield from source.one_pass(n, batch_size)
         return
-    if data == "digits":
-        images, _ = load_array(data, config.image_size, config.channels)
+    if data in ("digits", "mnist5k"):
+        if data == "digits":
+            images, _ = load_array(data, config.image_size, config.channels)
+        else:   # the held-out digits, which neither the training nor the MNIST classifier sees
+            _check_mnist5k_shape(config.image_size, config.channels)
+            images, _ = load_mnist5k("test")
         chosen = np.sort(rng.permutation(len(images))[:n])
         for start in range(0, len(chosen), batch_size):
             yield images[chosen[start:start + batch_size]]

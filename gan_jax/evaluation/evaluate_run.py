@@ -2,8 +2,8 @@
 
 Images: FID, KID (unbiased, mean and std over subsets), precision and recall
 (k-NN manifolds), each beside the same scores of one half of the real sample
-against the other; for the digits classifier also the class histogram of
-generated and real digits. Points (the toys): the Fréchet distance of the
+against the other; for the digits and MNIST classifiers (8x8x1 and 28x28x1
+images) also the class histogram of generated and real digits. Points (the toys): the Fréchet distance of the
 raw points, precision and recall, and mode coverage for ``ring8``/``grid25``.
 Stacked digits: modes captured and KL to uniform over the 1,000 modes
 (:mod:`gan_jax.metrics.stacked_modes`, 26,000 samples by default as

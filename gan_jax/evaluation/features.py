@@ -1,8 +1,9 @@
 """Features of sample streams and the scores between them (shell: cached weights, progress bars).
 
 Glue between batches of samples (real data or a generator), the feature
-extractors (the digits classifier, the FID Inception, or the raw points of
-the 2-D toys) and the pure metrics. Batches are consumed one at a time:
+extractors (the digits and MNIST classifiers, the FID Inception, or the raw
+points of the 2-D toys; :func:`default_extractor_kind` is the rule of which
+samples get which) and the pure metrics. Batches are consumed one at a time:
 statistics are merged as they come (``gan_jax.metrics.stats``) and the
 feature rows themselves are kept only while there are few enough of them.
 """
@@ -15,8 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gan_jax.errors import UserError, from_core
-from gan_jax.features import digits_classifier as classifier
-from gan_jax.features import inception, inception_convert
+from gan_jax.features import digits_classifier, inception, inception_convert, mnist_classifier
 from gan_jax.metrics.frechet import frechet_distance_f64
 from gan_jax.metrics.frechet_features import frechet_distance_of_features
 from gan_jax.metrics.stats import (
@@ -27,11 +27,12 @@ from gan_jax.metrics.stats import (
     update_stats,
 )
 
-__all__ = ["Extractor", "FeatureSet", "POINTS_EXTRACTOR", "get_extractor", "default_extractor_kind",
+__all__ = ["Extractor", "FeatureSet", "POINTS_EXTRACTOR", "CLASSIFIERS", "get_extractor", "default_extractor_kind",
            "check_images", "feature_sets", "fid_between", "split_halves"]
 
 POINTS_EXTRACTOR = "points"
-_DIGITS_SHAPE = (8, 8, 1)
+# The project's own classifiers (``--features classifier``), by the one image shape each reads.
+CLASSIFIERS = {(8, 8, 1): digits_classifier, (28, 28, 1): mnist_classifier}
 
 
 class Extractor(NamedTuple):
@@ -80,11 +81,22 @@ def _padded(fn, batch_size: int):
 
 
 def default_extractor_kind(data_shape) -> str:
-    """``classifier`` for 8x8x1 digits, ``points`` for ``(dim,)`` samples, else ``inception``."""
+    """The feature extractor that samples of ``data_shape`` get unless the user picks one.
+
+    - ``(dim,)`` points (the 2-D toys, ``gaussian1d``): ``points``, the samples themselves;
+    - 8x8x1 images (scikit-learn's digits): ``classifier``, the digits classifier;
+    - 28x28x1 images (MNIST-sized, ``mnist5k``, ``tfds:mnist``): ``classifier``, the MNIST classifier;
+    - every other image (RGB, other sizes): ``inception``, the FID Inception (converted weights).
+
+    Training evaluation follows this rule. ``gan-jax fid`` and ``gan-jax eval`` take
+    another with ``--features`` (``--features inception`` for 28x28 grey images that are
+    not digits, such as Fashion-MNIST); a classifier asked for images of another
+    shape than its own is a one-line error (:func:`get_extractor`).
+    """
     data_shape = tuple(data_shape)
-    if data_shape == _DIGITS_SHAPE:
-        return "classifier"
-    return POINTS_EXTRACTOR if len(data_shape) == 1 else "inception"
+    if len(data_shape) == 1:
+        return POINTS_EXTRACTOR
+    return "classifier" if data_shape in CLASSIFIERS else "inception"
 
 
 # Jitted once per process: the Inception's 24M parameters are arguments, not
@@ -98,7 +110,7 @@ def get_extractor(kind: str, data_shape, inception_weights: Optional[str] = None
     """The feature extractor ``kind`` for samples of ``data_shape``.
 
     ``kind``: ``auto`` (:func:`default_extractor_kind`), ``classifier`` (the
-    digits classifier, 8x8x1 only), ``inception`` (the FID Inception,
+    classifier of the shape, :data:`CLASSIFIERS`: 8x8x1 or 28x28x1 only), ``inception`` (the FID Inception,
     converted weights from ``inception_weights`` or the cache) or ``points``
     (the samples themselves, for the 2-D toys).
     """
@@ -114,11 +126,12 @@ def get_extractor(kind: str, data_shape, inception_weights: Optional[str] = None
         raise UserError(f"samples of shape {data_shape} are not images with 1 or 3 channels; "
                         f"--features {kind} reads images")
     if kind == "classifier":
-        if data_shape != _DIGITS_SHAPE:
-            raise UserError(f"the digits classifier reads 8x8x1 images, not {data_shape}; "
-                            "use --features inception")
+        classifier = CLASSIFIERS.get(data_shape)
+        if classifier is None:
+            raise UserError(f"the classifiers read 8x8x1 digits (digits classifier) or 28x28x1 digits (MNIST "
+                            f"classifier), not {data_shape} images; use --features inception")
         params, _ = classifier.load_or_train_classifier()
-        return Extractor(classifier.EXTRACTOR_NAME, 64,
+        return Extractor(classifier.EXTRACTOR_NAME, classifier.FEATURE_DIM,
                          _padded(jax.jit(lambda x: classifier.classifier_features(params, x)), 500),
                          _padded(jax.jit(lambda x: classifier.classifier_probs(params, x)), 500))
     if kind == "inception":

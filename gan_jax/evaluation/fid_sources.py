@@ -1,6 +1,6 @@
 """The two sides of ``gan-jax fid``: what a SRC names, its sample shape, its batches, and the score.
 
-A SRC is a data set as training names it (``digits``, ``ring8``, ``grid25``,
+A SRC is a data set as training names it (``digits``, ``mnist5k``, ``ring8``, ``grid25``,
 ``gaussian1d``, ``npz:PATH`` or ``PATH.npz``, ``folder:PATH`` or a directory,
 ``tfds:NAME``), a run directory (samples of its latest checkpoint) or an
 ``.npz`` of statistics (``mu``, ``sigma``, ``n``, ``extractor``). Data sets
@@ -8,7 +8,7 @@ are streamed in batches through the training input code
 (:func:`gan_jax.data.sources.evaluation_batches`), never loaded whole.
 
 Shapes: a run's come from its config, an ``.npz``'s from its header, the
-digits' and toys' are fixed, a folder's from its first image's header (its
+digits', mnist5k's and toys' are fixed, a folder's from its first image's header (its
 shorter side and whether it is grey or colour). A folder or
 tensorflow-datasets side is resized and converted to
 ``image_size``/``channels`` only when the user gives them (``--image-size``
@@ -28,10 +28,10 @@ from gan_jax.config.build import data_shape
 from gan_jax.config.schema import Config
 from gan_jax.data import files as data_files
 from gan_jax.data import sources as data_lib
+from gan_jax.data.mnist5k import MNIST5K_SHAPE
 from gan_jax.errors import UserError
 from gan_jax.evaluation import features as evaluation
 from gan_jax.evaluation.stats_files import load_stats
-from gan_jax.features import digits_classifier as classifier
 from gan_jax.features import inception
 from gan_jax.io import paths
 from gan_jax.metrics.stats import FeatureStats, min_samples_note
@@ -42,7 +42,8 @@ __all__ = ["FidSource", "FidResult", "resolve_source", "match_sources", "source_
            "extractor_kind_for", "fid_of_sources"]
 
 _TOY_SHAPES = {"gaussian1d": (1,), "ring8": (2,), "grid25": (2,)}
-_SRC_FORMS = ("digits, ring8, grid25, gaussian1d, npz:PATH (or PATH.npz), folder:PATH (or a directory), "
+_IMAGE_SHAPES = {"digits": (8, 8, 1), "mnist5k": MNIST5K_SHAPE}
+_SRC_FORMS = ("digits, mnist5k, ring8, grid25, gaussian1d, npz:PATH (or PATH.npz), folder:PATH (or a directory), "
               "tfds:NAME, a run directory, or an .npz of statistics")
 
 
@@ -105,8 +106,8 @@ def resolve_source(spec: str, image_size: Optional[int] = None, channels: Option
     if _is_run_dir(spec):
         run_config = read_run_config(spec)
         return FidSource(spec, "run", tuple(data_shape(run_config)), run_config, run_dir=spec)
-    if spec == "digits":
-        return _data_source(spec, spec, (8, 8, 1), config)
+    if spec in _IMAGE_SHAPES:
+        return _data_source(spec, spec, _IMAGE_SHAPES[spec], config)
     if spec in _TOY_SHAPES:
         return _data_source(spec, spec, _TOY_SHAPES[spec], config)
     if spec.startswith("npz:") or spec.endswith(".npz"):
@@ -190,8 +191,8 @@ def extractor_kind_for(real: FidSource, fake: FidSource, requested: str) -> str:
     else the default for the sample shape."""
     if requested != "auto":
         return requested
-    names = {classifier.EXTRACTOR_NAME: "classifier", inception.EXTRACTOR_NAME: "inception",
-             evaluation.POINTS_EXTRACTOR: "points"}
+    names = {**{module.EXTRACTOR_NAME: "classifier" for module in evaluation.CLASSIFIERS.values()},
+             inception.EXTRACTOR_NAME: "inception", evaluation.POINTS_EXTRACTOR: "points"}
     for side in (real, fake):
         if side.kind == "stats":
             if side.stats.extractor not in names:

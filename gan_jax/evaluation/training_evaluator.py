@@ -7,6 +7,8 @@ time (so scores over training differ only through the generator) and
 scores them against the reference (``score(samples)`` scores any samples):
 
 - 8x8x1 images (digits): the digits classifier's features, ``fid`` and ``kid``;
+- 28x28x1 images (``mnist5k``, ``tfds:mnist``): the MNIST classifier's features, ``fid`` and ``kid``
+  (the rule: :func:`gan_jax.evaluation.features.default_extractor_kind`);
 - other images: the FID Inception's features, ``fid`` and ``kid``, when
   converted weights are in the cache (``gan-jax convert-inception``);
   otherwise the evaluator is None and ``notice`` says why, and training goes on;
@@ -17,7 +19,8 @@ scores them against the reference (``score(samples)`` scores any samples):
 - ``gaussian1d``: none (a notice).
 
 ``baseline`` holds the same scores of real data: for images, real samples
-disjoint from the reference against it (as many as the data set has left,
+disjoint from the reference against it (for ``mnist5k`` both are held-out
+digits, which neither the generator nor the MNIST classifier was trained on) (as many as the data set has left,
 up to ``num_samples``); for the mixtures, exact mixture samples. A good
 generator approaches it; FID's bias grows as samples shrink, so compare
 scores made with the same ``num_samples``.
@@ -148,7 +151,7 @@ def make_training_evaluator(config: Config, num_samples: int, key: jax.Array
     """``(evaluator, "")``, or ``(None, notice)`` when no metric applies or its weights are missing.
 
     Builds the real reference once (``num_samples`` real samples and their
-    features; for the digits the classifier trains on first use, cached).
+    features; for the digits and 28x28x1 images the classifier trains on first use, cached).
     """
     if num_samples < 2:
         raise UserError(f"evaluation needs at least 2 samples, got {num_samples}; raise the number of samples")
