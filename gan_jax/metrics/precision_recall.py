@@ -21,8 +21,8 @@ a sample across a ball's boundary only if it lies within round-off of it.
 import jax
 import jax.numpy as jnp
 
-__all__ = ["MAX_BLOCK_ELEMENTS", "check_feature_rows", "pairwise_distances", "knn_radii", "ball_counts", "manifold_coverage",
-           "precision_recall"]
+__all__ = ["MAX_BLOCK_ELEMENTS", "check_feature_rows", "pairwise_distances", "knn_radii", "ball_counts",
+           "manifold_coverage", "precision_recall"]
 
 MAX_BLOCK_ELEMENTS = 2**24  # distances held at once: 64 MiB of float32 (2000 x 8388 in one block)
 
