@@ -18,6 +18,7 @@ import pytest
 from gan_jax.cli import main
 from gan_jax.evaluation.stats_files import save_stats
 from gan_jax.features import inception_convert
+from gan_jax.metrics.density_coverage import expected_coverage_same_law
 from gan_jax.metrics.frechet import frechet_distance_f64
 from gan_jax.metrics.stats import covariance, stats_from_features
 
@@ -153,14 +154,26 @@ def test_fid_of_a_source_against_itself_is_zero(cache, capsys):
         assert fid_line(capsys.readouterr().out) == pytest.approx(0.0, abs=1e-6)
 
 
+def assert_density_coverage(result: dict, half: int) -> None:
+    """Density and coverage (k = 5) in eval.json: the real halves near their exact means for a random
+    split of distinct points (density 1, coverage 1 - prod_{t<5} (h-1-t)/(2h-1-t), about 0.969; the
+    binomial SE of coverage is 0.006 at h = 898 and the band 0.03 about four measured SEs, see
+    test_metrics_density_coverage), the barely trained generator's samples far below them."""
+    halves, scores = result["real_vs_real"], result["scores"]
+    assert halves["coverage"] == pytest.approx(expected_coverage_same_law(half, half), abs=0.03)
+    assert halves["density"] == pytest.approx(1.0, abs=0.15)
+    assert scores["coverage"] < 0.5 * halves["coverage"] and scores["density"] < 0.5 * halves["density"]
+
+
 def test_digits_run_eval(runs, capsys):
     assert main(["eval", runs["digits"], "-n", "100", "--no-progress"]) == 0
     result = json.load(open(f"{runs['digits']}/eval.json"))
     assert result["features"] == "digits_mlp_v1" and result["n_generated"] == 100 and result["n_real"] == 1797
     for side in ("scores", "real_vs_real"):
-        assert set(result[side]) == {"fid", "kid", "kid_std", "precision", "recall"}
+        assert set(result[side]) == {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage"}
     # Two steps of training: far from the data, far above the real halves' score.
     assert result["scores"]["fid"] > 10 * result["real_vs_real"]["fid"] > 0
+    assert_density_coverage(result, half=1797 // 2)
     assert sum(result["class_stats"]["histogram"]) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -170,7 +183,9 @@ def test_ring8_run_eval_reports_mode_coverage(runs):
     coverage = result["mode_coverage"]
     assert len(coverage["counts"]) == 8 and 0 <= coverage["modes_captured"] <= 8
     assert sum(coverage["counts"]) == pytest.approx(200 * coverage["high_quality_fraction"], abs=0.5)
-    assert set(result["scores"]) == {"frechet_distance", "precision", "recall"}
+    for side in ("scores", "real_vs_real"):
+        assert set(result[side]) == {"frechet_distance", "precision", "recall", "density", "coverage"}
+    assert_density_coverage(result, half=1000)
 
 
 def test_tfds_28x28_grey_run_gets_the_mnist_classifier_and_the_cached_inception_on_request(runs):
@@ -178,6 +193,9 @@ def test_tfds_28x28_grey_run_gets_the_mnist_classifier_and_the_cached_inception_
     result = json.load(open(f"{runs['tfds']}/eval.json"))
     assert result["features"] == "inception_fid_2015_12_05" and result["n_real"] == 8
     assert np.isfinite(result["scores"]["fid"]) and result["scores"]["fid"] > 0
+    # 8 real images: density and coverage of the 8 samples, none for halves of 4 (k = 5 needs 6).
+    assert isinstance(result["scores"]["density"], float)
+    assert result["real_vs_real"]["density"] is None and result["real_vs_real"]["coverage"] is None
     assert "class_stats" not in result
     assert main(["eval", runs["tfds"], "-n", "8", "--overwrite", "--no-progress"]) == 0   # the rule: 28x28x1
     result = json.load(open(f"{runs['tfds']}/eval.json"))

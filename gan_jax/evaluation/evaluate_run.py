@@ -1,10 +1,13 @@
 """Every metric that applies to a run, as ``gan-jax eval`` reports it (shell: restores, reads data, draws a figure).
 
 Images: FID, KID (unbiased, mean and std over subsets), precision and recall
-(k-NN manifolds), each beside the same scores of one half of the real sample
+(k-NN manifolds, k = 3), density and coverage (k-NN balls of the real
+samples, k = 5), each beside the same scores of one half of the real sample
 against the other; for the digits and MNIST classifiers (8x8x1 and 28x28x1
-images) also the class histogram of generated and real digits. Points (the toys): the Fréchet distance of the
-raw points, precision and recall, and mode coverage for ``ring8``/``grid25``.
+images) also the class histogram of generated and real digits. Points (the
+toys): the Fréchet distance of the raw points, precision, recall, density and
+coverage, and mode coverage for ``ring8``/``grid25``. A k-NN score of a set of
+at most k samples is None.
 Stacked digits: modes captured and KL to uniform over the 1,000 modes
 (:mod:`gan_jax.metrics.stacked_modes`, 26,000 samples by default as
 published), beside the same scores of as many real stacked digits.
@@ -30,14 +33,17 @@ from gan_jax.metrics.class_stats import class_statistics
 from gan_jax.metrics.kid import kid_in_parts
 from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
 from gan_jax.metrics.nearest_neighbours import nearest_neighbours
-from gan_jax.metrics.precision_recall import precision_recall
+from gan_jax.metrics.density_coverage import DENSITY_COVERAGE_K, density_coverage
+from gan_jax.metrics.precision_recall import manifold_coverage
 from gan_jax.metrics.stacked_modes import STACKED_EVAL_SAMPLES
 from gan_jax.metrics.stats import stats_from_features
 from gan_jax.runs.checkpoint import read_run_config
 from gan_jax.runs.sampling import sample_batches
 
-__all__ = ["feature_set_of", "fid_of_features", "kid_of_features", "image_scores", "point_scores",
+__all__ = ["feature_set_of", "fid_of_features", "kid_of_features", "knn_scores", "image_scores", "point_scores",
            "stacked_digits_result", "evaluate_run"]
+
+PRECISION_RECALL_K = 3   # Kynkäänniemi et al. 2019
 
 
 def feature_set_of(features: np.ndarray, extractor: str) -> evaluation.FeatureSet:
@@ -58,19 +64,33 @@ def kid_of_features(key: jax.Array, real: np.ndarray, fake: np.ndarray, num_subs
     return float(mean), float(std)
 
 
+def knn_scores(real: np.ndarray, fake: np.ndarray) -> dict:
+    """Precision and recall (k = 3), density and coverage (k = 5) of rows ``fake`` ``(M, d)``
+    against ``real`` ``(N, d)``, as floats. A score whose k-NN radii come from a set of at most
+    k rows is None: recall's from ``fake``, the other three from ``real``."""
+    real, fake = jnp.asarray(real), jnp.asarray(fake)
+    k, n, m = PRECISION_RECALL_K, len(real), len(fake)
+    out = {"precision": float(manifold_coverage(real, fake, k)) if n > k else None,
+           "recall": float(manifold_coverage(fake, real, k)) if m > k else None,
+           "density": None, "coverage": None}
+    if n > DENSITY_COVERAGE_K:
+        density, coverage = density_coverage(real, fake, DENSITY_COVERAGE_K)
+        out.update(density=float(density), coverage=float(coverage))
+    return out
+
+
 def image_scores(key: jax.Array, real: np.ndarray, fake: np.ndarray, extractor: str) -> dict:
-    """FID, KID (mean, std), precision and recall of feature arrays ``fake`` against ``real``."""
+    """FID, KID (mean, std) and the k-NN scores (:func:`knn_scores`) of feature arrays ``fake``
+    against ``real``."""
     kid, kid_std = kid_of_features(key, real, fake)
-    precision, recall = precision_recall(jnp.asarray(real), jnp.asarray(fake))
     return {"fid": fid_of_features(real, fake, extractor), "kid": kid, "kid_std": kid_std,
-            "precision": float(precision), "recall": float(recall)}
+            **knn_scores(real, fake)}
 
 
 def point_scores(real: np.ndarray, fake: np.ndarray) -> dict:
-    """The Fréchet distance of the raw points' Gaussian fits, precision and recall."""
-    precision, recall = precision_recall(jnp.asarray(real), jnp.asarray(fake))
+    """The Fréchet distance of the raw points' Gaussian fits and the k-NN scores (:func:`knn_scores`)."""
     return {"frechet_distance": fid_of_features(real, fake, evaluation.POINTS_EXTRACTOR),
-            "precision": float(precision), "recall": float(recall)}
+            **knn_scores(real, fake)}
 
 
 def _concat(batches) -> np.ndarray:
