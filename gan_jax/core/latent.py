@@ -122,6 +122,7 @@ def size(images: jax.Array) -> jax.Array:
     return span(jnp.any(mask, axis=2)) * span(jnp.any(mask, axis=1)) / (h * w)
 
 
+#: The image attributes by name: images (B, H, W, C) -> scores (B,).
 ATTRIBUTES: Dict[str, Callable[[jax.Array], jax.Array]] = {
     "ink": ink, "thickness": thickness, "slant": slant, "size": size,
 }

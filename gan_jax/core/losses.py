@@ -194,7 +194,7 @@ def feature_matching(real_features: jax.Array, fake_features: jax.Array) -> jax.
     return jnp.sum((real_mean - fake_mean) ** 2)
 
 
-# Discriminator losses by name: (real_logits, fake_logits) -> scalar.
+#: Discriminator losses by name: (real_logits, fake_logits) -> scalar.
 D_LOSSES = {
     "bce": discriminator_bce,
     "wasserstein": wasserstein_critic,
@@ -202,7 +202,7 @@ D_LOSSES = {
     "hinge": hinge_discriminator,
 }
 
-# Generator losses by name: fake_logits -> scalar.
+#: Generator losses by name: fake_logits -> scalar.
 G_LOSSES = {
     "saturating": generator_saturating,
     "nonsaturating": generator_nonsaturating,

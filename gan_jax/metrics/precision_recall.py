@@ -18,7 +18,7 @@ __all__ = ["pairwise_distances", "knn_radii", "manifold_coverage", "precision_re
 def pairwise_distances(x: jax.Array, y: jax.Array) -> jax.Array:
     """Euclidean distances ``(n, m)`` between rows of ``(n, d)`` and ``(m, d)``.
 
-    |x|^2 + |y|^2 - 2 x.y, clamped at 0 against round-off before the root.
+    ``|x|^2 + |y|^2 - 2 x.y``, clamped at 0 against round-off before the root.
     """
     sq = jnp.sum(x * x, 1)[:, None] + jnp.sum(y * y, 1)[None, :] - 2.0 * x @ y.T
     return jnp.sqrt(jnp.maximum(sq, 0.0))
@@ -34,7 +34,7 @@ def knn_radii(x: jax.Array, k: int = 3) -> jax.Array:
 def manifold_coverage(manifold: jax.Array, queries: jax.Array, k: int = 3) -> jax.Array:
     """Fraction of ``queries`` ``(m, d)`` within some ball of the k-NN manifold of ``(n, d)``.
 
-    f(q) = 1 if there is a manifold point p with |q - p| <= r_k(p).
+    f(q) = 1 if there is a manifold point p with ``|q - p| <= r_k(p)``.
     """
     radii = knn_radii(manifold, k)
     inside = jnp.any(pairwise_distances(queries, manifold) <= radii[None, :], axis=1)

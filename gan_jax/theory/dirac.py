@@ -100,10 +100,12 @@ __all__ = [
     "analyse_method",
 ]
 
+#: The three verdicts on a method: converges, neutral (circles), diverges.
 CONVERGES, NEUTRAL, DIVERGES = "converges", "neutral", "diverges"
+#: A spectral radius within this of 1 is neutral.
 RADIUS_TOLERANCE = 1e-9
 
-# a = |d v_theta / d psi| at the equilibrium, per discriminator loss (see the module docstring).
+#: The field's slope a = abs(d v_theta / d psi) at the equilibrium, per discriminator loss (see the module docstring).
 FIELD_SLOPE = {"bce": 0.25, "wasserstein": 1.0}
 _G_LOSSES_BY_D_LOSS = {"bce": ("saturating", "nonsaturating"), "wasserstein": ("wasserstein",)}
 
@@ -173,8 +175,8 @@ _NO = "does not converge"
 _BCE = GANObjective("bce", "saturating")
 _WGAN = GANObjective("wasserstein", "wasserstein")
 
-# The paper's Figure 3 (alternating gradient descent) and section 3, plus the
-# simultaneous update (section 2) and the methods it does not cover.
+#: The training methods by name: the paper's Figure 3 (alternating gradient descent) and section 3, plus the
+#: simultaneous update (section 2) and the methods it does not cover.
 DIRAC_METHODS = {
     "gan": DiracMethod(_BCE, paper=_NO, label="GAN (alternating)"),
     "gan_simultaneous": DiracMethod(dataclasses.replace(_BCE, simultaneous=True), paper=_NO,

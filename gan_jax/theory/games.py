@@ -62,6 +62,7 @@ __all__ = ["BILINEAR_METHODS", "bilinear_field", "simulate_bilinear",
            "simulate_bilinear_batch", "train_gaussian_gan", "average_iterates", "alternating_matrix",
            "uniform_average_closed_form", "exponential_average_closed_form", "exponential_average_factor"]
 
+#: The update rules :func:`simulate_bilinear` knows.
 BILINEAR_METHODS = ("simultaneous", "alternating", "optimistic", "extragradient", "consensus")
 
 

@@ -41,7 +41,7 @@ _ACTIVATION_COPIES_PER_STEP = 4
 # Refuse a training whose estimate exceeds this share of the memory (the rest is
 # left to the data, XLA's buffers and the estimate's error).
 _MEMORY_SHARE = 0.5
-# Where the cgroup file system is mounted (a module constant so that tests can point it elsewhere).
+#: Where the cgroup file system is mounted (a module constant so that tests can point it elsewhere).
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -181,7 +181,7 @@ def _address_space_left() -> Optional[MemoryLimit]:
 
 def check_unroll(steps: int, needed_bytes: Optional[int] = None,
                  available_bytes: Optional[int] = None) -> None:
-    """Raise :class:`UserError` for a negative k or an unroll that will not fit.
+    """Raise :class:`~gan_jax.errors.UserError` for a negative k or an unroll that will not fit.
 
     An unroll fits when ``needed_bytes`` <= half of ``available_bytes`` (the
     rest is left to the models, the data and XLA's buffers). Either size may
@@ -359,7 +359,7 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 def refuse_out_of_memory(train_fn: Callable) -> Callable:
     """``train_fn(config, ...)`` whose running out of memory (XLA's ``RESOURCE_EXHAUSTED`` while
-    compiling or running, or a ``MemoryError`` on the host) becomes one-line :class:`UserError`
+    compiling or running, or a ``MemoryError`` on the host) becomes one-line :class:`~gan_jax.errors.UserError`
     naming the config keys that shrink the training; any other error passes unchanged."""
     @functools.wraps(train_fn)
     def wrapper(config: Config, *args, **kwargs):
