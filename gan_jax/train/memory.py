@@ -57,7 +57,7 @@ def unroll_memory_bytes(discriminator, d_params: Params, batch_shape, steps: int
                         d_batch_stats: Optional[Params] = None, labelled: bool = False) -> int:
     """Estimated bytes kept for the backward pass of a k-step unroll.
 
-    bytes ~= k * (4 |theta_D| + 4 * 2 * |activations of D on one batch|):
+    ``bytes ~= k * (4 |theta_D| + 4 * 2 * |activations of D on one batch|)``:
     parameters, gradient and two Adam moments per step, and the activations
     of the real and the fake batch. The activations come from
     ``jax.eval_shape`` with Flax's ``capture_intermediates``, so nothing is
@@ -254,9 +254,9 @@ def training_memory_parts(config: Config, template: Optional[GANState] = None, m
     """Estimated bytes of a training of ``members`` runs of ``config``, by part, before compiling:
     ``{part: (bytes, keys that shrink it)}``.
 
-    per member: 4 |state| (the state, its new value, the gradients and a copy kept by the
-    divergence check); T k |batch| (a chunk of real batches); 2 (k + 1) 2 |activations of D on
-    one batch| + 2 |activations of G on one batch| (kept for the backward passes of the D steps
+    per member: ``4 |state|`` (the state, its new value, the gradients and a copy kept by the
+    divergence check); ``T k |batch|`` (a chunk of real batches); ``2 (k + 1) 2 |activations of D on
+    one batch| + 2 |activations of G on one batch|`` (kept for the backward passes of the D steps
     and the G step; ``jax.eval_shape``, nothing runs); the k + 1 (+ unroll_steps) latent
     batches ``(B, latent_dim)`` of a step; an unroll's backward pass
     (:func:`unroll_memory_bytes`). The batch-sized terms are split over ``devices`` (the data
