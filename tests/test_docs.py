@@ -5,7 +5,8 @@ figures, also in a real browser.
 
 The site is built once per test session (``sphinx-build -W --keep-going -n``, a subprocess) into
 the session's shared temporary folder; under pytest-xdist the first worker to need it builds it
-under a file lock and the others read the same build.
+under a file lock and the others read the same build (with ``--dist loadgroup`` the tests that
+need it run on one worker: the ``docs_site`` group).
 """
 
 import doctest
@@ -179,6 +180,7 @@ def _figures(page) -> list:
     return [s for s in parser.sources if s.startswith("data:image/") or "_images/" in s]
 
 
+@pytest.mark.xdist_group("docs_site")
 def test_the_site_builds_and_lists_every_public_name(site):
     from sphinx.util.inventory import InventoryFile
     with open(site / "objects.inv", "rb") as f:
@@ -201,6 +203,7 @@ def test_the_site_builds_and_lists_every_public_name(site):
     assert (site / "index.html").exists() and (site / "api" / "core.html").exists()
 
 
+@pytest.mark.xdist_group("docs_site")
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_pages_contain_their_figures(site, name):
     page = site / "notebooks" / f"{name}.html"
@@ -219,6 +222,7 @@ def test_a_page_without_figures_is_noticed(tmp_path):
 
 @pytest.mark.skipif(not (os.path.exists("/usr/bin/chromium") and os.path.exists("/usr/bin/chromedriver")),
                     reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+@pytest.mark.xdist_group("docs_site")
 def test_notebook_figures_load_in_a_browser(site, tmp_path):
     from test_study_app import chromium
     with chromium(tmp_path) as driver:
