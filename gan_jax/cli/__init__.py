@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module under :mod:`gan_jax.cli` with a
 ``register(subparsers)`` function that adds its parser and sets
-``func=<callable taking the parsed args>``. A :class:`UserError` becomes one
+``func=<callable taking the parsed args>``. A :class:`~gan_jax.errors.UserError` becomes one
 line on stderr and exit status 2; so does a usage error from argparse.
 
 SIGTERM (what a scheduler or ``kill`` sends) is turned into the same unwinding
@@ -19,7 +19,7 @@ from gan_jax.errors import UserError
 
 __all__ = ["main", "COMMAND_MODULES"]
 
-# One module per subcommand family; each registers its own parsers.
+#: One module per subcommand family; each registers its own parsers.
 COMMAND_MODULES = (
     "gan_jax.cli.train",
     "gan_jax.cli.mode_coverage",
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run ``gan-jax`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status: 0 on success,
+    2 for bad input (one line on stderr), 130 after Ctrl-C, 143 after SIGTERM."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options too (argparse stops at the first option).

@@ -15,7 +15,7 @@ from gan_jax.errors import UserError
 
 __all__ = ["DEMOS", "register", "experiments_dir", "run_demo"]
 
-# Name -> what the experiment shows.
+#: Name -> what the experiment shows.
 DEMOS = {
     "js_divergence": "KL/JS of N(0,1) and N(1,1), D* and L(D*, G) = -2 log 2 + 2 JS",
     "optimal_discriminator": "a D trained with d_step against the analytic D* = p_r / (p_r + p_g)",
@@ -27,6 +27,7 @@ DEMOS = {
 
 
 def register(subparsers) -> None:
+    """Add the ``demo`` command to ``subparsers``."""
     p = subparsers.add_parser(
         "demo", help="run a theory experiment (gan-jax demo --list)",
         description="Run experiments/NAME.py; arguments after NAME go to the script. "
@@ -48,6 +49,8 @@ def experiments_dir() -> str:
 
 
 def run_demo(args):
+    """List the experiments (``--list``) or run ``experiments/NAME.py`` with the remaining arguments;
+    returns the script's exit status."""
     if args.list:
         width = max(map(len, DEMOS))
         for name, text in DEMOS.items():

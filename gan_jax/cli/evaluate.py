@@ -21,6 +21,7 @@ MAX_IMAGE_PIXELS = 2**31 - 1
 
 
 def register(subparsers) -> None:
+    """Add the ``fid``, ``eval`` and ``convert-inception`` commands to ``subparsers``."""
     from gan_jax.config.schema import Config
     p = subparsers.add_parser(
         "fid", help="Fréchet distance between two sources",
@@ -84,6 +85,7 @@ def register(subparsers) -> None:
 
 
 def run_convert(args) -> None:
+    """Convert pytorch-fid's Inception weights (a ``.pth`` file) into the cache, or into ``--out``."""
     from gan_jax.features.inception_convert import (
         convert_inception,
         default_weights_path,
@@ -106,6 +108,8 @@ def _check_output(path: str) -> None:
 
 
 def run_fid(args) -> None:
+    """Print the FID of ``--fake`` against ``--real`` beside a real-vs-real baseline (where the real
+    side has samples); ``--save-stats`` also writes the fake side's statistics."""
     from gan_jax.config.schema import Config
     from gan_jax.evaluation.fid_sources import fid_of_sources
     from gan_jax.evaluation.stats_files import save_stats

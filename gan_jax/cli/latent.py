@@ -13,6 +13,7 @@ MAX_STEPS = 64
 
 
 def register(subparsers) -> None:
+    """Add the ``interpolate`` command to ``subparsers``."""
     p = subparsers.add_parser("interpolate", help="figure of samples along latent paths between random pairs")
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory made by gan-jax train")
     p.add_argument("--out", help="output .png (default: RUN_DIR/interpolation_<method>.png)")

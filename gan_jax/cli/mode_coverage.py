@@ -8,6 +8,7 @@ MAX_POINTS = 10_000_000   # 80 MB of float32 points, read whole
 
 
 def register(subparsers) -> None:
+    """Add the ``mode-coverage`` command to ``subparsers``."""
     p = subparsers.add_parser(
         "mode-coverage", help="modes captured and %% high-quality samples on ring8/grid25",
         description="Score samples from `gan-jax sample --out samples.npz` with the VEEGAN/PacGAN "
@@ -33,6 +34,8 @@ def _read_points(path: str):
 
 
 def run_mode_coverage(args) -> None:
+    """Print the modes captured and the share of high-quality samples of a ``.npz`` of 2-D points
+    on the ``ring8`` or ``grid25`` benchmark."""
     import jax.numpy as jnp
     import numpy as np
 

@@ -9,8 +9,8 @@ import math
 
 __all__ = ["MAX_SEED", "bounded_int", "seed_option", "generator_option", "watchdog_option"]
 
-# jax.random.PRNGKey keeps the low 32 bits of a larger seed (2**32 and 0 give the same key) and
-# refuses one above 2**63 - 1 with an OverflowError: a seed is one of 0 .. 2**32 - 1.
+#: jax.random.PRNGKey keeps the low 32 bits of a larger seed (2**32 and 0 give the same key) and
+#: refuses one above 2**63 - 1 with an OverflowError: a seed is one of 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
 
 

@@ -21,6 +21,7 @@ MIN_RESAMPLES, MAX_RESAMPLES = 100, 100_000
 
 
 def register(subparsers) -> None:
+    """Add the ``study serve`` and ``study report`` commands to ``subparsers``."""
     study = subparsers.add_parser("study", help="a web user study: raters judge real vs generated images",
                                   description="Serve a real-vs-generated judgement study and report its results "
                                               "(needs the study extra: pip install -e '.[study]').")
@@ -69,6 +70,7 @@ def _need_extra() -> None:
 
 
 def run_serve(args) -> None:
+    """Create or reopen the study database and serve the study until Ctrl-C or SIGTERM."""
     from gan_jax.study.server import bind_socket, prepare_study, serve, study_design
     _need_extra()
     if len(args.runs) > MAX_MODELS:
@@ -94,6 +96,7 @@ def run_serve(args) -> None:
 
 
 def run_report(args) -> None:
+    """Write the study's ``report.json`` and figure, and print each model's rates with their intervals."""
     from gan_jax.study.report import write_report
     report = write_report(args.db, args.out, args.resamples, args.seed, args.overwrite)
     for m in report["models"]:

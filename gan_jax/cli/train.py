@@ -12,6 +12,7 @@ __all__ = ["register", "run_train", "run_resume", "run_sample"]
 
 
 def register(subparsers) -> None:
+    """Add the ``train``, ``resume`` and ``sample`` commands to ``subparsers``."""
     from gan_jax.config.schema import MAX_CONFIG_BYTES, MAX_MEMBERS, key_ranges_text
     p = subparsers.add_parser("train", help="train a GAN from a named config or a .json file",
                               description="Train a GAN. Example: gan-jax train --config digits_dcgan steps=500")
@@ -96,6 +97,8 @@ def _check_resumable_changes(config, changed) -> None:
 
 
 def run_train(args) -> None:
+    """Train the named config (one run, or one run per seed of ``--seeds``) into a new run directory,
+    or continue (``--resume``) or replace (``--overwrite``) a named one."""
     import jax
 
     from gan_jax.config.build import check_config
@@ -151,6 +154,7 @@ def run_train(args) -> None:
 
 
 def run_resume(args) -> None:
+    """Continue a run or a sweep from its newest intact checkpoint (``steps=N`` may extend it)."""
     from gan_jax.config.schema import apply_overrides, validate_config
     from gan_jax.io import paths
     from gan_jax.runs.checkpoint import read_run_config

@@ -34,9 +34,9 @@ __all__ = ["Config", "PRESETS", "get_config", "apply_overrides", "config_to_dict
            "validate_config", "check_run_name", "key_rules", "key_ranges_text", "parse_seeds", "MAX_MEMBERS",
            "MAX_STEPS", "MAX_CONFIG_BYTES", "MAX_TEXT_LENGTH"]
 
-# A JSON file (a config, a run's record) is read whole: larger files are refused unread.
+#: A JSON file (a config, a run's record) is read whole: larger files are refused unread.
 MAX_CONFIG_BYTES = 1 << 20
-# A string value (a path, a data set name) longer than this is refused.
+#: A string value (a path, a data set name) longer than this is refused.
 MAX_TEXT_LENGTH = 4096
 _SHOW = reprlib.Repr()
 _SHOW.maxstring = _SHOW.maxother = _SHOW.maxlong = 80
@@ -119,6 +119,7 @@ _LOSS_G = _Registry("gan_jax.core.losses", ("G_LOSSES", "PAIRED_G_LOSSES"))
 # less) and low enough that no single value can exhaust memory or time before the training's
 # memory estimate (gan_jax.train.memory) sees it. steps, the intervals and steps * d_steps
 # then also fit the int32 step and data-position counters.
+#: The upper bound of ``steps`` and of the logging, sampling, evaluation and checkpoint intervals.
 MAX_STEPS = 10_000_000
 
 
@@ -342,6 +343,7 @@ RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "kee
 
 
 def config_to_dict(config: Config) -> dict:
+    """The config as a plain dict of its fields (what ``config.json`` holds)."""
     return dataclasses.asdict(config)
 
 
@@ -427,6 +429,7 @@ _TOY = dict(model="mlp", norm="none", output_activation="linear", mlp_hidden=128
             log_every=100, sample_every=1000, checkpoint_every=1000, eval_every=1000, eval_samples=2500,
             steps_per_call=100)
 
+#: The named configurations: preset name -> the fields it sets over the defaults of :class:`Config`.
 PRESETS = {
     "digits_dcgan": dict(),
     "gaussian1d": dict(_TOY, data="gaussian1d", latent_dim=4, mlp_hidden=64, steps=2000,
@@ -503,6 +506,7 @@ PRESETS = {
 }
 
 
+#: The most seeds one sweep may train together (``--seeds``), counted before any list is built.
 MAX_MEMBERS = 4096
 
 

@@ -35,12 +35,22 @@ def lerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
 
 def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
     """Spherical interpolation ``(D,), (D,), (T,) -> (T, D)`` (Shoemake 1985;
-    White 2016 for Gaussian latents):
+    White 2016 for Gaussian latents)::
 
         slerp = sin((1 - t) w) / sin w * z0 + sin(t w) / sin w * z1,
         cos w = z0 . z1 / (|z0| |z1|).
 
     Falls back to :func:`lerp` when z0 and z1 are (anti)parallel, where sin w = 0.
+
+    Between two orthogonal unit vectors the path stays on the unit circle, where the
+    straight line's midpoint has norm 1/sqrt(2):
+
+    >>> import jax.numpy as jnp
+    >>> z0, z1, t = jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]), jnp.array([0.0, 0.5, 1.0])
+    >>> [round(float(n), 4) for n in jnp.linalg.norm(slerp(z0, z1, t), axis=1)]
+    [1.0, 1.0, 1.0]
+    >>> round(float(jnp.linalg.norm(lerp(z0, z1, t)[1])), 4)
+    0.7071
     """
     t = jnp.asarray(t)[:, None]
     cos = jnp.dot(z0, z1) / (jnp.linalg.norm(z0) * jnp.linalg.norm(z1))
@@ -122,6 +132,7 @@ def size(images: jax.Array) -> jax.Array:
     return span(jnp.any(mask, axis=2)) * span(jnp.any(mask, axis=1)) / (h * w)
 
 
+#: The image attributes by name: images (B, H, W, C) -> scores (B,).
 ATTRIBUTES: Dict[str, Callable[[jax.Array], jax.Array]] = {
     "ink": ink, "thickness": thickness, "slant": slant, "size": size,
 }
@@ -141,7 +152,7 @@ def fit_hyperplane(z: jax.Array, scores: jax.Array, fraction: float = 0.25,
     InterFaceGAN (Shen et al. 2020, sec. 2.2): the ``fraction`` of codes with
     the highest scores are labelled 1 and the lowest 0; a logistic regression
     p = sigmoid(w . z + b) is fit by full-batch gradient descent on the mean
-    cross-entropy + l2 |w|^2 / 2. ``z (N, D)``, ``scores (N,)`` ->
+    cross-entropy + l2 ``|w|^2 / 2``. ``z (N, D)``, ``scores (N,)`` ->
     ``(n (D,) with |n| = 1, b / |w|)``; n points towards higher scores.
     """
     n = z.shape[0]
@@ -210,7 +221,7 @@ def correlation_matrix(scores: jax.Array) -> jax.Array:
 def project_out(n1: jax.Array, n2: jax.Array) -> jax.Array:
     """Conditional manipulation direction (Shen et al. 2020, sec. 2.2): edit
     attribute 1 without moving along attribute 2, ``(D,), (D,) -> (D,)``:
-    (n1 - (n1 . n2) n2) / |n1 - (n1 . n2) n2| for a unit n2."""
+    ``(n1 - (n1 . n2) n2) / |n1 - (n1 . n2) n2|`` for a unit n2."""
     n2 = n2 / jnp.linalg.norm(n2)
     d = n1 - jnp.dot(n1, n2) * n2
     return d / jnp.linalg.norm(d)

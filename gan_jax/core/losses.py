@@ -67,18 +67,41 @@ def discriminator_bce(real_logits: jax.Array, fake_logits: jax.Array,
 
     ``label_smoothing`` s > 0 is one-sided smoothing (Salimans et al. 2016):
     real targets become 1 - s, fake targets stay 0.
+
+    A discriminator that cannot tell (D = 1/2 everywhere, logits 0) pays log 2:
+
+    >>> import jax.numpy as jnp, math
+    >>> loss = discriminator_bce(jnp.zeros(4), jnp.zeros(4))
+    >>> bool(jnp.isclose(loss, math.log(2)))
+    True
     """
     return 0.5 * (binary_cross_entropy(real_logits, 1.0 - label_smoothing)
                   + binary_cross_entropy(fake_logits, 0.0))
 
 
 def generator_saturating(fake_logits: jax.Array) -> jax.Array:
-    """Minimax generator cost J(G) = -J(D), up to a term free of G: 1/2 E log(1 - D(G(z)))."""
+    """Minimax generator cost J(G) = -J(D), up to a term free of G: 1/2 E log(1 - D(G(z))).
+
+    At D(G(z)) = 1/2 it is -1/2 log 2; it flattens as D(G(z)) goes to 0 (logits very negative):
+
+    >>> import jax, jax.numpy as jnp, math
+    >>> bool(jnp.isclose(generator_saturating(jnp.zeros(3)), -0.5 * math.log(2)))
+    True
+    >>> float(jax.grad(generator_saturating)(jnp.array([-20.0]))[0]) > -1e-8
+    True
+    """
     return 0.5 * jnp.mean(jax.nn.log_sigmoid(-fake_logits))
 
 
 def generator_nonsaturating(fake_logits: jax.Array) -> jax.Array:
-    """Non-saturating (heuristic) generator cost J(G) = -1/2 E log D(G(z))."""
+    """Non-saturating (heuristic) generator cost J(G) = -1/2 E log D(G(z)).
+
+    Its gradient stays -1/2 per sample where the minimax cost's vanishes (D(G(z)) near 0):
+
+    >>> import jax, jax.numpy as jnp
+    >>> float(jax.grad(generator_nonsaturating)(jnp.array([-20.0]))[0])
+    -0.5
+    """
     return -0.5 * jnp.mean(jax.nn.log_sigmoid(fake_logits))
 
 
@@ -240,7 +263,7 @@ def feature_matching(real_features: jax.Array, fake_features: jax.Array) -> jax.
     return jnp.sum((real_mean - fake_mean) ** 2)
 
 
-# Discriminator losses by name: (real_logits, fake_logits) -> scalar.
+#: Discriminator losses by name: (real_logits, fake_logits) -> scalar.
 D_LOSSES = {
     "bce": discriminator_bce,
     "wasserstein": wasserstein_critic,
@@ -249,7 +272,7 @@ D_LOSSES = {
     "rpgan": relativistic_pairing_discriminator,
 }
 
-# Generator losses by name: fake_logits -> scalar.
+#: Generator losses by name: fake_logits -> scalar.
 G_LOSSES = {
     "saturating": generator_saturating,
     "nonsaturating": generator_nonsaturating,

@@ -11,6 +11,7 @@ from gan_jax.core import losses
 
 __all__ = ["GANObjective", "UNROLL_OBJECTIVES"]
 
+#: What the unrolled discriminator steps minimise: the generator's loss only, or the minimax value.
 UNROLL_OBJECTIVES = ("generator", "minimax")
 
 

@@ -70,7 +70,13 @@ class GANState(struct.PyTreeNode):
 
 
 def sample_latent(key: jax.Array, n: int, latent_dim: int, dist: str = "normal") -> jax.Array:
-    """z ~ N(0, I) (``"normal"``) or U[-1, 1] (``"uniform"``): ``(n, latent_dim)``."""
+    """z ~ N(0, I) (``"normal"``) or U[-1, 1] (``"uniform"``): ``(n, latent_dim)``.
+
+    >>> import jax
+    >>> z = sample_latent(jax.random.PRNGKey(0), 5, 3, "uniform")
+    >>> z.shape, bool(((z >= -1) & (z <= 1)).all())
+    ((5, 3), True)
+    """
     if dist == "normal":
         return jax.random.normal(key, (n, latent_dim))
     if dist == "uniform":
@@ -95,6 +101,19 @@ def create_state(key: jax.Array, generator: nn.Module, discriminator: nn.Module,
       latent_dist: ``"normal"`` or ``"uniform"``.
       labels: example labels ``(2,)`` for conditional models, else None.
       g_average_decay: decay of the generator's moving average, in [0, 1); 0 keeps none.
+
+    The state starts at step 0 with the shapes the modules infer from ``latent_dim`` and
+    ``data_shape``; models without batch norm have empty batch statistics:
+
+    >>> import jax, optax
+    >>> from gan_jax.models import MLPDiscriminator, MLPGenerator
+    >>> state = create_state(jax.random.PRNGKey(0), MLPGenerator(data_shape=(2,), hidden=8),
+    ...                      MLPDiscriminator(hidden=8), optax.sgd(0.1), optax.sgd(0.1),
+    ...                      latent_dim=3, data_shape=(2,))
+    >>> int(state.step), state.g_params["hidden_0"]["kernel"].shape, state.g_params["output"]["kernel"].shape
+    (0, (3, 8), (8, 2))
+    >>> state.g_batch_stats, state.g_average
+    ({}, None)
     """
     g_key, d_key = jax.random.split(key)
     # A packed discriminator (PacGAN) needs whole packs: init on 2 of them.

@@ -45,13 +45,16 @@ __all__ = [
     "MAX_ASPECT_RATIO",
 ]
 
+#: The file name endings read as images in a folder source (compared in lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+#: The keys an ``.npz`` source's images are looked up under, in this order.
 NPZ_IMAGE_KEYS = ("images", "x", "samples")
+#: The keys an ``.npz`` source's labels are looked up under, in this order.
 NPZ_LABEL_KEYS = ("labels", "y")
-# 50 megapixels (an 8000 x 6000 photograph passes); PIL itself warns at 89
-# and refuses at 179 megapixels (its decompression-bomb guard).
+#: 50 megapixels (an 8000 x 6000 photograph passes); PIL itself warns at 89
+#: and refuses at 179 megapixels (its decompression-bomb guard).
 DEFAULT_MAX_IMAGE_PIXELS = Config.max_image_pixels
-# The longer side of an image may be at most this many times its shorter side.
+#: The longer side of an image may be at most this many times its shorter side.
 MAX_ASPECT_RATIO = 100
 _CHUNK_BYTES = 1 << 24
 _NPZ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
@@ -211,7 +214,7 @@ def list_image_files(folder: str) -> List[str]:
     forever). Symbolic links to directories are not followed (``os.walk``
     with ``followlinks=False``), so a link loop cannot make the walk endless;
     links to regular files are read like files. The walk stops with a UserError
-    after :data:`MAX_FOLDER_ENTRIES` entries (a folder such as ``/`` is not a
+    after ``MAX_FOLDER_ENTRIES`` entries (a folder such as ``/`` is not a
     data set, and walking it would take unbounded time).
     """
     if not os.path.isdir(folder):
@@ -311,7 +314,7 @@ def read_image(path: str, image_size: int, channels: int,
     Only a regular file is opened (without blocking). The dimensions are checked
     from the header (PIL opens lazily) before the pixels are decoded: at most
     ``max_pixels`` pixels, an aspect ratio of at most :data:`MAX_ASPECT_RATIO`,
-    and at most ``max_pixels`` once resized (:func:`_check_dimensions`).
+    and at most ``max_pixels`` once resized (``_check_dimensions``).
     """
     with _open_image(path) as image:
         _check_dimensions(path, *image.size, image_size, max_pixels)

@@ -48,7 +48,7 @@ Batch = Tuple[np.ndarray, Optional[np.ndarray]]
 # Data keys are fold_in(fold_in(PRNGKey(seed), _DATA_STREAM), position): a stream of their own,
 # apart from the step keys fold_in(PRNGKey(seed), step).
 _DATA_STREAM = 0x64617461
-# In-memory arrays up to this size are put on the device and indexed there.
+#: In-memory arrays up to this size are put on the device and indexed there.
 DEVICE_DATA_BYTES = 1 << 30
 
 
@@ -217,7 +217,7 @@ class ArraySource(_DeviceSampled):
     """Batches from in-memory arrays, reshuffled each epoch, indexed by position.
 
     Batch ``p`` is a block of a permutation seeded by ``(seed, epoch)``
-    (:class:`_ArrayBatches`), computed in JAX; arrays up to :data:`DEVICE_DATA_BYTES` are indexed on the device
+    (``_ArrayBatches``), computed in JAX; arrays up to :data:`DEVICE_DATA_BYTES` are indexed on the device
     inside the training program. ``batch_size`` is the global batch; process
     ``process_index`` of ``process_count`` gets its rows of it
     (``gan_jax.data.rows.process_rows``).

@@ -14,9 +14,9 @@ from gan_jax.metrics.mode_coverage import benchmark_mixture
 
 __all__ = ["GAUSSIAN1D_MEAN", "GAUSSIAN1D_STD", "TOY_DATA", "mixture_centers", "sample_toy", "sample_toy_host"]
 
-# The 1-D target N(2, 0.5^2).
+#: The 1-D target N(2, 0.5^2).
 GAUSSIAN1D_MEAN, GAUSSIAN1D_STD = 2.0, 0.5
-# The 2-D mixtures: ring radius 1, std 0.01; grid spacing 2, std 0.05.
+#: The 2-D mixtures: ring radius 1, std 0.01; grid spacing 2, std 0.05.
 TOY_DATA = ("gaussian1d", "ring8", "grid25")
 
 

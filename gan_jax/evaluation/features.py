@@ -30,6 +30,7 @@ from gan_jax.metrics.stats import (
 __all__ = ["Extractor", "FeatureSet", "POINTS_EXTRACTOR", "CLASSIFIERS", "get_extractor", "default_extractor_kind",
            "check_images", "feature_sets", "fid_between", "split_halves"]
 
+#: The extractor name of raw 2-D points used as their own features (the toy mixtures).
 POINTS_EXTRACTOR = "points"
 # The project's own classifiers (``--features classifier``), by the one image shape each reads.
 CLASSIFIERS = {(8, 8, 1): digits_classifier, (28, 28, 1): mnist_classifier}

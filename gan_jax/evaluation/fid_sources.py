@@ -15,7 +15,7 @@ tensorflow-datasets side is resized and converted to
 and ``--channels``); an unsized tensorflow-datasets side, whose shape is not
 known before it is read, takes the other side's. Two sides of different
 shapes, or statistics from another feature extractor, are a one-line
-:class:`UserError`, never a silent resize.
+:class:`~gan_jax.errors.UserError`, never a silent resize.
 """
 
 import dataclasses

@@ -25,8 +25,8 @@ __all__ = [
     "cached_digit_classify_fn", "FEATURE_DIM",
 ]
 
-# Bump the version whenever the architecture or the training recipe changes,
-# so a stale cache file is never read as the new classifier.
+#: Bump the version whenever the architecture or the training recipe changes,
+#: so a stale cache file is never read as the new classifier.
 EXTRACTOR_NAME = "digits_mlp_v1"
 TRAIN_STEPS, LEARNING_RATE, SEED = 300, 3e-3, 0
 FEATURE_DIM = 64

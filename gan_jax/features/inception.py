@@ -28,7 +28,9 @@ import jax.numpy as jnp
 __all__ = ["EXTRACTOR_NAME", "INPUT_SIZE", "FEATURE_DIM", "FIDInceptionV3", "resize_for_inception",
            "inception_features"]
 
+#: The extractor name stored with FID statistics of the Inception port (pytorch-fid's weights of 2015-12-05).
 EXTRACTOR_NAME = "inception_fid_2015_12_05"
+#: The Inception's input side (images are resized to 299 x 299) and its feature dimension (2048).
 INPUT_SIZE, FEATURE_DIM = 299, 2048
 
 

@@ -24,8 +24,10 @@ from gan_jax.io import paths
 __all__ = ["WEIGHTS_URL", "WEIGHTS_SHA256_PREFIX", "default_weights_path", "sha256_of",
            "convert_state_dict", "convert_inception", "save_inception_variables", "load_inception_variables"]
 
+#: Where pytorch-fid publishes the FID Inception weights (PyTorch format) that ``gan-jax convert-inception`` reads.
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                "pt_inception-2015-12-05-6726825d.pth")
+#: The first hex digits of that file's SHA-256, part of its published name.
 WEIGHTS_SHA256_PREFIX = "6726825d"
 _BN_NAMES = {"weight": ("params", "scale"), "bias": ("params", "bias"),
              "running_mean": ("batch_stats", "mean"), "running_var": ("batch_stats", "var")}

@@ -55,9 +55,11 @@ __all__ = ["disk_full_message", "check_output_path", "atomic_write_text", "atomi
            "atomic_output", "check_free_space", "file_mode", "open_for_reading", "storage_timeout",
            "configure_gcs_clients", "tensorstore_gcs_retries", "storage_failure", "STORAGE_TIMEOUT_ENV"]
 
+#: The prefix of a path in a Google Cloud Storage bucket.
 GCS_PREFIX = "gs://"
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _checked_buckets = set()   # (bucket, emulator) pairs already reached: one round trip per process
+#: The environment variable that sets the timeout, in seconds, of one call to a bucket.
 STORAGE_TIMEOUT_ENV = "GAN_JAX_STORAGE_TIMEOUT"
 DEFAULT_STORAGE_TIMEOUT = 300.0
 MAX_STORAGE_TIMEOUT = 86400.0
@@ -146,7 +148,7 @@ def _no_answer(error: BaseException) -> bool:
 
 def storage_failure(error: BaseException, location: str, what: str = "write") -> Optional[UserError]:
     """A one-line UserError when ``error`` (or an error it was raised from) is a storage request
-    to ``location`` that got no answer (:func:`_no_answer`); None for any other error."""
+    to ``location`` that got no answer (``_no_answer``); None for any other error."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -597,4 +599,5 @@ def atomic_write_text(path: str, text: str) -> str:
 
 
 def atomic_write_json(path: str, value) -> str:
+    """Write ``value`` as indented JSON to ``path`` atomically (:func:`atomic_write_text`); returns ``path``."""
     return atomic_write_text(path, json.dumps(value, indent=2) + "\n")

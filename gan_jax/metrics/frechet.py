@@ -116,7 +116,7 @@ def _frechet_distance_in_dtype(mu1: jax.Array, sigma1: jax.Array, mu2: jax.Array
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2):
-    """d^2 = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}), a scalar.
+    """``d^2 = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2})``, a scalar.
 
     Means ``(d,)``, covariances ``(d, d)`` symmetric PSD. The dtype follows
     the kind of input (the module's policy):

@@ -1,7 +1,7 @@
 """The Fréchet distance of two feature sets with fewer samples than dimensions, exactly and cheaply.
 
 FID fits a Gaussian to each feature set (Heusel et al. 2017, eq. 6):
-d^2 = |mu_x - mu_y|^2 + Tr S_x + Tr S_y - 2 Tr (S_x S_y)^{1/2}. With
+``d^2 = |mu_x - mu_y|^2 + Tr S_x + Tr S_y - 2 Tr (S_x S_y)^{1/2}``. With
 centred features X_c ``(n, d)`` and Y_c ``(m, d)``, S_x = X_c^T X_c / (n - 1)
 and S_y = Y_c^T Y_c / (m - 1), so
 

@@ -27,9 +27,13 @@ __all__ = [
     "ring_centers", "grid_centers", "benchmark_mixture", "mode_coverage",
 ]
 
+#: The ring of 8 Gaussians: radius of the means and standard deviation of each.
 RING_RADIUS, RING_STD = 1.0, 0.01
+#: The grid of 25 Gaussians: spacing of the means and standard deviation of each.
 GRID_SPACING, GRID_STD = 2.0, 0.05
+#: The number of generator samples the protocol scores.
 EVAL_SAMPLES = 2500
+#: A sample within this many standard deviations of its nearest mode is high quality.
 HIGH_QUALITY_STDS = 3.0
 
 

@@ -28,7 +28,7 @@ def _gaussian(features: np.ndarray):
 
 
 def per_class_frechet(feat_a, labels_a, feat_b, labels_b, num_classes: int) -> np.ndarray:
-    """``(num_classes,)`` Frechet distances |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))
+    """``(num_classes,)`` Frechet distances ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))``
     between the features ``(N, F)`` of set a and set b restricted to each class
     (float64, on the host); NaN for a class with fewer than 2 samples in either set."""
     feat_a, feat_b = np.asarray(feat_a, np.float64), np.asarray(feat_b, np.float64)

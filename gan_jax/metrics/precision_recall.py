@@ -30,7 +30,7 @@ MAX_BLOCK_ELEMENTS = 2**24  # distances held at once: 64 MiB of float32 (2000 x 
 def pairwise_distances(x: jax.Array, y: jax.Array) -> jax.Array:
     """Euclidean distances ``(n, m)`` between rows of ``(n, d)`` and ``(m, d)``.
 
-    |x|^2 + |y|^2 - 2 x.y, clamped at 0 against round-off before the root.
+    ``|x|^2 + |y|^2 - 2 x.y``, clamped at 0 against round-off before the root.
     """
     sq = jnp.sum(x * x, 1)[:, None] + jnp.sum(y * y, 1)[None, :] - 2.0 * x @ y.T
     return jnp.sqrt(jnp.maximum(sq, 0.0))
@@ -102,7 +102,7 @@ def manifold_coverage(manifold: jax.Array, queries: jax.Array, k: int = 3,
                       max_block_elements: int = MAX_BLOCK_ELEMENTS) -> jax.Array:
     """Fraction of ``queries`` ``(m, d)`` within some ball of the k-NN manifold of ``(n, d)``.
 
-    f(q) = 1 if there is a manifold point p with |q - p| <= r_k(p); needs k < n.
+    f(q) = 1 if there is a manifold point p with ``|q - p| <= r_k(p)``; needs k < n.
     """
     radii = knn_radii(manifold, k, max_block_elements)
     counts, _ = ball_counts(manifold, radii, queries, max_block_elements)

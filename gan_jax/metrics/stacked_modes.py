@@ -45,9 +45,12 @@ __all__ = ["STACKED_EVAL_SAMPLES", "mode_histogram", "kl_to_uniform", "expected_
            "stacked_mode_histogram", "scores_of_histogram", "stacked_mode_scores", "NUM_STACKED_CHANNELS",
            "NUM_STACKED_MODES", "stacked_modes"]
 
+#: The number of generator samples the stacked-digits protocol classifies.
 STACKED_EVAL_SAMPLES = 26_000
 
+#: Digits stacked per image, one per channel.
 NUM_STACKED_CHANNELS = 3
+#: The number of modes, 10 ** channels (1,000 for three channels).
 NUM_STACKED_MODES = 10 ** NUM_STACKED_CHANNELS
 
 
@@ -129,7 +132,7 @@ def stacked_mode_histogram(images, classify_fn: Callable, batch_size: int = 2000
     Args:
       images: ``(N, H, W, 3)`` images in [-1, 1] (NumPy or JAX), N >= 1.
       classify_fn: single-channel images ``(B, H, W, 1)`` -> integer classes ``(B,)`` in 0..9,
-        e.g. :func:`digit_classify_fn`; it always gets ``3 * batch_size`` images (the last
+        e.g. :func:`gan_jax.features.digits_classifier.digit_classify_fn`; it always gets ``3 * batch_size`` images (the last
         batch is padded), so a jitted one compiles once.
       batch_size: stacked images classified per call (>= 1).
 

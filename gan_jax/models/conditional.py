@@ -21,7 +21,9 @@ __all__ = [
     "ConditionalDiscriminator", "check_labels",
 ]
 
+#: How the conditional generator takes its label: a one-hot vector or a learned embedding.
 LABEL_EMBEDDINGS = ("onehot", "embed")
+#: How the conditional discriminator takes the label: concatenated, by projection, or as an auxiliary classifier.
 D_CONDITIONINGS = ("concat", "projection", "acgan")
 
 

@@ -22,6 +22,7 @@ from gan_jax.models.layers import DownConv, FullConv, Normalization, Project, Up
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "base_size", "SUPPORTED_SIZES"]
 
+#: The image sides the DCGAN models are built for.
 SUPPORTED_SIZES = (8, 28, 32, 64)
 
 

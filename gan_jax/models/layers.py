@@ -34,6 +34,7 @@ __all__ = ["NORMS", "Normalization", "DownConv", "UpConv", "Project", "FullConv"
 # transposed convolution is the faster of the two on CPU, measured.
 _SUBPIXEL_MIN_FEATURES = 16
 
+#: The normalisations a model may use (``norm=``).
 NORMS = ("batch", "layer", "none")
 
 

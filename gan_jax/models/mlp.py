@@ -34,7 +34,7 @@ class MLPGenerator(nn.Module):
     before its ReLU, and then the layer has no bias (the normalisation's
     shift replaces it), as in PacGAN's 2-D generator. ``activation="tanh"``
     uses tanh instead of ReLU, ``weight_init`` = ``(name, gain)`` picks the kernels'
-    initialiser (see :func:`_kernel_init`).
+    initialiser (see ``_kernel_init``).
     """
     data_shape: Sequence[int]
     hidden: int = 128

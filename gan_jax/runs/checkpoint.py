@@ -51,6 +51,7 @@ __all__ = ["Checkpointer", "NonFiniteState", "read_run_config", "write_run_confi
            "state_checksum", "nonfinite_leaves", "BEST_DIR", "resume_changes", "has_checkpoint"]
 
 CONFIG_FILE = "config.json"
+#: The folder under ``checkpoints/`` holding the best checkpoint by the evaluation during training.
 BEST_DIR = "best"
 
 
@@ -103,7 +104,7 @@ def has_checkpoint(run_dir: str) -> bool:
 
 def resume_changes(run_dir: str, config: Config, config_file: str) -> List[str]:
     """Check ``config`` (what ``run_dir`` is about to be resumed with) against the config stored
-    in its newest readable checkpoint: only :data:`RESUMABLE_KEYS` may differ. Returns one line
+    in its newest readable checkpoint: only ``RESUMABLE_KEYS`` may differ. Returns one line
     per changed key (``resume: steps 100 -> 200``); a one-line UserError naming every other
     changed key, both values and the fix (set back in ``config_file``). Nothing to compare (no
     readable checkpoint metadata, or a config this version cannot read): no lines."""

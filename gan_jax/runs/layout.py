@@ -45,9 +45,13 @@ from gan_jax.io.paths import atomic_write_json
 __all__ = ["RUN_MARKERS", "PROVENANCE_FILE", "SWEEP_FILE", "DIVERGED_FILE", "is_run_dir", "seed_dir", "is_sweep_dir",
            "read_sweep", "write_sweep", "RunLock", "GcsRunLock", "claim_run_dir"]
 
+#: The files that mark a directory as a run (``config.json``) or a sweep (``sweep.json``).
 RUN_MARKERS = ("config.json", "sweep.json")
+#: A run's or a sweep's provenance record.
 PROVENANCE_FILE = "provenance.json"
+#: A sweep's record: the seeds, the shared config, the seeds that diverged.
 SWEEP_FILE = "sweep.json"
+#: Written into a sweep member's directory when its loss or state became NaN or inf.
 DIVERGED_FILE = "diverged.json"
 LOCK_FILE = ".lock"
 

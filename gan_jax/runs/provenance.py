@@ -30,7 +30,9 @@ import jax
 __all__ = ["PRNG_ENVIRONMENT_VARIABLE", "PROJECT_PRNG", "entry_point_setup", "prng_settings",
            "git_commit", "collect_provenance", "recorded_prng", "run_prng", "apply_run_prng"]
 
+#: Set by the user, this environment variable overrides the project's PRNG choice.
 PRNG_ENVIRONMENT_VARIABLE = "JAX_THREEFRY_PARTITIONABLE"
+#: The project's PRNG settings: the classic (non-partitionable) threefry.
 PROJECT_PRNG = {"jax_threefry_partitionable": False, "jax_default_prng_impl": "threefry2x32"}
 _VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint")
 

@@ -34,12 +34,15 @@ from gan_jax.io.paths import atomic_output, disk_full_message
 __all__ = ["RunLogger", "drop_rows_after", "METRICS_FILE", "TENSORBOARD_DIR", "MAX_ROW_BYTES", "LIBRARY_LOG_FILE",
            "LIBRARY_LOGGERS", "LibraryLog", "library_logs"]
 
+#: A run's scalar log, one JSON row per logged step.
 METRICS_FILE = "metrics.jsonl"
+#: A run's TensorBoard event files.
 TENSORBOARD_DIR = "tensorboard"
+#: The file in a run directory that receives the libraries' log messages.
 LIBRARY_LOG_FILE = "train.log"
-# The Python loggers of the libraries under a run (orbax logs through absl, its event loops through
-# asyncio): their messages and tracebacks go to RUN_DIR/train.log, never to the terminal, where a
-# failure is one line.
+#: The Python loggers of the libraries under a run (orbax logs through absl, its event loops through
+#: asyncio): their messages and tracebacks go to RUN_DIR/train.log, never to the terminal, where a
+#: failure is one line.
 LIBRARY_LOGGERS = ("absl", "orbax", "tensorstore", "asyncio")
 
 
@@ -255,7 +258,7 @@ class RunLogger:
         self.file = None
 
 
-MAX_ROW_BYTES = 1 << 20   # a longer "row" is garbage (a log row is well under 1 KiB)
+MAX_ROW_BYTES = 1 << 20   #: a longer "row" is garbage (a log row is well under 1 KiB)
 
 
 def _byte_lines(f):

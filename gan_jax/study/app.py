@@ -38,9 +38,10 @@ from gan_jax.study.store import open_db, read_design
 
 __all__ = ["make_app", "MAX_BODY_BYTES", "MAX_TRIAL_INDEX", "BODY_TIMEOUT_S"]
 
+#: The largest request body the study app reads.
 MAX_BODY_BYTES = 4096
-MAX_TRIAL_INDEX = 2**31 - 1  # SQLite stores up to 2**63 - 1; no session comes near either
-BODY_TIMEOUT_S = 10.0  # seconds a request's body may take to arrive after its headers
+MAX_TRIAL_INDEX = 2**31 - 1  #: SQLite stores up to 2**63 - 1; no session comes near either
+BODY_TIMEOUT_S = 10.0  #: seconds a request's body may take to arrive after its headers
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _STATIC = {"study.js": "text/javascript; charset=utf-8", "study.css": "text/css; charset=utf-8"}
 _STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")

@@ -12,7 +12,9 @@ import numpy as np
 
 __all__ = ["MODES", "RESPONSES", "images_needed", "choose_model", "plan_trials", "attention_checks_for"]
 
+#: The study designs: two-alternative forced choice, or one image at a time.
 MODES = ("2afc", "single")
+#: The answers a rater may give, per mode.
 RESPONSES = {"2afc": ("left", "right"), "single": ("real", "generated")}
 
 

@@ -21,7 +21,7 @@ from gan_jax.study.store import check_study_db
 
 __all__ = ["MAX_ATTENTION_FAILURES", "type_index", "study_report", "write_report"]
 
-MAX_ATTENTION_FAILURES = 1  # a rater who fails more attention checks than this is excluded
+MAX_ATTENTION_FAILURES = 1  #: a rater who fails more attention checks than this is excluded
 _BOOTSTRAP_SLICE = 2**20  # raters drawn per slice of resamples (memory: about 40 bytes each)
 
 

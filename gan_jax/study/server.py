@@ -13,9 +13,10 @@ from gan_jax.study.store import check_db_path, create_study, open_db, read_desig
 __all__ = ["DESIGN_KEYS", "MAX_PORT", "study_design", "prepare_study", "bind_socket",
            "make_server", "serve"]
 
+#: The largest TCP port number.
 MAX_PORT = 65535
 
-# The options that define a study; a database made with other values is another study.
+#: The options that define a study; a database made with other values is another study.
 DESIGN_KEYS = ("runs", "real", "mode", "trials", "practice", "attention_checks", "exposure_ms", "pool", "seed")
 
 

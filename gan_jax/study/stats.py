@@ -51,10 +51,11 @@ __all__ = ["SINGLE_CONTRIBUTIONS", "TWO_AFC_CONTRIBUTIONS", "RATE_NAMES", "contr
            "widening_factor", "expanded_interval",
            "share_greater", "simulate_single_studies", "interval_coverage"]
 
-# Trial types in single mode: (generated, error), (generated, correct), (real, error), (real, correct).
+#: Trial types in single mode: (generated, error), (generated, correct), (real, error), (real, correct).
 SINGLE_CONTRIBUTIONS = np.eye(4, dtype=np.int64)
-# Trial types in 2afc mode: error, correct; each judges one generated and one real image.
+#: Trial types in 2afc mode: error, correct; each judges one generated and one real image.
 TWO_AFC_CONTRIBUTIONS = np.array([[1, 0, 1, 0], [0, 1, 0, 1]], np.int64)
+#: The rates the bootstrap reports, in the order of its arrays.
 RATE_NAMES = ("error_generated", "error_real", "error", "real_answer_rate")
 
 

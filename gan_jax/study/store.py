@@ -21,6 +21,7 @@ from gan_jax.errors import UserError
 __all__ = ["SCHEMA_VERSION", "STIMULUS_COLUMNS", "check_db_path", "remove_db", "open_db", "create_study", "read_design",
            "check_study_db"]
 
+#: The version of the study database's tables (SQLite ``user_version``).
 SCHEMA_VERSION = 1
 _APPLICATION_ID = 0x67616E73  # "gans": marks a file as a gan-jax study database
 
@@ -112,6 +113,7 @@ def open_db(path: str, create: bool = False) -> sqlite3.Connection:
     return db
 
 
+#: The columns of the ``stimuli`` table, in order.
 STIMULUS_COLUMNS = ("id", "kind", "model", "run_dir", "checkpoint_step", "sample_seed", "sample_index",
                     "real_source", "real_index", "png")
 

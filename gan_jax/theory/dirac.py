@@ -25,7 +25,7 @@ One update of the lab is the library's :func:`gan_jax.core.steps.train_step`
 h_D for D), with the generator and discriminator below as its Flax modules,
 in float64 (``jax.enable_x64`` scoped to each lab call, never global). Its
 Jacobian M at the equilibrium decides local convergence: spectral radius
-rho(M) < 1 - 1e-9 converges, |rho - 1| <= 1e-9 is neutral (a bounded
+rho(M) < 1 - 1e-9 converges, ``|rho - 1| <= 1e-9`` is neutral (a bounded
 oscillation, not convergence), above diverges. The update matrices (state
 (theta, psi), x = h^2 a^2):
 
@@ -33,14 +33,14 @@ oscillation, not convergence), above diverges. The update matrices (state
   rho = sqrt(1 + x) > 1 for every h: diverges (paper, section 2).
 - alternating (D first, then G at the new psi): psi' = psi - h a theta,
   theta' = theta + h a psi', M = [[1 - x, h a], [-h a, 1]]: det 1, trace
-  2 - x, so |eigenvalues| = 1 for h a < 2 (neutral; paper, section 2) and a
+  2 - x, so ``|eigenvalues| = 1`` for h a < 2 (neutral; paper, section 2) and a
   real eigenvalue below -1 for h a > 2 (diverges).
 - the non-saturating generator cost -1/2 f(psi theta) has the same Jacobian at
   the equilibrium (d/d psi of its theta-gradient is -a there too).
 - WGAN with weight clipping: a = 1; the clip is inactive at psi = 0, so the
   update matrix is the unclipped one (k D steps, below): neutral for small h.
-- WGAN-GP: its penalty lambda (|psi| - 1)^2 is not differentiable at psi = 0;
-  the library smooths |psi| as sqrt(psi^2 + 1e-12), whose curvature there
+- WGAN-GP: its penalty ``lambda (|psi| - 1)^2`` is not differentiable at psi = 0;
+  the library smooths ``|psi|`` as sqrt(psi^2 + 1e-12), whose curvature there
   (-2 lambda / 1e-6) is an artefact, so WGAN-GP is judged by its trajectory
   alone (the paper: it does not converge).
 - R1 or R2 of weight gamma: D also minimises (gamma / 2) psi^2 (the input
@@ -85,7 +85,7 @@ Methods the paper does not cover, derived the same way:
   L_G = const - a theta psi_k = const - a theta psi + k h a^2 theta^2, so G's
   step gains the pull -2 k h^2 a^2 theta towards 0:
   M = [[1 - (2k + 1) x, h a], [-h a, 1]], det 1 - 2 k x, trace
-  2 - (2k + 1) x. By the Schur-Cohn conditions (|det| < 1, |trace| < 1 + det)
+  2 - (2k + 1) x. By the Schur-Cohn conditions (``|det| < 1``, ``|trace| < 1 + det``)
   it converges exactly when 0 < x < 4 / (4k + 1), i.e. h < 2 / (a sqrt(4k + 1)),
   and diverges above.
 """
@@ -112,10 +112,12 @@ __all__ = [
     "analyse_method",
 ]
 
+#: The three verdicts on a method: converges, neutral (circles), diverges.
 CONVERGES, NEUTRAL, DIVERGES = "converges", "neutral", "diverges"
+#: A spectral radius within this of 1 is neutral.
 RADIUS_TOLERANCE = 1e-9
 
-# a = |d v_theta / d psi| at the equilibrium, per discriminator loss (see the module docstring).
+#: The field's slope a = abs(d v_theta / d psi) at the equilibrium, per discriminator loss (see the module docstring).
 FIELD_SLOPE = {"bce": 0.25, "wasserstein": 1.0, "rpgan": 0.5}
 _G_LOSSES_BY_D_LOSS = {"bce": ("saturating", "nonsaturating"), "wasserstein": ("wasserstein",),
                        "rpgan": ("rpgan",)}
@@ -186,8 +188,8 @@ _NO = "does not converge"
 _BCE = GANObjective("bce", "saturating")
 _WGAN = GANObjective("wasserstein", "wasserstein")
 
-# The paper's Figure 3 (alternating gradient descent) and section 3, plus the
-# simultaneous update (section 2) and the methods it does not cover.
+#: The training methods by name: the paper's Figure 3 (alternating gradient descent) and section 3, plus the
+#: simultaneous update (section 2) and the methods it does not cover.
 DIRAC_METHODS = {
     "gan": DiracMethod(_BCE, paper=_NO, label="GAN (alternating)"),
     "gan_simultaneous": DiracMethod(dataclasses.replace(_BCE, simultaneous=True), paper=_NO,
@@ -319,12 +321,12 @@ def update_displacements(method: DiracMethod, lr: float, points, seed: int = 0) 
 
 
 def spectral_radius(matrix) -> float:
-    """max |eigenvalue| of a square matrix."""
+    """``max |eigenvalue|`` of a square matrix."""
     return float(np.max(np.abs(np.linalg.eigvals(np.asarray(matrix)))))
 
 
 def local_verdict(radius: float, tolerance: float = RADIUS_TOLERANCE) -> str:
-    """``converges`` if rho < 1 - tol, ``neutral`` if |rho - 1| <= tol, else ``diverges``."""
+    """``converges`` if rho < 1 - tol, ``neutral`` if ``|rho - 1| <= tol``, else ``diverges``."""
     if radius < 1.0 - tolerance:
         return CONVERGES
     return NEUTRAL if radius <= 1.0 + tolerance else DIVERGES

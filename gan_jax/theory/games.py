@@ -19,7 +19,7 @@ is checked by tests/test_theory_games.py against these closed forms):
   2018): v_{t+1} = v_t - 2 lr F(v_t) + lr F(v_{t-1}) with v_{-1} = v_0. In
   complex form w = x + i y, F = -i w and w_{t+1} = (1 + 2i lr) w_t - i lr w_{t-1},
   so w_t = a r1^t + b r2^t with r1, r2 the roots of
-  r^2 - (1 + 2i lr) r + i lr = 0; it converges when both |r| < 1 (small lr).
+  r^2 - (1 + 2i lr) r + i lr = 0; it converges when both ``|r| < 1`` (small lr).
 - ``extragradient`` (Korpelevich 1976): v_half = v - lr F(v),
   v' = v - lr F(v_half) = ((1 - lr^2) I - lr A) v, so ||v|| shrinks by exactly
   sqrt(1 - lr^2 + lr^4) per step (converges for 0 < lr < 1).
@@ -40,7 +40,7 @@ eigenvalues are exp(+-i theta), cos theta = 1 - lr^2 / 2:
   equals beta^T v_0 + (1 - beta) (M - beta I)^{-1} (M^{T+1} - beta^T M) v_0
   (:func:`exponential_average_closed_form`, which like the uniform one takes M). It does not converge: once beta^T
   is small it circles on an orbit shrunk by the factor
-  rho = (1 - beta) / |exp(i theta) - beta| (:func:`exponential_average_factor`),
+  ``rho = (1 - beta) / |exp(i theta) - beta|`` (:func:`exponential_average_factor`),
   measured in the conserved quadratic form x^2 + y^2 - lr x y; rho is about
   (1 - beta) / lr for beta near 1, so a long average shrinks the oscillation a lot
   without removing it.
@@ -62,6 +62,7 @@ __all__ = ["BILINEAR_METHODS", "bilinear_field", "simulate_bilinear",
            "simulate_bilinear_batch", "train_gaussian_gan", "average_iterates", "alternating_matrix",
            "uniform_average_closed_form", "exponential_average_closed_form", "exponential_average_factor"]
 
+#: The update rules :func:`simulate_bilinear` knows.
 BILINEAR_METHODS = ("simultaneous", "alternating", "optimistic", "extragradient", "consensus")
 
 
@@ -199,7 +200,7 @@ def exponential_average_closed_form(matrix, decay: float, start, steps: int) -> 
 
 
 def exponential_average_factor(lr: float, decay: float) -> float:
-    """rho = (1 - beta) / |exp(i theta) - beta|, cos theta = 1 - lr^2 / 2: how much the exponential
+    """``rho = (1 - beta) / |exp(i theta) - beta|``, cos theta = 1 - lr^2 / 2: how much the exponential
     average (beta = ``decay``) of alternating steps shrinks their orbit, in the conserved form."""
     cos_theta = 1.0 - lr * lr / 2.0
     return (1.0 - decay) / float(np.sqrt(1.0 - 2.0 * decay * cos_theta + decay * decay))

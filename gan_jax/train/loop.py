@@ -248,7 +248,7 @@ def train(config: Config, run_dir: str, resume: bool = False, progress: bool = T
     anything: their messages never reach the terminal); the lock is held on
     ``run_dir`` throughout. A resumed run's config is compared with its
     checkpoint's first: a change of a key outside
-    :data:`gan_jax.config.schema.RESUMABLE_KEYS` is a UserError, each other
+    ``gan_jax.config.schema.RESUMABLE_KEYS`` is a UserError, each other
     change is echoed (``resume: steps 100 -> 200``). Returns the
     final state (stacked over the members for a sweep). A member whose loss or
     state becomes NaN or inf is frozen at its last finite state; a single run

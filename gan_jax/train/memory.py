@@ -41,7 +41,7 @@ _ACTIVATION_COPIES_PER_STEP = 4
 # Refuse a training whose estimate exceeds this share of the memory (the rest is
 # left to the data, XLA's buffers and the estimate's error).
 _MEMORY_SHARE = 0.5
-# Where the cgroup file system is mounted (a module constant so that tests can point it elsewhere).
+#: Where the cgroup file system is mounted (a module constant so that tests can point it elsewhere).
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -57,7 +57,7 @@ def unroll_memory_bytes(discriminator, d_params: Params, batch_shape, steps: int
                         d_batch_stats: Optional[Params] = None, labelled: bool = False) -> int:
     """Estimated bytes kept for the backward pass of a k-step unroll.
 
-    bytes ~= k * (4 |theta_D| + 4 * 2 * |activations of D on one batch|):
+    ``bytes ~= k * (4 |theta_D| + 4 * 2 * |activations of D on one batch|)``:
     parameters, gradient and two Adam moments per step, and the activations
     of the real and the fake batch. The activations come from
     ``jax.eval_shape`` with Flax's ``capture_intermediates``, so nothing is
@@ -181,7 +181,7 @@ def _address_space_left() -> Optional[MemoryLimit]:
 
 def check_unroll(steps: int, needed_bytes: Optional[int] = None,
                  available_bytes: Optional[int] = None) -> None:
-    """Raise :class:`UserError` for a negative k or an unroll that will not fit.
+    """Raise :class:`~gan_jax.errors.UserError` for a negative k or an unroll that will not fit.
 
     An unroll fits when ``needed_bytes`` <= half of ``available_bytes`` (the
     rest is left to the models, the data and XLA's buffers). Either size may
@@ -254,9 +254,9 @@ def training_memory_parts(config: Config, template: Optional[GANState] = None, m
     """Estimated bytes of a training of ``members`` runs of ``config``, by part, before compiling:
     ``{part: (bytes, keys that shrink it)}``.
 
-    per member: 4 |state| (the state, its new value, the gradients and a copy kept by the
-    divergence check); T k |batch| (a chunk of real batches); 2 (k + 1) 2 |activations of D on
-    one batch| + 2 |activations of G on one batch| (kept for the backward passes of the D steps
+    per member: ``4 |state|`` (the state, its new value, the gradients and a copy kept by the
+    divergence check); ``T k |batch|`` (a chunk of real batches); ``2 (k + 1) 2 |activations of D on
+    one batch| + 2 |activations of G on one batch|`` (kept for the backward passes of the D steps
     and the G step; ``jax.eval_shape``, nothing runs); the k + 1 (+ unroll_steps) latent
     batches ``(B, latent_dim)`` of a step; an unroll's backward pass
     (:func:`unroll_memory_bytes`). The batch-sized terms are split over ``devices`` (the data
@@ -359,7 +359,7 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 def refuse_out_of_memory(train_fn: Callable) -> Callable:
     """``train_fn(config, ...)`` whose running out of memory (XLA's ``RESOURCE_EXHAUSTED`` while
-    compiling or running, or a ``MemoryError`` on the host) becomes one-line :class:`UserError`
+    compiling or running, or a ``MemoryError`` on the host) becomes one-line :class:`~gan_jax.errors.UserError`
     naming the config keys that shrink the training; any other error passes unchanged."""
     @functools.wraps(train_fn)
     def wrapper(config: Config, *args, **kwargs):

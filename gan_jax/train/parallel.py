@@ -29,6 +29,7 @@ from gan_jax.errors import UserError
 __all__ = ["DATA_AXIS", "make_mesh", "replicate", "shard_batch",
            "initialize_distributed", "is_lead_process", "barrier"]
 
+#: The name of the mesh axis the batch is split over.
 DATA_AXIS = "data"
 
 

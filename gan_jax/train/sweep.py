@@ -109,6 +109,7 @@ def make_chunk_fn(config: Config, source=None, mesh=None) -> Callable:
       (the step whose update was refused, -1 while alive); seeds: ``(N,)`` int32;
       first_step: scalar int32, the step number of the chunk's first step; positions: ``(N,)``
       int32 data positions; images: ``(T, N, k, B, ...)`` float32; labels: ``(T, N, k, B)`` int32 or None.
+
     Returns the states after T steps (a dead member unchanged since it died), the
     alive mask, the steps of death, and the metrics of the chunk's last step ``{name: (N,)}``.
 

@@ -28,6 +28,7 @@ from typing import Callable, Optional
 
 __all__ = ["Watchdog", "EXIT_STATUS"]
 
+#: The exit status of a process the watchdog ends.
 EXIT_STATUS = 3
 
 
