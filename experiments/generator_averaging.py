@@ -11,8 +11,10 @@ training, it never changes it). Per seed: the final step's scores, and the
 lowest and highest of the last ``--last`` evaluations, averaged and raw; a figure
 of the scores over training. ``--diagnose`` scores each seed's last checkpoint
 again: with 10 other sample sets (the evaluation's own noise), with batch norm
-on the samples' own batch statistics instead of the running averages, and from
-its earlier kept checkpoints (how far the parameters and the running statistics
+on the samples' own batch statistics instead of the running averages, the
+average's parameters with running statistics measured on themselves (100 batches
+of latents at the layers' momentum, what training keeps now), and from its
+earlier kept checkpoints (how far the parameters and the running statistics
 moved between them).
 """
 
@@ -85,6 +87,9 @@ def diagnose(run_dir: str, samples: int, repeats: int = 10) -> dict:
     z = sample_latent(jax.random.PRNGKey(1000), samples, state.latent_dim, state.latent_dist)
     batch_mode = np.asarray(apply_generator(raw, raw.g_params, z, train=True)[0])
     scores["batch_statistics"] = evaluator.score(batch_mode)
+    averaged = own_running_statistics(averaged_generator(state), config.batch_size, jax.random.PRNGKey(2000))
+    scores["averaged_own_running_statistics"] = evaluator.score(
+        np.asarray(apply_generator(averaged, averaged.g_params, z, train=False)[0]))
     checkpointer = Checkpointer(run_dir)
     steps = checkpointer.all_steps()
     drift = []
@@ -99,6 +104,16 @@ def diagnose(run_dir: str, samples: int, repeats: int = 10) -> dict:
     checkpointer.close()
     scores["checkpoint_drift"] = drift
     return scores
+
+
+def own_running_statistics(state, batch_size: int, key, batches: int = 100):
+    """``state`` whose batch-norm running statistics were re-measured on its own generator:
+    ``batches`` train-mode passes over fresh latents ``(batch_size, latent_dim)``, each moving
+    the statistics one momentum step, starting from the stored ones."""
+    for i in range(batches):
+        z = sample_latent(jax.random.fold_in(key, i), batch_size, state.latent_dim, state.latent_dist)
+        state = state.replace(g_batch_stats=apply_generator(state, state.g_params, z, train=True)[1])
+    return state
 
 
 def _relative_change(a, b) -> float:

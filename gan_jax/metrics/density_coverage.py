@@ -3,7 +3,7 @@
 Naeem, Oh, Uh, Choi & Yoo 2020, "Reliable Fidelity and Diversity Metrics for
 Generative Models", section 3 (k = 5 in the paper). With real features
 X_1..X_N, generated features Y_1..Y_M and r_k(X_i) the distance from X_i to
-its k-th nearest other real sample, B_i = {y : |y - X_i| <= r_k(X_i)}:
+its k-th nearest other real sample, ``B_i = {y : |y - X_i| <= r_k(X_i)}``:
 
     density  = 1/(k M) * sum_j sum_i 1[Y_j in B_i]
     coverage = 1/N * sum_i 1[exists j : Y_j in B_i]

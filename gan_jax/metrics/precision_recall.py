@@ -59,7 +59,7 @@ def _row_blocks(n: int, block: int):
 def knn_radii(x: jax.Array, k: int = 3, max_block_elements: int = MAX_BLOCK_ELEMENTS) -> jax.Array:
     """Distance of each row of ``(n, d)`` to its k-th nearest other row: ``(n,)``, for 1 <= k < n.
 
-    r_k(x_i) = the (k+1)-th smallest of |x_i - x_j| over all j, the smallest
+    r_k(x_i) = the (k+1)-th smallest of ``|x_i - x_j|`` over all j, the smallest
     being x_i itself at distance 0. Blocks of rows hold at most
     ``max_block_elements`` distances.
     """
@@ -79,7 +79,7 @@ def knn_radii(x: jax.Array, k: int = 3, max_block_elements: int = MAX_BLOCK_ELEM
 
 def ball_counts(centres: jax.Array, radii: jax.Array, queries: jax.Array,
                 max_block_elements: int = MAX_BLOCK_ELEMENTS):
-    """Which closed balls B(c_i, r_i) = {q : |q - c_i| <= r_i} hold which queries.
+    """Which closed balls ``B(c_i, r_i) = {q : |q - c_i| <= r_i}`` hold which queries.
 
     centres ``(n, d)``, radii ``(n,)``, queries ``(m, d)``. Returns
     ``(counts (m,) int32, covered (n,) bool)``: counts_j = number of balls
