@@ -282,8 +282,8 @@ G_LOSSES = {
     "hinge": hinge_generator,
 }
 
-# Generator losses that compare each fake sample with a real one, by name:
-# (real_logits, fake_logits) -> scalar. Each needs the discriminator loss of the same name.
+#: Generator losses that compare each fake sample with a real one, by name:
+#: (real_logits, fake_logits) -> scalar. Each needs the discriminator loss of the same name.
 PAIRED_G_LOSSES = {
     "rpgan": relativistic_pairing_generator,
 }

@@ -22,10 +22,14 @@ from gan_jax.errors import UserError
 __all__ = ["MNIST5K_SHAPE", "HELD_OUT_PER_CLASS", "SPLIT_SEED", "SPLITS", "mnist5k_path", "read_mnist5k_csv",
            "stratified_split", "load_mnist5k"]
 
+#: The shape of one mnist5k digit: 28 x 28 grey.
 MNIST5K_SHAPE = (28, 28, 1)
 ROWS, CLASSES = 5000, 10
+#: Digits per class held out for evaluation (100 of each class's 500; 400 train).
 HELD_OUT_PER_CLASS = 100
+#: The seed of the fixed stratified split.
 SPLIT_SEED = 0
+#: The parts a loader can ask for: all 5,000 digits, the 4,000 training ones, the 1,000 held out.
 SPLITS = ("all", "train", "test")
 
 

@@ -32,7 +32,7 @@ __all__ = ["Extractor", "FeatureSet", "POINTS_EXTRACTOR", "CLASSIFIERS", "get_ex
 
 #: The extractor name of raw 2-D points used as their own features (the toy mixtures).
 POINTS_EXTRACTOR = "points"
-# The project's own classifiers (``--features classifier``), by the one image shape each reads.
+#: The project's own classifiers (``--features classifier``), by the one image shape each reads.
 CLASSIFIERS = {(8, 8, 1): digits_classifier, (28, 28, 1): mnist_classifier}
 
 

@@ -26,9 +26,9 @@ from gan_jax.io import paths
 __all__ = ["LLVM_LEVEL1", "cache_dir", "cache_path", "cross_entropy", "train_full_batch", "train_minibatch",
            "probs", "features", "accuracy", "classify_fn", "write_cached", "read_cached", "load_or_train"]
 
-# LLVM's optimisation level 1 halves the compile time of the digits classifier's training (mostly
-# its initialisation's random numbers) and leaves its trained parameters bit for bit those of the
-# default level 2 (checked on this project's CPU); it runs as fast.
+#: LLVM's optimisation level 1 halves the compile time of the digits classifier's training (mostly
+#: its initialisation's random numbers) and leaves its trained parameters bit for bit those of the
+#: default level 2 (checked on this project's CPU); it runs as fast.
 LLVM_LEVEL1 = {"xla_backend_optimization_level": 1}
 
 

@@ -24,9 +24,10 @@ __all__ = ["EXTRACTOR_NAME", "FEATURE_DIM", "MnistClassifier", "init_classifier"
            "classifier_probs", "classifier_features", "accuracy", "load_or_train_classifier", "classify_fn",
            "cached_classify_fn"]
 
-# Bump the version whenever the architecture or the training recipe changes,
-# so a stale cache file is never read as the new classifier.
+#: The cache's and eval.json's name of this classifier. Bump the version whenever the
+#: architecture or the training recipe changes, so a stale cache file is never read as the new one.
 EXTRACTOR_NAME = "mnist_lenet_v1"
+#: Width of the penultimate layer: the features FID, KID and precision/recall read.
 FEATURE_DIM = 64
 # 400 steps of 128 digits (12.8 epochs); each image shifted by up to one pixel along each axis.
 TRAIN_STEPS, BATCH_SIZE, LEARNING_RATE, MAX_SHIFT, SEED = 400, 128, 3e-3, 1, 0

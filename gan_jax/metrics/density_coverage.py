@@ -29,7 +29,8 @@ from gan_jax.metrics.precision_recall import MAX_BLOCK_ELEMENTS, ball_counts, ch
 
 __all__ = ["DENSITY_COVERAGE_K", "density_coverage", "expected_coverage_same_law"]
 
-DENSITY_COVERAGE_K = 5   # the paper's k
+#: The k of the k-NN balls, as in Naeem et al. 2020.
+DENSITY_COVERAGE_K = 5
 
 
 def density_coverage(real: jax.Array, fake: jax.Array, k: int = DENSITY_COVERAGE_K,

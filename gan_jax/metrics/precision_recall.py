@@ -24,7 +24,8 @@ import jax.numpy as jnp
 __all__ = ["MAX_BLOCK_ELEMENTS", "check_feature_rows", "pairwise_distances", "knn_radii", "ball_counts",
            "manifold_coverage", "precision_recall"]
 
-MAX_BLOCK_ELEMENTS = 2**24  # distances held at once: 64 MiB of float32 (2000 x 8388 in one block)
+#: Distances held at once: 2^24 float32 are 64 MiB (2000 x 8388 in one block).
+MAX_BLOCK_ELEMENTS = 2**24
 
 
 def pairwise_distances(x: jax.Array, y: jax.Array) -> jax.Array:
