@@ -51,7 +51,8 @@ def run_interpolate(args) -> None:
     paths.check_output_path(out, args.overwrite)
     paths.check_free_space(out, image_grid_bytes(args.pairs * args.steps, shape, ncols=args.steps))
     config, state = restore_run(args.run_dir)
-    state = choose_generator(state, args.generator, args.run_dir)
+    state = choose_generator(state, args.generator, args.run_dir,
+                             config.num_classes if config.conditional != "none" else None)
     conditional = getattr(config, "conditional", "none") != "none"
     labels = None
     with from_core():   # the model and the latent operations refuse bad labels or paths with a ValueError

@@ -44,7 +44,7 @@ from gan_jax.features.digits_classifier import cached_digit_classify_fn
 from gan_jax.features.inception_convert import default_weights_path
 from gan_jax.metrics import stacked_modes
 from gan_jax.metrics.mode_coverage import benchmark_mixture, mode_coverage
-from gan_jax.runs.sampling import generate_batches
+from gan_jax.runs.sampling import generate_batches, recalibrated_average
 
 __all__ = ["TrainingEvaluator", "make_training_evaluator"]
 
@@ -79,8 +79,10 @@ def _generator_scores(score: Callable, config: Config, num_samples: int, key, ch
         return np.concatenate(list(generate_batches(state, key, num_samples, labels, chunk=chunk,
                                                     averaged=averaged)))
 
+    num_classes = config.num_classes if config.conditional != "none" else None
+
     def evaluate(state) -> dict:
-        scores = score(draw(state, True))
+        scores = score(draw(recalibrated_average(state, num_classes), True))
         if state.g_average is not None:
             scores.update({f"raw_{name}": value for name, value in score(draw(state, False)).items()})
         return scores

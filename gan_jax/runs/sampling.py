@@ -12,12 +12,12 @@ import jax
 import numpy as np
 
 from gan_jax.core.latent import interpolate
-from gan_jax.core.state import GANState, apply_generator, averaged_generator, sample_latent
+from gan_jax.core.state import GANState, apply_generator, averaged_generator, recalibrate_average_statistics, sample_latent
 from gan_jax.core.steps import generate
 from gan_jax.errors import UserError
 from gan_jax.runs.checkpoint import restore_run
 
-__all__ = ["GENERATORS", "choose_generator", "parse_labels", "generate_batches", "restore_for_sampling", "sample_batches", "sample_from_run",
+__all__ = ["GENERATORS", "RECALIBRATION_SEED", "recalibrated_average", "choose_generator", "parse_labels", "generate_batches", "restore_for_sampling", "sample_batches", "sample_from_run",
            "interpolation_strips"]
 
 
@@ -27,8 +27,21 @@ __all__ = ["GENERATORS", "choose_generator", "parse_labels", "generate_batches",
 GENERATORS = ("auto", "average", "raw")
 
 
-def choose_generator(state: GANState, generator: str, run_dir: str) -> GANState:
-    """``state`` set to draw from the ``generator`` asked for (one of :data:`GENERATORS`)."""
+#: The seed of the latents that measure the generator average's batch statistics before it
+#: samples (:func:`recalibrated_average`): fixed, so a checkpoint and a sample seed give the same samples.
+RECALIBRATION_SEED = 0
+
+
+def recalibrated_average(state: GANState, num_classes: Optional[int] = None) -> GANState:
+    """``state`` whose generator average (where it keeps one with batch norm) carries batch statistics
+    measured on its own parameters (:func:`gan_jax.core.state.recalibrate_average_statistics`, from
+    ``RECALIBRATION_SEED``): what sampling, evaluation and the study draw from."""
+    return recalibrate_average_statistics(state, jax.random.PRNGKey(RECALIBRATION_SEED), num_classes=num_classes)
+
+
+def choose_generator(state: GANState, generator: str, run_dir: str, num_classes: Optional[int] = None) -> GANState:
+    """``state`` set to draw from the ``generator`` asked for (one of :data:`GENERATORS`); an average
+    is :func:`recalibrated_average` (``num_classes``: a conditional generator's classes)."""
     if generator not in GENERATORS:
         raise UserError(f"--generator {generator!r}: choose one of {', '.join(GENERATORS)}")
     if generator == "raw":
@@ -36,7 +49,7 @@ def choose_generator(state: GANState, generator: str, run_dir: str) -> GANState:
     if generator == "average" and state.g_average is None:
         raise UserError(f"{run_dir} keeps no generator average (it was trained with g_average_decay=0); "
                         "use --generator raw, or train with g_average_decay=0.999")
-    return state
+    return recalibrated_average(state, num_classes)
 
 
 def parse_labels(text, n: int, num_classes: int) -> np.ndarray:
@@ -77,7 +90,8 @@ def restore_for_sampling(run_dir: str, n: int, labels_text=None, step: Optional[
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     config, state = restore_run(run_dir, step, best=best)
-    state = choose_generator(state, generator, run_dir)
+    state = choose_generator(state, generator, run_dir,
+                             config.num_classes if config.conditional != "none" else None)
     labels = None
     if config.conditional != "none":
         labels = parse_labels(labels_text, n, config.num_classes)
