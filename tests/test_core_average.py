@@ -14,6 +14,7 @@ from gan_jax.core.state import (
     averaged_generator,
     create_state,
     init_generator_average,
+    recalibrate_average_statistics,
     sample_latent,
 )
 from gan_jax.models import MLPDiscriminator, MLPGenerator
@@ -90,3 +91,29 @@ def test_decay_zero_keeps_no_average_and_changes_no_bit():
 def test_a_decay_outside_zero_one_is_refused(decay):
     with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
         init_generator_average(_state(0.0), decay)
+
+
+def test_recalibration_measures_the_average_s_own_population_statistics():
+    """For z ~ N(0, I) and the average's first kernel K (no bias before batch norm), the first
+    layer's population mean is 0 and its variance the column sums of K^2. After K_b passes at
+    momentum m the stored statistics keep weight m^K_b, so E[stats] = m^K_b old + (1 - m^K_b) true;
+    the tolerance is five standard errors of the about 19 * 1024 latents the passes weigh."""
+    state = create_state(jax.random.PRNGKey(0), MLPGenerator((2,), 16, 2, "linear", norm="batch"),
+                         MLPDiscriminator(16, 2), optax.adam(1e-2, 0.5), optax.adam(1e-2, 0.5),
+                         latent_dim=4, data_shape=(2,), g_average_decay=0.9)
+    kernel = np.asarray(state.g_average["params"]["hidden_0"]["kernel"], np.float64)
+    true_var = (kernel ** 2).sum(0)
+    far = jax.tree.map(lambda x: jnp.full_like(x, 7.0), state.g_average["batch_stats"])
+    state = state.replace(g_average={"params": state.g_average["params"], "batch_stats": far})
+    out = recalibrate_average_statistics(state, jax.random.PRNGKey(5), batches=32, batch_size=1024)
+    stats = out.g_average["batch_stats"]["norm_0"]["batch_norm"]
+    kept = 0.9 ** 32
+    samples = 19 * 1024
+    np.testing.assert_allclose(stats["mean"], kept * 7.0, atol=5 * np.sqrt(true_var / samples).max())
+    np.testing.assert_allclose(stats["var"], kept * 7.0 + (1 - kept) * true_var,
+                               atol=5 * np.sqrt(2 / samples) * true_var.max())
+    for got, want in zip(_leaves((out.g_params, out.g_batch_stats, out.g_average["params"])),
+                         _leaves((state.g_params, state.g_batch_stats, state.g_average["params"]))):
+        np.testing.assert_array_equal(got, want)        # only the average's statistics change
+    off = _state(0.0)
+    assert recalibrate_average_statistics(off, jax.random.PRNGKey(5)) is off            # nothing to measure
