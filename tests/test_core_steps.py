@@ -22,10 +22,16 @@ from gan_jax.models import (
 )
 
 
-def _toy_state(objective=GANObjective(), seed=0, hidden=16):
+# One optimiser object per player for every toy state: the optimisers are static fields compared
+# by identity, so states built from these share each compiled step (and the tests compile less).
+G_OPTIMIZER, D_OPTIMIZER = optax.adam(1e-3, 0.5), optax.adam(1e-3, 0.5)
+
+
+def _toy_state(objective=GANObjective(), seed=0, hidden=16, fresh_optimizers=False):
+    """A 2-D MLP GAN state; ``fresh_optimizers`` gives it new (equal) optax objects."""
+    g_tx, d_tx = (optax.adam(1e-3, 0.5), optax.adam(1e-3, 0.5)) if fresh_optimizers else (G_OPTIMIZER, D_OPTIMIZER)
     return create_state(jax.random.PRNGKey(seed), MLPGenerator((2,), hidden, 2, "linear"),
-                        MLPDiscriminator(hidden, 2), optax.adam(1e-3, 0.5), optax.adam(1e-3, 0.5),
-                        latent_dim=4, data_shape=(2,), objective=objective)
+                        MLPDiscriminator(hidden, 2), g_tx, d_tx, latent_dim=4, data_shape=(2,), objective=objective)
 
 
 def _tree_equal(a, b):
@@ -90,8 +96,8 @@ def test_an_equal_but_new_optimiser_compiles_again_and_the_same_objects_do_not()
     from gan_jax.config.build import build_optimizers
     step = jax.jit(core_steps.d_step)   # shares its cache with every jax.jit of d_step in this process
     before = step._cache_size()
-    step(_toy_state(), Batch(REAL[0]), jax.random.PRNGKey(0))
-    step(_toy_state(seed=1), Batch(REAL[0]), jax.random.PRNGKey(0))   # another fresh optax.adam
+    step(_toy_state(fresh_optimizers=True), Batch(REAL[0]), jax.random.PRNGKey(0))
+    step(_toy_state(seed=1, fresh_optimizers=True), Batch(REAL[0]), jax.random.PRNGKey(0))   # another fresh optax.adam
     assert step._cache_size() == before + 2
     config = get_config("ring8")
     assert build_optimizers(config)[0] is build_optimizers(get_config("ring8"))[0]
