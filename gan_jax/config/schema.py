@@ -485,12 +485,12 @@ PRESETS = {
                            g_width=64, d_width=64, steps=10000, unroll_steps=20),
     # The lectures' DCGAN at 28x28 on mnist5k's 4,000 real training digits (offline), evaluated
     # during training like digits_dcgan: FID and KID in the MNIST classifier's features against 500
-    # held-out digits, beside the other 500 (the real-vs-real floor). Length: widths 32 at batch 64
-    # ran at 2.1 steps/s (`nice -n 5 gan-jax train --config mnist5k_dcgan steps=300 eval_every=0`,
-    # 300 steps in 183 s, on the project's 2-core CPU under a load average of 15 from other
-    # processes, so a conservative rate): 1,600 steps fit in 15 minutes with the evaluations.
+    # held-out digits, beside the other 500 (the real-vs-real floor). Widths 32 at batch 64. Length:
+    # 6,000 steps trained in 10 min 24 s (`time gan-jax train --config mnist5k_dcgan steps=6000`, MNIST
+    # classifier cached, on the project's 2-core CPU while another training shared it); 1,600 steps
+    # gave FID 51.9, 6,000 steps 36.9 (floor 6.1): experiments/README.md, "mnist5k_dcgan".
     "mnist5k_dcgan": dict(data="mnist5k", image_size=28, channels=1, latent_dim=100, g_width=32, d_width=32,
-                          batch_size=64, steps=1600, log_every=100, sample_every=400, checkpoint_every=400,
+                          batch_size=64, steps=6000, log_every=100, sample_every=400, checkpoint_every=400,
                           eval_every=400, eval_samples=500),
     "mnist_dcgan": dict(_IMAGE_TFDS, data="tfds:mnist", image_size=28, channels=1,
                         g_width=64, d_width=64, steps=10000),
