@@ -87,9 +87,10 @@ def load_mnist5k(split: str = "train", path: str = "") -> Tuple[np.ndarray, np.n
 
     ``split``: ``"train"`` (4,000 digits, 400 per class), ``"test"`` (the 1,000
     held out, 100 per class) or ``"all"`` (5,000, in the file's order); the
-    split is :func:`stratified_split` with :data:`SPLIT_SEED`. Pixels ``p`` map to
+    split is :func:`gan_jax.data.mnist5k.stratified_split` with
+    :data:`gan_jax.data.mnist5k.SPLIT_SEED`. Pixels ``p`` map to
     ``p / 127.5 - 1`` as every uint8 source does. ``path``: the CSV (default
-    :func:`mnist5k_path`).
+    :func:`gan_jax.data.mnist5k.mnist5k_path`).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown mnist5k split {split!r}; expected {', '.join(SPLITS)}")
