@@ -26,7 +26,7 @@ import jax
 import numpy as np
 from _common import parse_args, plt, run_main, save_figure, write_results
 
-from gan_jax.core.state import apply_generator, averaged_generator, sample_latent
+from gan_jax.core.state import apply_generator, averaged_generator, recalibrate_average_statistics, sample_latent
 from gan_jax.errors import UserError
 from gan_jax.evaluation.training_evaluator import make_training_evaluator
 from gan_jax.runs.checkpoint import Checkpointer, restore_run
@@ -87,7 +87,8 @@ def diagnose(run_dir: str, samples: int, repeats: int = 10) -> dict:
     z = sample_latent(jax.random.PRNGKey(1000), samples, state.latent_dim, state.latent_dist)
     batch_mode = np.asarray(apply_generator(raw, raw.g_params, z, train=True)[0])
     scores["batch_statistics"] = evaluator.score(batch_mode)
-    averaged = own_running_statistics(averaged_generator(state), config.batch_size, jax.random.PRNGKey(2000))
+    averaged = averaged_generator(recalibrate_average_statistics(state, jax.random.PRNGKey(2000), batches=100,
+                                                                 batch_size=config.batch_size))
     scores["averaged_own_running_statistics"] = evaluator.score(
         np.asarray(apply_generator(averaged, averaged.g_params, z, train=False)[0]))
     checkpointer = Checkpointer(run_dir)
@@ -104,16 +105,6 @@ def diagnose(run_dir: str, samples: int, repeats: int = 10) -> dict:
     checkpointer.close()
     scores["checkpoint_drift"] = drift
     return scores
-
-
-def own_running_statistics(state, batch_size: int, key, batches: int = 100):
-    """``state`` whose batch-norm running statistics were re-measured on its own generator:
-    ``batches`` train-mode passes over fresh latents ``(batch_size, latent_dim)``, each moving
-    the statistics one momentum step, starting from the stored ones."""
-    for i in range(batches):
-        z = sample_latent(jax.random.fold_in(key, i), batch_size, state.latent_dim, state.latent_dist)
-        state = state.replace(g_batch_stats=apply_generator(state, state.g_params, z, train=True)[1])
-    return state
 
 
 def _relative_change(a, b) -> float:
