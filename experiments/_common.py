@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.runs.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
-__all__ = ["parse_args", "make_out_dir", "read_saved_json", "check_seeds", "experiment_config", "train_with_progress", "write_results", "save_figure", "plt", "run_main"]
+__all__ = ["parse_args", "make_out_dir", "read_saved_json", "check_seeds", "experiment_config", "train_with_progress", "score_generators", "write_results", "save_figure", "plt", "run_main"]
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -102,6 +102,23 @@ def train_with_progress(config, seeds, hooks=(), stop_at=()):
     jax.block_until_ready(states)
     bar.close()
     return states, diverged
+
+
+def score_generators(state, score, num_classes=None):
+    """Scores of a trained state as ``gan-jax sample`` would draw from it, and of G as trained.
+
+    ``score(state, averaged) -> dict`` scores the samples of ``state``'s generator average
+    (``averaged`` True) or of G as trained. Without an average: ``score(state, False)``.
+    With one: the average's scores, its batch statistics measured afresh first
+    (:func:`gan_jax.runs.sampling.recalibrated_average`, as sampling from a run does),
+    and G as trained's under the same keys prefixed ``raw_`` (``num_classes``: a conditional
+    generator's classes)."""
+    from gan_jax.runs.sampling import recalibrated_average
+    raw = score(state, False)
+    if state.g_average is None:
+        return raw
+    return {**score(recalibrated_average(state, num_classes), True),
+            **{f"raw_{name}": value for name, value in raw.items()}}
 
 
 def write_results(out, results):

@@ -35,6 +35,24 @@ def test_second_invocation_keeps_the_first_ones_rows(tmp_path):
     assert "†" not in table
 
 
+def test_an_average_is_scored_beside_the_generator_as_trained(tmp_path):
+    """With g_average_decay > 0 a row scores the average and, under ``raw_``, the generator as
+    trained, which averaging must not change: its scores equal a run without the average."""
+    script = load_experiment("mode_collapse_2d")
+    common = ["--data", "ring8", "--methods", "gan_nonsaturating", "--seeds", "2"]
+    tiny = ["steps=8", "batch_size=16"]
+    script.main(common + ["--set"] + tiny + ["g_average_decay=0.5", "--out", str(tmp_path / "a")])
+    script.main(common + ["--set"] + tiny + ["--out", str(tmp_path / "b")])
+    averaged = json.loads((tmp_path / "a" / "results.json").read_text())["ring8"]["gan_nonsaturating"]
+    plain = json.loads((tmp_path / "b" / "results.json").read_text())["ring8"]["gan_nonsaturating"]
+    for with_average, without in zip(averaged["seeds"], plain["seeds"]):
+        assert {k[4:]: v for k, v in with_average.items() if k.startswith("raw_")} == \
+            {k: v for k, v in without.items() if k != "seed"}
+    assert averaged["raw_summary"] == plain["summary"] and "raw_summary" not in plain
+    table = (tmp_path / "a" / "table.md").read_text()
+    assert "| gan_nonsaturating (ours, average) |" in table and "| gan_nonsaturating (ours, as trained) |" in table
+
+
 def test_rows_without_provenance_are_marked_as_older_code():
     script = load_experiment("mode_collapse_2d")
     summary = {"modes_mean": 8.0, "modes_std": 0.0, "hq_mean": 90.0, "hq_std": 1.0, "n_seeds": 5}
