@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from gan_jax.errors import UserError  # noqa: E402
 from gan_jax.runs.provenance import collect_provenance, entry_point_setup  # noqa: E402
 
-__all__ = ["parse_args", "make_out_dir", "read_saved_json", "check_seeds", "experiment_config", "train_with_progress", "score_generators", "write_results", "save_figure", "plt", "run_main"]
+__all__ = ["parse_args", "make_out_dir", "read_saved_json", "check_seeds", "experiment_config", "train_with_progress", "score_generators", "summarise_generators", "summary_rows", "write_results", "save_figure", "plt", "run_main"]
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -119,6 +119,21 @@ def score_generators(state, score, num_classes=None):
         return raw
     return {**score(recalibrated_average(state, num_classes), True),
             **{f"raw_{name}": value for name, value in raw.items()}}
+
+
+def summarise_generators(rows, summarise):
+    """``{"summary": summarise(rows)}``, plus ``"raw_summary"`` (``summarise(rows, "raw_")``, G as
+    trained) where the rows were scored with a generator average (:func:`score_generators`)."""
+    raw = {"raw_summary": summarise(rows, "raw_")} if any(k.startswith("raw_") for k in rows[0]) else {}
+    return {"summary": summarise(rows), **raw}
+
+
+def summary_rows(result):
+    """A result's table rows as ``(label suffix, summary)``: one unlabelled row, or the average's
+    and G as trained's where it has both (:func:`summarise_generators`)."""
+    if "raw_summary" not in result:
+        return [("", result["summary"])]
+    return [(", average", result["summary"]), (", as trained", result["raw_summary"])]
 
 
 def write_results(out, results):

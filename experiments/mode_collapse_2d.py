@@ -46,6 +46,8 @@ from experiments._common import (  # noqa: E402
     read_saved_json,
     run_main,
     score_generators,
+    summarise_generators,
+    summary_rows,
     train_with_progress,
 )
 from gan_jax.config.schema import config_to_dict  # noqa: E402
@@ -162,10 +164,7 @@ def markdown_table(name, results):
     older = [method for method, r in results.items() if "versions" not in r.get("provenance", {})]
     for method, r in results.items():
         mark = " †" if method in older else ""
-        named = [("", r["summary"])]
-        if "raw_summary" in r:   # sampled from the generator's average, and as trained
-            named = [(", average", r["summary"]), (", as trained", r["raw_summary"])]
-        for suffix, s in named:
+        for suffix, s in summary_rows(r):
             lines.append(f"| {method} (ours{suffix}){mark} | {s['modes_mean']:.1f} ± {s['modes_std']:.1f} | "
                          f"{s['hq_mean']:.1f} ± {s['hq_std']:.1f} | {s['n_seeds']} |")
     for method, modes, hq in PUBLISHED[name]:
@@ -234,8 +233,7 @@ def main(argv=None):
             rows = evaluate(config, states, seeds)
             results.pop(method, None)   # a re-run row moves to the end of the table
             results[method] = {"config": config_to_dict(config), "seeds": rows,
-                               "summary": summarise(rows), "train_seconds": time.time() - t0,
-                               **({"raw_summary": summarise(rows, "raw_")} if "raw_modes" in rows[0] else {}),
+                               **summarise_generators(rows, summarise), "train_seconds": time.time() - t0,
                                "provenance": collect_provenance(),
                                "snapshots": {str(k): v.tolist() for k, v in snaps.items()}}
             s = results[method]["summary"]

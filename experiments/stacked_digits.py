@@ -43,6 +43,8 @@ from experiments._common import (  # noqa: E402
     read_saved_json,
     run_main,
     score_generators,
+    summarise_generators,
+    summary_rows,
     train_with_progress,
 )
 from gan_jax.config.schema import config_to_dict  # noqa: E402
@@ -125,10 +127,7 @@ def markdown_table(results, real):
     lines = ["| method | steps | modes (of 1000) | KL to uniform | seeds | train s |",
              "| --- | --- | --- | --- | --- | --- |"]
     for method, r in results.items():
-        named = [("", r["summary"])]
-        if "raw_summary" in r:   # sampled from the generator's average, and as trained
-            named = [(", average", r["summary"]), (", as trained", r["raw_summary"])]
-        for suffix, s in named:
+        for suffix, s in summary_rows(r):
             lines.append(f"| {method} (ours{suffix}) | {r['config']['steps']} | {s['modes_mean']:.1f} ± "
                          f"{s['modes_std']:.1f} | {s['kl_mean']:.3f} ± {s['kl_std']:.3f} | {s['n_seeds']} | "
                          f"{r['train_seconds']:.0f} |")
@@ -198,8 +197,7 @@ def main(argv=None):
         seconds = time.time() - start
         rows, seed_grids = evaluate(config, states, args.seeds, classify, args.samples)
         results.pop(method, None)
-        results[method] = {"config": config_to_dict(config), "seeds": rows, "summary": summarise(rows),
-                           **({"raw_summary": summarise(rows, "raw_")} if "raw_modes" in rows[0] else {}),
+        results[method] = {"config": config_to_dict(config), "seeds": rows, **summarise_generators(rows, summarise),
                            "diverged": {str(k): v for k, v in diverged.items()}, "train_seconds": seconds,
                            "grid_seed0": np.asarray(seed_grids[args.seeds[0]]).round(3).tolist(),
                            "provenance": collect_provenance()}
