@@ -29,7 +29,7 @@ import time
 import jax
 
 from gan_jax.config.build import init_state
-from gan_jax.config.schema import get_config
+from gan_jax.config.schema import get_config, label_classes
 from gan_jax.core.state import recalibrate_average_statistics
 from gan_jax.runs.provenance import entry_point_setup
 from gan_jax.train.driver import train_members
@@ -58,7 +58,7 @@ def recalibration_seconds(config, repeats):
     """Best of ``repeats`` timed measurements of the average's batch statistics (on the
     initial state: the time does not depend on the values)."""
     state, key = init_state(config), jax.random.PRNGKey(0)
-    num_classes = config.num_classes if config.conditional != "none" else None
+    num_classes = label_classes(config)
 
     def run():
         start = time.perf_counter()

@@ -23,6 +23,7 @@ from gan_jax.config.schema import (
     get_config,
     key_ranges_text,
     key_rules,
+    label_classes,
     parse_seeds,
     read_json_object,
     validate_config,
@@ -460,3 +461,9 @@ def test_every_count_has_a_documented_upper_bound():
         if typ is int and "choices" not in rule:
             assert "le" in rule, name
             assert f"{name} {rule.get('ge', '')}..{rule['le']}" in documented, name
+
+
+def test_label_classes_is_the_class_count_of_conditional_models_only():
+    assert label_classes(get_config("digits_cgan")) == get_config("digits_cgan").num_classes == 10
+    assert label_classes(get_config("digits_cgan", ["num_classes=3"])) == 3
+    assert label_classes(get_config("digits_dcgan", ["num_classes=3"])) is None

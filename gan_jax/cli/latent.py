@@ -37,6 +37,7 @@ def run_interpolate(args) -> None:
     import numpy as np
 
     from gan_jax.config.build import data_shape
+    from gan_jax.config.schema import label_classes
     from gan_jax.io import paths
     from gan_jax.io.figures import image_grid_bytes, save_image_grid
     from gan_jax.models.conditional import check_labels
@@ -52,7 +53,7 @@ def run_interpolate(args) -> None:
     paths.check_free_space(out, image_grid_bytes(args.pairs * args.steps, shape, ncols=args.steps))
     config, state = restore_run(args.run_dir)
     state = choose_generator(state, args.generator, args.run_dir,
-                             config.num_classes if config.conditional != "none" else None)
+                             label_classes(config))
     conditional = getattr(config, "conditional", "none") != "none"
     labels = None
     with from_core():   # the model and the latent operations refuse bad labels or paths with a ValueError

@@ -25,13 +25,13 @@ import os
 import re
 import reprlib
 import stat
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 from gan_jax.errors import UserError
 from gan_jax.io import paths
 
 __all__ = ["Config", "PRESETS", "get_config", "apply_overrides", "config_to_dict", "config_from_dict",
-           "validate_config", "check_run_name", "key_rules", "key_ranges_text", "parse_seeds", "MAX_MEMBERS",
+           "validate_config", "check_run_name", "label_classes", "key_rules", "key_ranges_text", "parse_seeds", "MAX_MEMBERS",
            "MAX_STEPS", "MAX_CONFIG_BYTES", "MAX_TEXT_LENGTH"]
 
 #: A JSON file (a config, a run's record) is read whole: larger files are refused unread.
@@ -340,6 +340,12 @@ def config_from_dict(values: dict, where: str = "config") -> Config:
 # from the checkpoint's generator, switched off it is dropped.
 RESUMABLE_KEYS = ("steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every",
                   "steps_per_call", "g_average_decay")
+
+
+def label_classes(config: Config) -> Optional[int]:
+    """The number of classes the models take labels of: ``config.num_classes`` for a
+    conditional model (``conditional`` other than ``"none"``), None for an unconditional one."""
+    return config.num_classes if config.conditional != "none" else None
 
 
 def config_to_dict(config: Config) -> dict:

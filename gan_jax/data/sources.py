@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.config.schema import Config
+from gan_jax.config.schema import Config, label_classes
 from gan_jax.data import files as data_files
 from gan_jax.data.digits import load_digits  # noqa: F401 (re-exported)
 from gan_jax.data.files import to_unit_range  # noqa: F401 (re-exported)
@@ -306,7 +306,7 @@ def make_source(config: Config, process_index: int = 0, process_count: int = 1):
         source = TfdsSource(config.data[5:], config.image_size, config.channels, config.batch_size,
                             config.seed, data_dir=config.tfds_data_dir or None, **hosts)
     else:
-        num_classes = config.num_classes if config.conditional != "none" else 0
+        num_classes = label_classes(config) or 0
         images, labels = load_array(config.data, config.image_size, config.channels,
                                     num_classes=num_classes, max_image_pixels=config.max_image_pixels)
         source = ArraySource(images, labels, config.batch_size, config.seed, **hosts)

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.config.build import data_shape
-from gan_jax.config.schema import Config
+from gan_jax.config.schema import Config, label_classes
 from gan_jax.data import sources as data_lib
 from gan_jax.data.stacked_digits import real_stacked_digits
 from gan_jax.errors import UserError
@@ -66,7 +66,8 @@ class TrainingEvaluator(NamedTuple):
 
 def _labels(config: Config, n: int) -> Optional[np.ndarray]:
     """Every class in turn for a conditional generator, else None."""
-    return np.arange(n, dtype=np.int32) % config.num_classes if config.conditional != "none" else None
+    classes = label_classes(config)
+    return None if classes is None else np.arange(n, dtype=np.int32) % classes
 
 
 def _generator_scores(score: Callable, config: Config, num_samples: int, key, chunk: int) -> Callable:
@@ -79,7 +80,7 @@ def _generator_scores(score: Callable, config: Config, num_samples: int, key, ch
         return np.concatenate(list(generate_batches(state, key, num_samples, labels, chunk=chunk,
                                                     averaged=averaged)))
 
-    num_classes = config.num_classes if config.conditional != "none" else None
+    num_classes = label_classes(config)
 
     def evaluate(state) -> dict:
         scores = score(draw(recalibrated_average(state, num_classes), True))

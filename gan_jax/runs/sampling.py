@@ -11,6 +11,7 @@ from typing import Iterator, Optional, Tuple
 import jax
 import numpy as np
 
+from gan_jax.config.schema import label_classes
 from gan_jax.core.latent import interpolate
 from gan_jax.core.state import GANState, apply_generator, averaged_generator, recalibrate_average_statistics, sample_latent
 from gan_jax.core.steps import generate
@@ -91,7 +92,7 @@ def restore_for_sampling(run_dir: str, n: int, labels_text=None, step: Optional[
         raise UserError(f"-n must be at least 1, got {n}")
     config, state = restore_run(run_dir, step, best=best)
     state = choose_generator(state, generator, run_dir,
-                             config.num_classes if config.conditional != "none" else None)
+                             label_classes(config))
     labels = None
     if config.conditional != "none":
         labels = parse_labels(labels_text, n, config.num_classes)

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gan_jax.config.build import batches_per_step, init_state
-from gan_jax.config.schema import Config, read_json_object
+from gan_jax.config.schema import Config, label_classes, read_json_object
 from gan_jax.core.state import GANState
 from gan_jax.core.steps import generate
 from gan_jax.data import sources as data_lib
@@ -82,7 +82,7 @@ class TrainingDiverged(UserError):
 
 def uses_labels(config: Config) -> bool:
     """Whether the models are conditional and the steps take labels."""
-    return config.conditional != "none"
+    return label_classes(config) is not None
 
 
 def _data_mesh(config: Config):
