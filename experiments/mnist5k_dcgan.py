@@ -16,6 +16,10 @@ the classifier was trained on:
 - a figure: 64 samples beside 64 held-out digits, and the class fractions.
 
     python experiments/mnist5k_dcgan.py --run runs/mnist5k_dcgan [--samples 10000] [--best]
+        [--generator auto|average|raw]
+
+The samples are drawn as ``gan-jax sample`` draws them: by default from the generator's
+average where the run keeps one, else from the generator as trained (``--generator``).
 
 RUN_DIR is a ``gan-jax train --config mnist5k_dcgan`` run (any 28x28x1 run works).
 """
@@ -27,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments._common import parse_args, plt, run_main, save_figure, write_results  # noqa: E402
+from gan_jax.cli.options import generator_option  # noqa: E402
 
 SHAPE = (28, 28, 1)
 CLASS_RANGE = (0.07, 0.13)   # the goal for every class's fraction of the samples
@@ -37,6 +42,7 @@ def _add(parser):
     parser.add_argument("--run", required=True, help="run directory of a 28x28x1 GAN (mnist5k_dcgan)")
     parser.add_argument("--samples", type=int, default=10_000, help="generated samples (at least 500)")
     parser.add_argument("--best", action="store_true", help="the best checkpoint kept by evaluation")
+    generator_option(parser)
 
 
 def _figure(fake, real, fractions, out):
@@ -71,7 +77,7 @@ def main(argv=None):
         raise UserError(f"--samples {args.samples}: give at least 500 (FID is scored on 500 samples)")
     _, held_out_accuracy = load_or_train_classifier()
     extractor = evaluation.get_extractor("classifier", SHAPE)
-    fake, _ = sample_from_run(args.run, args.samples, args.seed, best=args.best)
+    fake, _ = sample_from_run(args.run, args.samples, args.seed, best=args.best, generator=args.generator)
     if fake.shape[1:] != SHAPE:
         raise UserError(f"{args.run} makes {fake.shape[1:]} samples; the MNIST classifier reads {SHAPE}")
     real, _ = load_mnist5k("test")
@@ -87,7 +93,8 @@ def main(argv=None):
     fractions = fake_stats["histogram"]
     score, real_score = float(fake_stats["inception_score"]), float(real_stats["inception_score"])
     results = {
-        "run": args.run, "best": args.best, "samples": int(len(fake)), "held_out_digits": int(len(real)),
+        "run": args.run, "best": args.best, "generator": args.generator, "samples": int(len(fake)),
+        "held_out_digits": int(len(real)),
         "classifier": extractor.name, "classifier_held_out_accuracy": held_out_accuracy,
         "class_fractions": fractions.tolist(),
         "class_fractions_real": real_stats["histogram"].tolist(),
