@@ -18,7 +18,7 @@ counts). Rows already in ``--out`` of methods not run again are kept.
 
     python experiments/stacked_digits.py --seeds 0 1 2 3 4
     python experiments/stacked_digits.py --methods unrolled_k10 --seeds 0 1 --set steps=1000
-    python experiments/stacked_digits.py --methods best_rpgan --seeds 0 1 2 3 4
+    python experiments/stacked_digits.py --methods best_rpgan --seeds 0 1
 """
 
 import argparse
