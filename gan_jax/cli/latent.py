@@ -52,17 +52,16 @@ def run_interpolate(args) -> None:
     paths.check_output_path(out, args.overwrite)
     paths.check_free_space(out, image_grid_bytes(args.pairs * args.steps, shape, ncols=args.steps))
     config, state = restore_run(args.run_dir)
-    state = choose_generator(state, args.generator, args.run_dir,
-                             label_classes(config))
-    conditional = getattr(config, "conditional", "none") != "none"
+    num_classes = label_classes(config)
+    state = choose_generator(state, args.generator, args.run_dir, num_classes)
     labels = None
     with from_core():   # the model and the latent operations refuse bad labels or paths with a ValueError
-        if not conditional and args.label is not None:
+        if num_classes is None and args.label is not None:
             check_labels(np.array([args.label]), 0)
-        if conditional:
+        if num_classes is not None:
             labels = (np.full(args.pairs, args.label) if args.label is not None
-                      else np.arange(args.pairs) % config.num_classes)
-            check_labels(labels, config.num_classes)
+                      else np.arange(args.pairs) % num_classes)
+            check_labels(labels, num_classes)
         images = interpolation_strips(state, jax.random.PRNGKey(args.seed), args.pairs, args.steps,
                                       args.method, labels)
     save_image_grid(images, out, ncols=args.steps)

@@ -91,11 +91,11 @@ def restore_for_sampling(run_dir: str, n: int, labels_text=None, step: Optional[
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     config, state = restore_run(run_dir, step, best=best)
-    state = choose_generator(state, generator, run_dir,
-                             label_classes(config))
+    num_classes = label_classes(config)
+    state = choose_generator(state, generator, run_dir, num_classes)
     labels = None
-    if config.conditional != "none":
-        labels = parse_labels(labels_text, n, config.num_classes)
+    if num_classes is not None:
+        labels = parse_labels(labels_text, n, num_classes)
     elif labels_text:
         raise UserError(f"{run_dir} is an unconditional model; it cannot be asked for classes (drop --labels)")
     return state, labels
